@@ -1,0 +1,128 @@
+"""Stalwart v0.15's config.toml and the admin hash, as pure functions (no Pulumi calls).
+
+The rendered file carries no secret: the admin hash and the Resend API key are read by Stalwart
+from files of a mounted Kubernetes Secret through its `%{file:...}%` macro, so the file can live
+in a ConfigMap and every change to it is readable in `pulumi preview`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import tomlkit
+from passlib.hash import sha512_crypt
+
+ADMIN_USER = "admin"
+
+# Every SMTP AUTH and webadmin login verifies the fallback-admin hash inline
+# (crates/directory/src/core/secret.rs), so its cost is paid per login: 5,000 rounds (the
+# sha512-crypt default, and what `openssl passwd -6` uses) is ~5 ms; passlib's default 656,000
+# is ~0.5 s. The password is long and random, so brute force is not what the rounds defend.
+ADMIN_HASH_ROUNDS = 5000
+SALT_LENGTH = 16  # sha512-crypt uses at most 16 salt characters
+
+DATA_MOUNT = "/opt/stalwart"  # the image's base path (v0.11+); RocksDB lives below it
+CONFIG_PATH = f"{DATA_MOUNT}/etc/config.toml"
+SECRETS_MOUNT = "/run/secrets/mailstack"
+ADMIN_SECRET_FILE = "admin-secret-hash"
+RELAY_SECRET_FILE = "resend-api-key"
+
+HTTP_PORT = 8080
+SUBMISSION_PORT = 587
+IMAPS_PORT = 993
+
+
+@dataclass(frozen=True)
+class RelayArgs:
+    """The outbound relay every non-local message goes through (port 25 is blocked)."""
+
+    address: str = "smtp.resend.com"
+    port: int = 465
+    username: str = "resend"
+    implicit_tls: bool = True  # 465 is implicit TLS, not STARTTLS
+
+
+def secret_file_macro(file_name: str) -> str:
+    """Stalwart's macro that reads a value from a file of the mounted Secret at load time."""
+    return f"%{{file:{SECRETS_MOUNT}/{file_name}}}%"
+
+
+def render_config(relay: RelayArgs | None = None) -> dict[str, Any]:
+    """The config as a TOML-ready mapping; same keys and semantics as the runbook's snippets."""
+    relay = relay or RelayArgs()
+    return {
+        "server": {
+            "listener": {
+                "http": {"bind": f"[::]:{HTTP_PORT}", "protocol": "http"},
+                # Cluster-internal submission without TLS. The runbook's `auth.require-tls = false`
+                # here is not a Stalwart key (no reader in v0.15.5); PLAIN/LOGIN without TLS are
+                # allowed by `session.auth.mechanisms` below, whose default requires `is_tls`.
+                "submission": {"bind": f"[::]:{SUBMISSION_PORT}", "protocol": "smtp"},
+                "imap": {
+                    "bind": f"[::]:{IMAPS_PORT}",
+                    "protocol": "imap",
+                    "tls": {"implicit": True},
+                },
+            },
+        },
+        "session": {
+            "auth": {
+                # PLAIN/LOGIN on 587 without TLS; Stalwart's default offers them only when
+                # `is_tls` (crates/common/src/config/smtp/session.rs), so without this block
+                # in-cluster clients see "No suitable authentication method".
+                "mechanisms": [
+                    {"if": "local_port != 25", "then": "[plain, login, oauthbearer, xoauth2]"},
+                    {"else": "false"},
+                ],
+            },
+        },
+        "store": {"rocksdb": {"type": "rocksdb", "path": f"{DATA_MOUNT}/data"}},
+        "authentication": {
+            "fallback-admin": {
+                "user": ADMIN_USER,
+                "secret": secret_file_macro(ADMIN_SECRET_FILE),
+            },
+        },
+        "queue": {
+            "strategy": {
+                # Local domains are delivered to mailboxes; everything else goes to the relay.
+                # Without this Stalwart tries direct MX delivery, which port 25 blocks.
+                "route": [
+                    {"if": "is_local_domain('', rcpt_domain)", "then": "'local'"},
+                    {"else": "'resend'"},
+                ],
+            },
+            "route": {
+                "resend": {
+                    "type": "relay",
+                    "address": relay.address,
+                    "port": relay.port,
+                    "protocol": "smtp",
+                    "tls": {"implicit": relay.implicit_tls},
+                    "auth": {
+                        "username": relay.username,
+                        "secret": secret_file_macro(RELAY_SECRET_FILE),
+                    },
+                },
+            },
+        },
+    }
+
+
+def render_toml(config: dict[str, Any]) -> str:
+    header = (
+        "# Rendered by mailstack (Pulumi). Do not edit: the pod copies this file into place on\n"
+        "# every start. Secrets are read from the mounted Secret through %{file:...}% macros.\n"
+    )
+    # tomlkit writes arrays of tables as `[[queue.strategy.route]]` blocks, the layout of the
+    # runbook and of Stalwart's own examples (tomli-w would inline short ones).
+    return header + tomlkit.dumps(config)
+
+
+def hash_admin_password(password: str, salt: str, rounds: int = ADMIN_HASH_ROUNDS) -> str:
+    """SHA-512-crypt (`$6$`), the format of `openssl passwd -6`; deterministic for a given salt."""
+    if not 1 <= len(salt) <= SALT_LENGTH:
+        raise ValueError(f"sha512-crypt salt must be 1..{SALT_LENGTH} characters")
+    hasher = sha512_crypt.using(salt=salt, rounds=rounds)  # type: ignore[no-untyped-call]
+    return str(hasher.hash(password))

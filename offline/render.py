@@ -1,0 +1,203 @@
+"""`make render`: the whole stack rendered offline, as `pulumi up` would create it.
+
+Runs __main__.py under the mock runtime with the settings of `Pulumi.<stack>.yaml`. Encrypted
+(`secure:`) values are never decrypted: each secret setting, encrypted or absent, gets a
+well-formed stand-in, and every secret value is written as `[secret]`.
+
+Usage: python -m offline.render [--stack prod] [--out rendered]
+Exit codes: 0 rendered, 2 bad settings (one line per problem on stderr).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from components.settings import KEYS, NAMESPACE, SECRET_PLACEHOLDERS, SettingsError
+from offline.harness import (
+    PROJECT_ROOT,
+    Registration,
+    StackRun,
+    is_secret_value,
+    redact,
+    reveal,
+    run_program,
+    secret_paths,
+)
+
+SECRET_MARKER = "[secret]"
+# Order in which `kubectl apply` would want the objects (dependencies first).
+KIND_ORDER = ["Namespace", "PersistentVolumeClaim", "Secret", "ConfigMap", "Deployment"]
+
+
+def load_stack_config(stack: str, root: Path = PROJECT_ROOT) -> tuple[dict[str, Any], set[str]]:
+    """The stack file's config with stand-ins for secrets, and the set of secret keys."""
+    path = root / f"Pulumi.{stack}.yaml"
+    if not path.exists():
+        raise SettingsError([f"{path.name}: no such stack file. Fix: pulumi stack init {stack}."])
+    document = yaml.safe_load(path.read_text()) or {}
+    config: dict[str, Any] = {}
+    secret_keys: set[str] = set()
+    for key, value in (document.get("config") or {}).items():
+        full_key = key if ":" in key else f"{NAMESPACE}:{key}"
+        if isinstance(value, dict) and set(value) == {"secure"}:
+            config[full_key] = SECRET_PLACEHOLDERS.get(full_key, "render-placeholder")
+            secret_keys.add(full_key)
+        else:
+            config[full_key] = value
+    for key, spec in KEYS.items():
+        full_key = f"{NAMESPACE}:{key}"
+        # A required secret that is absent gets a stand-in so the render shows the whole stack;
+        # an optional one (adminPassword) stays absent so the render shows what is generated.
+        if spec.secret and spec.required and full_key not in config:
+            config[full_key] = SECRET_PLACEHOLDERS[full_key]
+            secret_keys.add(full_key)
+    return config, secret_keys
+
+
+def _plain_numbers(value: Any) -> Any:
+    """Protobuf carries every number as a float; Kubernetes wants integers where they are."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, dict):
+        return {k: _plain_numbers(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain_numbers(v) for v in value]
+    return value
+
+
+def _redact_leaves(value: Any, inside_secret: bool = False) -> Any:
+    """Like `redact`, but a secret map keeps its keys (a Secret's `stringData` stays a map)."""
+    if is_secret_value(value):
+        return _redact_leaves(value["value"], inside_secret=True)
+    if isinstance(value, dict):
+        return {k: _redact_leaves(v, inside_secret) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_redact_leaves(v, inside_secret) for v in value]
+    return SECRET_MARKER if inside_secret else value
+
+
+def _sorted_keys(value: Any) -> Any:
+    """Protobuf maps come back in no fixed order; sorting keeps two renders diffable."""
+    if isinstance(value, dict):
+        return {k: _sorted_keys(value[k]) for k in sorted(value)}
+    if isinstance(value, list):
+        return [_sorted_keys(v) for v in value]
+    return value
+
+
+def manifest(registration: Registration) -> dict[str, Any]:
+    """The Kubernetes object as it would be applied (auto-names filled in), secrets masked."""
+    state = _sorted_keys(_plain_numbers(_redact_leaves(registration.state)))
+    ordered = {key: state[key] for key in ("apiVersion", "kind", "metadata") if key in state}
+    ordered.update({k: v for k, v in state.items() if k not in ordered})
+    return ordered
+
+
+def resource_record(run: StackRun, registration: Registration) -> dict[str, Any]:
+    return {
+        "type": registration.type,
+        "name": registration.name,
+        "parent": run.name_of(registration.parent_urn),
+        "inputs": _plain_numbers(redact(registration.inputs, SECRET_MARKER)),
+        "protect": registration.protect,
+        "retainOnDelete": registration.retain_on_delete,
+        "dependsOn": [run.name_of(urn) for urn in registration.depends_on],
+    }
+
+
+def _kubernetes_objects(run: StackRun) -> list[Registration]:
+    objects = [r for r in run.resources if r.type.startswith("kubernetes:")]
+
+    def order(registration: Registration) -> tuple[int, str, str]:
+        kind = str(registration.state.get("kind", ""))
+        rank = KIND_ORDER.index(kind) if kind in KIND_ORDER else len(KIND_ORDER)
+        return rank, kind, registration.name
+
+    return sorted(objects, key=order)
+
+
+def _summary(run: StackRun, ordered: list[Registration]) -> str:
+    lines = [
+        "# What `pulumi up` would create",
+        "",
+        "Rendered offline under the Pulumi mock runtime; secrets are shown as `[secret]`.",
+        "",
+        "| type | name | protected | retained on delete | secret inputs |",
+        "|---|---|---|---|---|",
+    ]
+    for registration in ordered:
+        secrets = ", ".join(f"`{path}`" for path in secret_paths(registration.inputs)) or "-"
+        lines.append(
+            f"| `{registration.type}` | {registration.name} | "
+            f"{'yes' if registration.protect else 'no'} | "
+            f"{'yes' if registration.retain_on_delete else 'no'} | {secrets} |"
+        )
+    lines += ["", "## Stack outputs", "", "| output | value |", "|---|---|"]
+    for key, value in sorted(run.outputs.items()):
+        shown = redact(value, SECRET_MARKER)
+        lines.append(f"| {key} | `{json.dumps(shown)}` |")
+    return "\n".join(lines) + "\n"
+
+
+def write_render(run: StackRun, out: Path) -> dict[str, int]:
+    """Writes resources.json, kubernetes/, stalwart/config.toml and SUMMARY.md into `out`."""
+    if out.exists():
+        shutil.rmtree(out)
+    (out / "kubernetes").mkdir(parents=True)
+    (out / "stalwart").mkdir()
+
+    ordered = sorted(run.resources, key=lambda r: r.urn)
+    records = [resource_record(run, r) for r in ordered]
+    (out / "resources.json").write_text(json.dumps(records, indent=2, sort_keys=True) + "\n")
+
+    objects = _kubernetes_objects(run)
+    for index, registration in enumerate(objects, start=1):
+        body = manifest(registration)
+        kind = str(body.get("kind", "object")).lower()
+        name = body.get("metadata", {}).get("name", registration.name)
+        path = out / "kubernetes" / f"{index:02d}-{kind}-{name}.yaml"
+        path.write_text(yaml.safe_dump(body, sort_keys=False))
+
+    for registration in objects:
+        data = reveal(registration.state.get("data")) or {}
+        if registration.state.get("kind") == "ConfigMap" and "config.toml" in data:
+            (out / "stalwart" / "config.toml").write_text(data["config.toml"])
+
+    (out / "SUMMARY.md").write_text(_summary(run, ordered))
+    return {"resources": len(records), "kubernetes": len(objects)}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--stack", default="prod")
+    parser.add_argument("--out", default="rendered", type=Path)
+    parser.add_argument(
+        "--config-dir", default=PROJECT_ROOT, type=Path, help="where Pulumi.<stack>.yaml is"
+    )
+    options = parser.parse_args(argv)
+    try:
+        config, secret_keys = load_stack_config(options.stack, options.config_dir)
+        run = run_program(config, secret_keys, stack=options.stack)
+    except SettingsError as error:
+        for line in error.problems:
+            print(f"error: {line}", file=sys.stderr)
+        return 2
+    counts = write_render(run, options.out)
+    print(
+        f"rendered stack '{options.stack}': {counts['resources']} resources, "
+        f"{counts['kubernetes']} Kubernetes objects"
+    )
+    for item in ("resources.json", "kubernetes/", "stalwart/config.toml", "SUMMARY.md"):
+        print(f"  {options.out / item}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

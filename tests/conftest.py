@@ -1,0 +1,45 @@
+"""Shared settings and helpers: every test runs the real program under the mock runtime."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from offline.harness import StackRun, run_program
+
+RESEND_KEY = "re_TestKey0123456789abcdef"
+ADMIN_PASSWORD = "correct-horse-battery-staple"
+
+BASE_CONFIG: dict[str, Any] = {
+    "mailstack:domain": "example.com",
+    "mailstack:resendApiKey": RESEND_KEY,
+}
+SECRET_KEYS = {"mailstack:resendApiKey", "mailstack:adminPassword"}
+
+RunStack = Callable[..., StackRun]
+
+
+def stack_run(
+    overrides: dict[str, Any] | None = None,
+    remove: tuple[str, ...] = (),
+    secret_keys: set[str] | None = None,
+    check: bool = True,
+) -> StackRun:
+    """Runs __main__.py with the base settings changed by `overrides` (full keys)."""
+    config = {**BASE_CONFIG, **(overrides or {})}
+    for key in remove:
+        config.pop(key, None)
+    return run_program(config, secret_keys if secret_keys is not None else SECRET_KEYS, check=check)
+
+
+@pytest.fixture(scope="session")
+def default_run() -> StackRun:
+    """The stack with only the required settings (shared: the program is deterministic)."""
+    return stack_run()
+
+
+@pytest.fixture
+def run_stack() -> RunStack:
+    return stack_run
