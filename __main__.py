@@ -5,10 +5,14 @@ Reads the settings once, builds the components, exports what consumers and the o
 
 import pulumi
 
+from components.email_routing import EmailRouting, EmailRoutingArgs
+from components.resend_dns import ResendDns, ResendDnsArgs
 from components.settings import load_settings
 from components.stalwart import StalwartServer, StalwartServerArgs
+from components.tunnel_route import TunnelRoute, TunnelRouteArgs
 
 settings = load_settings()
+cf = settings.cloudflare
 
 server = StalwartServer(
     "stalwart",
@@ -24,9 +28,43 @@ server = StalwartServer(
     ),
 )
 
+TunnelRoute(
+    "webmail-tunnel",
+    TunnelRouteArgs(
+        account_id=cf.account_id,
+        zone_id=cf.zone_id,
+        tunnel_id=cf.tunnel_id,
+        webmail_fqdn=settings.webmail_fqdn,
+        origin=cf.tunnel_origin,
+        other_routes=cf.tunnel_routes,
+    ),
+)
+
+email_routing = EmailRouting(
+    "email-routing",
+    EmailRoutingArgs(
+        account_id=cf.account_id,
+        zone_id=cf.zone_id,
+        domain=settings.domain,
+        admin_email=cf.admin_email,
+    ),
+)
+
+ResendDns(
+    "resend-dns",
+    ResendDnsArgs(
+        zone_id=cf.zone_id,
+        domain=settings.domain,
+        dkim_record=cf.resend_dkim_record,
+        region=cf.resend_region,
+        dmarc=cf.dmarc,
+    ),
+)
+
 pulumi.export("smtpHost", server.smtp_host)
 pulumi.export("smtpPort", server.smtp_port)
 pulumi.export("webmailUrl", server.webmail_url)
 pulumi.export("tailnetUrl", server.tailnet_url)
 pulumi.export("adminUser", server.admin_user)
 pulumi.export("adminPassword", server.admin_password)
+pulumi.export("adminEmailVerified", email_routing.admin_email_verified)

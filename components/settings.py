@@ -23,6 +23,27 @@ NAMESPACE = "mailstack"
 SUPPORTED_STALWART_MINOR = (0, 15)
 DEFAULT_IMAGE = "stalwartlabs/stalwart:v0.15.5"
 DEFAULT_STORAGE_SIZE = "10Gi"
+DEFAULT_TUNNEL_ORIGIN = "http://traefik.kube-system.svc.cluster.local:80"
+DEFAULT_DMARC = "v=DMARC1; p=none;"
+# The zero-trust tunnel's origin settings, by the names `pulumi preview` shows (camelCase) and
+# the provider's Python names (ZeroTrustTunnelCloudflaredConfigConfigIngressOriginRequestArgs).
+ORIGIN_REQUEST_KEYS = {
+    "access": "access",
+    "caPool": "ca_pool",
+    "connectTimeout": "connect_timeout",
+    "disableChunkedEncoding": "disable_chunked_encoding",
+    "http2Origin": "http2_origin",
+    "httpHostHeader": "http_host_header",
+    "keepAliveConnections": "keep_alive_connections",
+    "keepAliveTimeout": "keep_alive_timeout",
+    "matchSnItoHost": "match_sn_ito_host",
+    "noHappyEyeballs": "no_happy_eyeballs",
+    "noTlsVerify": "no_tls_verify",
+    "originServerName": "origin_server_name",
+    "proxyType": "proxy_type",
+    "tcpKeepAlive": "tcp_keep_alive",
+    "tlsTimeout": "tls_timeout",
+}
 # RocksDB, the spam-filter rules and the webadmin bundle need room before the first message.
 MIN_STORAGE_BYTES = 1024**3
 
@@ -33,6 +54,33 @@ class SettingsError(pulumi.RunError):
     def __init__(self, problems: list[str]) -> None:
         self.problems = problems
         super().__init__("\n".join(problems))
+
+
+@dataclass(frozen=True)
+class TunnelRouteSetting:
+    """One of the tunnel's other routes (`mailstack:tunnelRoutes`), kept in its order."""
+
+    hostname: str
+    service: str
+    path: str | None = None
+    origin_request: dict[str, Any] | None = None
+    """cloudflared origin settings, keyed by the provider's snake_case names."""
+
+
+@dataclass(frozen=True)
+class CloudflareSettings:
+    account_id: str
+    zone_id: str
+    tunnel_id: str
+    tunnel_origin: str
+    """Where cloudflared sends the webmail host (Traefik)."""
+    tunnel_routes: tuple[TunnelRouteSetting, ...]
+    admin_email: str
+    """Email Routing destination of the catch-all rule."""
+    resend_dkim_record: str
+    resend_region: str
+    dmarc: str
+    """The DMARC TXT value, e.g. `v=DMARC1; p=none;`."""
 
 
 @dataclass(frozen=True)
@@ -53,6 +101,7 @@ class Settings:
     image: str
     storage_class: str
     storage_size: str
+    cloudflare: CloudflareSettings
 
     @property
     def webmail_fqdn(self) -> str:
@@ -66,6 +115,8 @@ class _Key:
     secret: bool = False
     # A well-formed stand-in used by the offline render for a secret it cannot decrypt.
     placeholder: str | None = None
+    # Structured keys may hold YAML objects/lists (JSON on the wire); plain keys are strings.
+    structured: bool = False
 
 
 # Every `mailstack:` key the program understands. Defaults live here and nowhere else.
@@ -81,6 +132,15 @@ KEYS: dict[str, _Key] = {
     "image": _Key(default=DEFAULT_IMAGE),
     "storageClass": _Key(default="longhorn"),
     "storageSize": _Key(default=DEFAULT_STORAGE_SIZE),
+    "cloudflareAccountId": _Key(default=None, required=True),
+    "cloudflareZoneId": _Key(default=None, required=True),
+    "tunnelId": _Key(default=None, required=True),
+    "tunnelOrigin": _Key(default=DEFAULT_TUNNEL_ORIGIN),
+    "tunnelRoutes": _Key(default=[], structured=True),
+    "adminEmail": _Key(default=None, required=True),
+    "resendDkimRecord": _Key(default=None, required=True),
+    "resendRegion": _Key(default="us-east-1"),
+    "dmarc": _Key(default=DEFAULT_DMARC, structured=True),
 }
 
 SECRET_PLACEHOLDERS: dict[str, str] = {
@@ -259,7 +319,234 @@ def _check_admin_password(value: str, problems: _Problems) -> None:
         )
 
 
-_STRING_CHECKS: dict[str, Callable[[str, _Problems], None]] = {
+_HEX32_RE = re.compile(r"^[0-9a-f]{32}$")
+_UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+_EMAIL_RE = re.compile(
+    r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@(?P<domain>[A-Za-z0-9.-]+\.[A-Za-z]{2,63})$"
+)
+# cloudflared's service forms (provider docs of ZeroTrustTunnelCloudflaredConfig ingresses).
+_ORIGIN_RE = re.compile(r"^(https?|tcp|unix|ssh|rdp|unix\+tls|smb)://\S+$")
+_STATUS_SERVICE_RE = re.compile(r"^http_status:[1-5][0-9]{2}$")
+_ROUTE_HOST_RE = re.compile(rf"^(?:\*\.)?(?:{_LABEL}\.)+[a-z]{{2,63}}$")
+_DKIM_RE = re.compile(r"^p=[A-Za-z0-9+/]+={0,2}$")
+_REGION_RE = re.compile(r"^[a-z]{2}-[a-z]+-[0-9]$")
+_DMARC_POLICIES = ("none", "quarantine", "reject")
+
+
+def _check_hex32(key: str, what: str) -> Callable[[str, _Problems], None]:
+    def check(value: str, problems: _Problems) -> None:
+        if not _HEX32_RE.match(value):
+            problems.add(
+                key,
+                f"'{value}' is not a Cloudflare {what} (32 lowercase hex characters)",
+                f"copy it from the Cloudflare dashboard ({what} in the zone's Overview), then "
+                + _set_cmd(key, "<id>"),
+            )
+
+    return check
+
+
+def _check_tunnel_id(value: str, problems: _Problems) -> None:
+    if not _UUID_RE.match(value):
+        problems.add(
+            "tunnelId",
+            f"'{value}' is not a tunnel UUID (lowercase, 8-4-4-4-12 hex)",
+            "find it with `cloudflared tunnel list` (the homelab tunnel's ID), then "
+            + _set_cmd("tunnelId", "<uuid>"),
+        )
+
+
+def _check_tunnel_origin(value: str, problems: _Problems) -> None:
+    if not _ORIGIN_RE.match(value):
+        problems.add(
+            "tunnelOrigin",
+            f"'{value}' is not a cloudflared service URL (http://host:port and the like)",
+            _set_cmd("tunnelOrigin", DEFAULT_TUNNEL_ORIGIN),
+        )
+
+
+def _check_admin_email(value: str, problems: _Problems) -> None:
+    if not _EMAIL_RE.match(value):
+        problems.add(
+            "adminEmail",
+            f"'{value}' is not an email address",
+            _set_cmd("adminEmail", "you@gmail.com"),
+        )
+
+
+def _check_dkim(value: str, problems: _Problems) -> None:
+    if not _DKIM_RE.match(value):
+        problems.add(
+            "resendDkimRecord",
+            "the value is not the DKIM record Resend shows ('p=' followed by base64)",
+            "copy the TXT value of resend._domainkey from Resend's Domains page, then "
+            + _set_cmd("resendDkimRecord", "'p=MIGfMA0...'"),
+        )
+
+
+def _check_region(value: str, problems: _Problems) -> None:
+    if not _REGION_RE.match(value):
+        problems.add(
+            "resendRegion",
+            f"'{value}' is not a sending region such as us-east-1",
+            "use the region of the MX record Resend shows for send.<domain>: "
+            + _set_cmd("resendRegion", "us-east-1"),
+        )
+
+
+def _check_dmarc(value: Any, problems: _Problems) -> str | None:
+    fix = (
+        f"{_set_cmd('dmarc', repr(DEFAULT_DMARC))}, or set the object form in the stack file: "
+        "mailstack:dmarc: {policy: quarantine, rua: dmarc@example.com}"
+    )
+    if isinstance(value, str):
+        if not re.match(r"^v=DMARC1;\s*p=(none|quarantine|reject);", value):
+            problems.add("dmarc", f"'{value}' is not a DMARC record ('v=DMARC1; p=...;')", fix)
+            return None
+        return value
+    if not isinstance(value, dict):
+        problems.add("dmarc", "must be a string or an object with policy and rua", fix)
+        return None
+    unknown = sorted(set(value) - {"policy", "rua"})
+    policy = value.get("policy")
+    rua = value.get("rua")
+    if unknown:
+        problems.add("dmarc", f"unknown field(s) {', '.join(unknown)}", fix)
+    elif policy not in _DMARC_POLICIES:
+        problems.add("dmarc", f"policy must be one of {', '.join(_DMARC_POLICIES)}", fix)
+    elif rua is not None and not (
+        isinstance(rua, str) and _EMAIL_RE.match(rua.removeprefix("mailto:"))
+    ):
+        problems.add("dmarc", "rua must be an email address (or mailto: URI) for reports", fix)
+    else:
+        record = f"v=DMARC1; p={policy};"
+        if rua:
+            record += f" rua=mailto:{rua.removeprefix('mailto:')};"
+        return record
+    return None
+
+
+def _check_tunnel_routes(value: Any, problems: _Problems) -> tuple[TunnelRouteSetting, ...] | None:
+    fix = (
+        "list the tunnel's other routes in the stack file, in their order, e.g. "
+        "mailstack:tunnelRoutes: [{hostname: auth.example.com, service: http://traefik...:80}]"
+    )
+    if not isinstance(value, list):
+        problems.add("tunnelRoutes", "must be a list of {hostname, service} objects", fix)
+        return None
+    routes: list[TunnelRouteSetting] = []
+    before = len(problems.lines)
+    for index, item in enumerate(value, start=1):
+        where = f"route {index}"
+        if not isinstance(item, dict):
+            problems.add("tunnelRoutes", f"{where} is not an object", fix)
+            continue
+        unknown = sorted(set(item) - {"hostname", "service", "path", "originRequest"})
+        hostname = item.get("hostname")
+        service = item.get("service")
+        if unknown:
+            problems.add("tunnelRoutes", f"{where} has unknown field(s) {', '.join(unknown)}", fix)
+        elif hostname in (None, "", "*"):
+            problems.add(
+                "tunnelRoutes",
+                f"{where} has no hostname, so it is a catch-all; the program always adds the "
+                "catch-all http_status:404 last",
+                "remove that route from mailstack:tunnelRoutes",
+            )
+        elif not isinstance(hostname, str) or not _ROUTE_HOST_RE.match(hostname):
+            problems.add("tunnelRoutes", f"{where}: '{hostname}' is not a lowercase hostname", fix)
+        elif not isinstance(service, str) or not (
+            _ORIGIN_RE.match(service) or _STATUS_SERVICE_RE.match(service)
+        ):
+            problems.add(
+                "tunnelRoutes",
+                f"{where} ({hostname}): service '{service}' is not a cloudflared service",
+                "use a URL such as http://traefik.kube-system.svc.cluster.local:80 "
+                "or http_status:404",
+            )
+        else:
+            origin = _origin_request(item.get("originRequest"), where, hostname, problems)
+            path = item.get("path")
+            if path is not None and not isinstance(path, str):
+                problems.add("tunnelRoutes", f"{where} ({hostname}): path must be a string", fix)
+            routes.append(TunnelRouteSetting(hostname, service, path, origin))
+    return tuple(routes) if len(problems.lines) == before else None
+
+
+def _origin_request(
+    value: Any, where: str, hostname: str, problems: _Problems
+) -> dict[str, Any] | None:
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        problems.add(
+            "tunnelRoutes",
+            f"{where} ({hostname}): originRequest must be an object",
+            "see cloudflared's origin configuration",
+        )
+        return None
+    unknown = sorted(set(value) - set(ORIGIN_REQUEST_KEYS))
+    if unknown:
+        close = difflib.get_close_matches(unknown[0], ORIGIN_REQUEST_KEYS, n=1)
+        problems.add(
+            "tunnelRoutes",
+            f"{where} ({hostname}): unknown originRequest field '{unknown[0]}'",
+            f"use '{close[0]}'" if close else "use " + ", ".join(sorted(ORIGIN_REQUEST_KEYS)),
+        )
+        return None
+    return {ORIGIN_REQUEST_KEYS[key]: item for key, item in value.items()}
+
+
+def _in_zone(hostname: str, domain: str) -> bool:
+    bare = hostname.removeprefix("*.")
+    return bare == domain or bare.endswith(f".{domain}")
+
+
+def _check_across(values: dict[str, Any], problems: _Problems) -> None:
+    """Rules that involve two settings: run only when each of them is valid on its own."""
+    domain = values.get("domain")
+    if not domain:
+        return
+    email = values.get("adminEmail")
+    if email and email.rpartition("@")[2].lower() == domain:
+        problems.add(
+            "adminEmail",
+            f"'{email}' is inside {domain}: the catch-all would forward every message to itself",
+            _set_cmd("adminEmail", "you@gmail.com") + " (an address outside the zone)",
+        )
+    routes = values.get("tunnelRoutes")
+    webmail = f"{values.get('webmailHostname')}.{domain}"
+    if not routes:
+        return
+    seen: set[str] = set()
+    for index, route in enumerate(routes, start=1):
+        where = f"route {index} ({route.hostname})"
+        if not _in_zone(route.hostname, domain):
+            problems.add(
+                "tunnelRoutes",
+                f"{where} is outside the zone {domain}",
+                "keep only hostnames of the zone, or remove the route",
+            )
+        elif route.hostname in seen:
+            problems.add(
+                "tunnelRoutes", f"{where} repeats an earlier hostname", "remove the duplicate"
+            )
+        elif route.hostname == webmail:
+            problems.add(
+                "tunnelRoutes",
+                f"{where} is the webmail host, which the program routes itself",
+                "remove it from mailstack:tunnelRoutes",
+            )
+        elif route.hostname.startswith("*.") and webmail.endswith(route.hostname[1:]):
+            problems.add(
+                "tunnelRoutes",
+                f"{where} comes before the webmail route and would swallow {webmail}",
+                "replace the wildcard by the hostnames it serves",
+            )
+        seen.add(route.hostname)
+
+
+_CHECKS: dict[str, Callable[[Any, _Problems], Any]] = {
     "domain": _check_domain,
     "webmailHostname": lambda v, p: _check_label("webmailHostname", v, p, "public webmail host"),
     "tailnetHostname": lambda v, p: _check_label("tailnetHostname", v, p, "Tailscale host"),
@@ -269,7 +556,17 @@ _STRING_CHECKS: dict[str, Callable[[str, _Problems], None]] = {
     "storageSize": _check_storage_size,
     "resendApiKey": _check_resend_api_key,
     "adminPassword": _check_admin_password,
+    "cloudflareAccountId": _check_hex32("cloudflareAccountId", "account ID"),
+    "cloudflareZoneId": _check_hex32("cloudflareZoneId", "zone ID"),
+    "tunnelId": _check_tunnel_id,
+    "tunnelOrigin": _check_tunnel_origin,
+    "tunnelRoutes": _check_tunnel_routes,
+    "adminEmail": _check_admin_email,
+    "resendDkimRecord": _check_dkim,
+    "resendRegion": _check_region,
+    "dmarc": _check_dmarc,
 }
+"""Each check adds a problem line or returns the parsed value (None: the raw value is it)."""
 
 
 def _configured_keys() -> set[str]:
@@ -302,12 +599,11 @@ def load_settings() -> Settings:
         raw = _raw(key)
         if raw is None or raw == "":
             if spec.required:
-                example = "re_..." if key == "resendApiKey" else "example.com"
-                problems.add(key, "is required but not set", _set_cmd(key, example, spec.secret))
+                problems.add(
+                    key, "is required but not set", _set_cmd(key, _EXAMPLES[key], spec.secret)
+                )
             values[key] = spec.default
             continue
-        if not isinstance(raw, str):
-            raw = json.dumps(raw)
         if spec.secret and not pulumi.runtime.is_config_secret(f"{NAMESPACE}:{key}"):
             problems.add(
                 key,
@@ -315,9 +611,17 @@ def load_settings() -> Settings:
                 f"{_set_cmd(key, '<value>', secret=True)} (this replaces the plaintext value)",
             )
             continue
-        _STRING_CHECKS[key](raw, problems)
-        values[key] = raw
+        value = _structured(raw) if spec.structured else raw
+        if not spec.structured and not isinstance(value, str):
+            problems.add(key, "must be a string", _set_cmd(key, _EXAMPLES.get(key, "<value>")))
+            continue
+        before = len(problems.lines)
+        parsed = _CHECKS[key](value, problems)
+        if len(problems.lines) == before:
+            values[key] = value if parsed is None else parsed
 
+    if not problems.lines:
+        _check_across(values, problems)
     if problems.lines:
         raise SettingsError(problems.lines)
 
@@ -331,7 +635,39 @@ def load_settings() -> Settings:
         image=values["image"],
         storage_class=values["storageClass"],
         storage_size=values["storageSize"],
+        cloudflare=CloudflareSettings(
+            account_id=values["cloudflareAccountId"],
+            zone_id=values["cloudflareZoneId"],
+            tunnel_id=values["tunnelId"],
+            tunnel_origin=values["tunnelOrigin"],
+            tunnel_routes=tuple(values["tunnelRoutes"]),
+            admin_email=values["adminEmail"],
+            resend_dkim_record=values["resendDkimRecord"],
+            resend_region=values["resendRegion"],
+            dmarc=values["dmarc"],
+        ),
     )
+
+
+def _structured(raw: Any) -> Any:
+    """A structured key arrives as JSON text from the CLI; a plain string stays a string."""
+    if not isinstance(raw, str):
+        return raw
+    try:
+        return json.loads(raw)
+    except json.JSONDecodeError:
+        return raw
+
+
+_EXAMPLES = {
+    "domain": "example.com",
+    "resendApiKey": "re_...",
+    "cloudflareAccountId": "<32-hex account id>",
+    "cloudflareZoneId": "<32-hex zone id>",
+    "tunnelId": "<tunnel uuid>",
+    "adminEmail": "you@gmail.com",
+    "resendDkimRecord": "'p=MIGfMA0...'",
+}
 
 
 def _secret_or_none(value: str | None) -> pulumi.Output[str] | None:

@@ -134,10 +134,16 @@ def _mock_string(seed: str, length: int) -> str:
 
 
 class ProgramMocks(pulumi.runtime.Mocks):
-    """Stands in for the providers: returns the inputs as outputs plus what the provider adds."""
+    """Stands in for the providers: returns the inputs as outputs plus what the provider adds.
+
+    `provider_state` adds outputs per type token, e.g. a verified Email Routing destination.
+    """
+
+    def __init__(self, provider_state: Mapping[str, Mapping[str, Any]] | None = None) -> None:
+        self.provider_state = provider_state or {}
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str | None, dict]:
-        state = dict(args.inputs)
+        state = {**args.inputs, **self.provider_state.get(args.typ, {})}
         resource_id = args.resource_id or f"{args.name}-id"
         if args.typ == "random:index/randomPassword:RandomPassword":
             # The real provider marks `result` secret (additionalSecretOutputs); so do we.
@@ -217,6 +223,7 @@ def run_program(
     stack: str = "prod",
     preview: bool = False,
     check: bool = True,
+    provider_state: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> StackRun:
     """Runs `program` (default: the project's __main__.py) under mocks with `config`.
 
@@ -237,7 +244,7 @@ def run_program(
         logger.propagate = False
         logger.setLevel(logging.DEBUG)
         logger.addHandler(handler)
-        mocks = ProgramMocks()
+        mocks = ProgramMocks(provider_state)
         monitor = RecordingMonitor(mocks)
         pulumi.runtime.set_mocks(
             mocks, project=PROJECT, stack=stack, preview=preview, logger=logger, monitor=monitor

@@ -32,6 +32,7 @@ from offline.harness import (
 )
 
 SECRET_MARKER = "[secret]"
+DNS_RECORD_TYPE = "cloudflare:index/dnsRecord:DnsRecord"
 # Order in which `kubectl apply` would want the objects (dependencies first).
 KIND_ORDER = ["Namespace", "PersistentVolumeClaim", "Secret", "ConfigMap", "Deployment"]
 
@@ -139,6 +140,29 @@ def _summary(run: StackRun, ordered: list[Registration]) -> str:
             f"{'yes' if registration.protect else 'no'} | "
             f"{'yes' if registration.retain_on_delete else 'no'} | {secrets} |"
         )
+    lines += [
+        "",
+        "## DNS records",
+        "",
+        "| name | type | content | ttl | proxied | priority |",
+        "|---|---|---|---|---|---|",
+    ]
+    for record in sorted(
+        (r.inputs for r in ordered if r.type == DNS_RECORD_TYPE),
+        key=lambda inputs: (inputs["name"], inputs["type"]),
+    ):
+        ttl = "auto" if record["ttl"] == 1 else int(record["ttl"])
+        priority = int(record["priority"]) if record.get("priority") is not None else "-"
+        lines.append(
+            f"| {record['name']} | {record['type']} | `{record['content']}` | {ttl} | "
+            f"{'yes' if record['proxied'] else 'no'} | {priority} |"
+        )
+    if any(r.type == "cloudflare:index/emailRoutingDns:EmailRoutingDns" for r in ordered):
+        lines += [
+            "",
+            "Email Routing also adds and locks its own MX and SPF records at the zone apex "
+            "(`EmailRoutingDns`); Cloudflare chooses their content.",
+        ]
     lines += ["", "## Stack outputs", "", "| output | value |", "|---|---|"]
     for key, value in sorted(run.outputs.items()):
         shown = redact(value, SECRET_MARKER)
@@ -190,6 +214,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"error: {line}", file=sys.stderr)
         return 2
     counts = write_render(run, options.out)
+    for level, message in run.logs:
+        if level in ("warning", "error"):
+            print(f"{level}: {message}")
     print(
         f"rendered stack '{options.stack}': {counts['resources']} resources, "
         f"{counts['kubernetes']} Kubernetes objects"

@@ -12,9 +12,19 @@ from offline.harness import StackRun, run_program
 RESEND_KEY = "re_TestKey0123456789abcdef"
 ADMIN_PASSWORD = "correct-horse-battery-staple"
 
+ACCOUNT_ID = "0123456789abcdef0123456789abcdef"
+ZONE_ID = "fedcba9876543210fedcba9876543210"
+TUNNEL_ID = "c0ffee00-1234-4abc-8def-0123456789ab"
+DKIM = "p=MIGfMA0GCSqGSIb3DQEBAQUAA4GNADCBiQKBgQDtestkey+/AB"
+
 BASE_CONFIG: dict[str, Any] = {
     "mailstack:domain": "example.com",
     "mailstack:resendApiKey": RESEND_KEY,
+    "mailstack:cloudflareAccountId": ACCOUNT_ID,
+    "mailstack:cloudflareZoneId": ZONE_ID,
+    "mailstack:tunnelId": TUNNEL_ID,
+    "mailstack:adminEmail": "owner@gmail.com",
+    "mailstack:resendDkimRecord": DKIM,
 }
 SECRET_KEYS = {"mailstack:resendApiKey", "mailstack:adminPassword"}
 

@@ -16,6 +16,7 @@ from components import stalwart_config as sc
 from components.settings import SECRET_PLACEHOLDERS
 from offline import render
 from offline.harness import PROJECT_ROOT
+from tests.conftest import BASE_CONFIG, SECRET_KEYS
 
 # k3s releases track upstream Kubernetes; 1.31 is the oldest line the homelab may run.
 KUBERNETES_VERSIONS = ["1.31.0", "1.33.0"]
@@ -131,8 +132,10 @@ def test_encrypted_settings_get_stand_ins_and_stay_secret(tmp_path):
     assert "mailstack:adminPassword" not in config  # optional: the render shows it generated
 
 
-def run_render_cli(tmp_path: Path, stack_yaml: str) -> subprocess.CompletedProcess[str]:
-    (tmp_path / "Pulumi.cli.yaml").write_text(stack_yaml)
+def run_render_cli(tmp_path: Path, **overrides: str) -> subprocess.CompletedProcess[str]:
+    config = {k: v for k, v in BASE_CONFIG.items() if k not in SECRET_KEYS}
+    config.update({f"mailstack:{key}": value for key, value in overrides.items()})
+    (tmp_path / "Pulumi.cli.yaml").write_text(yaml.safe_dump({"config": config}))
     return subprocess.run(
         [
             sys.executable,
@@ -153,7 +156,7 @@ def run_render_cli(tmp_path: Path, stack_yaml: str) -> subprocess.CompletedProce
 
 
 def test_bad_settings_exit_2_with_one_line_and_no_traceback(tmp_path):
-    result = run_render_cli(tmp_path, "config:\n  mailstack:domain: Example.COM\n")
+    result = run_render_cli(tmp_path, domain="Example.COM")
     assert result.returncode == 2
     assert result.stderr.splitlines() == [
         "error: mailstack:domain: 'Example.COM' has uppercase letters. "
@@ -164,7 +167,41 @@ def test_bad_settings_exit_2_with_one_line_and_no_traceback(tmp_path):
 
 
 def test_good_settings_exit_0_and_print_where_the_files_are(tmp_path):
-    result = run_render_cli(tmp_path, "config:\n  mailstack:domain: example.org\n")
+    result = run_render_cli(tmp_path, domain="example.org")
     assert result.returncode == 0, result.stderr
     assert "rendered stack 'cli'" in result.stdout
     assert (tmp_path / "out" / "resources.json").is_file()
+
+
+def test_render_includes_every_cloudflare_resource(rendered):
+    records = json.loads((rendered / "resources.json").read_text())
+    cloudflare_types = sorted(r["type"] for r in records if r["type"].startswith("cloudflare:"))
+    assert cloudflare_types == sorted(
+        ["cloudflare:index/dnsRecord:DnsRecord"] * 5
+        + [
+            "cloudflare:index/emailRoutingAddress:EmailRoutingAddress",
+            "cloudflare:index/emailRoutingCatchAll:EmailRoutingCatchAll",
+            "cloudflare:index/emailRoutingDns:EmailRoutingDns",
+            "cloudflare:index/emailRoutingSettings:EmailRoutingSettings",
+            "cloudflare:index/zeroTrustTunnelCloudflaredConfig:ZeroTrustTunnelCloudflaredConfig",
+        ]
+    )
+
+
+def test_summary_has_the_dns_table(rendered):
+    summary = (rendered / "SUMMARY.md").read_text()
+    assert "| name | type | content | ttl | proxied | priority |" in summary
+    assert (
+        "| send.example.com | MX | `feedback-smtp.us-east-1.amazonses.com` | auto | no | 10 |"
+        in summary
+    )
+    assert (
+        "| mail.example.com | CNAME | `6ff42ae2-765d-4adf-8112-31c55c1551ef.cfargotunnel.com`"
+        " | auto | yes | - |" in summary
+    )
+
+
+def test_render_prints_the_unverified_destination_warning(tmp_path):
+    result = run_render_cli(tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "warning: Email Routing destination owner@gmail.com is not verified" in result.stdout

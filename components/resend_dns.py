@@ -1,0 +1,56 @@
+"""The DNS records Resend needs to sign and send for the domain: DKIM, bounce MX, SPF, DMARC."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pulumi
+
+from components.dns import DnsRecordSpec, dns_record
+
+COMPONENT_TYPE = "mailstack:cloudflare:ResendDns"
+SPF = "v=spf1 include:amazonses.com ~all"
+
+
+def resend_records(domain: str, dkim: str, region: str, dmarc: str) -> list[DnsRecordSpec]:
+    """The record table of the runbook's cloudflare.tf, for `domain`."""
+    return [
+        DnsRecordSpec("dkim", f"resend._domainkey.{domain}", "TXT", dkim),
+        # Resend sends through Amazon SES; bounces come back to this MX of the `send` subdomain.
+        DnsRecordSpec(
+            "bounce-mx",
+            f"send.{domain}",
+            "MX",
+            f"feedback-smtp.{region}.amazonses.com",
+            priority=10,
+        ),
+        DnsRecordSpec("spf", f"send.{domain}", "TXT", SPF),
+        DnsRecordSpec("dmarc", f"_dmarc.{domain}", "TXT", dmarc),
+    ]
+
+
+@dataclass(frozen=True)
+class ResendDnsArgs:
+    zone_id: str
+    domain: str
+    dkim_record: str
+    """The `p=...` value Resend shows for resend._domainkey."""
+    region: str
+    dmarc: str
+
+
+class ResendDns(pulumi.ComponentResource):
+    """Resend's DKIM, SPF and DMARC records in the zone (all unproxied, automatic TTL)."""
+
+    record_names: list[str]
+    """Hostnames of the records, in table order."""
+
+    def __init__(
+        self, name: str, args: ResendDnsArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__(COMPONENT_TYPE, name, None, opts)
+        specs = resend_records(args.domain, args.dkim_record, args.region, args.dmarc)
+        for spec in specs:
+            dns_record(f"{name}-{spec.key}", args.zone_id, spec, parent=self)
+        self.record_names = [spec.name for spec in specs]
+        self.register_outputs({"record_names": self.record_names})
