@@ -1,0 +1,592 @@
+"""Reconciles Stalwart v0.15 service accounts with a desired list (Python standard library only).
+
+Runs as a Kubernetes Job after the Stalwart Deployment is ready. Environment:
+
+- ``STALWART_URL``: base URL of the HTTP listener, e.g. ``http://stalwart.stalwart.svc.cluster.local:8080``
+- ``STALWART_ADMIN_USER``: management user (default ``admin``)
+- ``ADMIN_PASSWORD_FILE``: file holding that user's password (one trailing newline is stripped)
+- ``ACCOUNTS_FILE``: JSON ``{"domain": "example.com", "accounts": [{"name": "noreply",
+  "email": "noreply@example.com", "description": "Authentik", "secretHash": "$6$..."}]}``
+- ``READY_TIMEOUT_SECONDS``: how long to wait for Stalwart to answer (default 300)
+- optional tuning: ``RETRY_INITIAL_SECONDS`` (1), ``RETRY_MAX_SECONDS`` (10),
+  ``REQUEST_TIMEOUT_SECONDS`` (10), ``AUTH_RETRIES`` (5)
+
+Accounts this tool manages carry ``MARKER`` at the end of their description; a marked account that
+is no longer desired is deleted, unmarked (hand-made) accounts are never touched unless desired.
+Secrets (password, hashes, the Authorization header) are never printed, not even in errors.
+Exit code 0 on success, 1 on failure; the last line of output summarises the run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import http.client
+import json
+import os
+import re
+import sys
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+MARKER = "[managed by mailstack]"
+USER_ROLE = "user"
+LIST_PAGE_SIZE = 100
+EXCERPT_CHARS = 200
+# Prefixes of the hash formats Stalwart verifies (crates/directory/src/core/secret.rs). Anything
+# else is compared as plaintext by Stalwart, which is exactly what this tool must never store.
+HASH_PREFIXES = ("$6$", "$5$", "$2a$", "$2b$", "$2y$", "$argon2", "$pbkdf2", "$scrypt")
+_CRYPT_LIKE = re.compile(r"\$[0-9a-z]+\$[^\s\"',\]}]*", re.IGNORECASE)
+
+Sleep = Callable[[float], None]
+Clock = Callable[[], float]
+Log = Callable[[str], None]
+
+
+class ReconcileError(Exception):
+    """A failure with a message that is safe to print (names the operation, never a secret)."""
+
+
+class NotReadyError(ReconcileError):
+    """Stalwart did not answer (yet): connection refused, timeout, 5xx, 429."""
+
+
+class AuthRefusedError(ReconcileError):
+    """Stalwart answered 401 to the management credentials."""
+
+
+@dataclass(frozen=True)
+class Account:
+    name: str
+    email: str
+    description: str
+    secret_hash: str = field(repr=False)
+
+    @property
+    def managed_description(self) -> str:
+        return managed_description(self.description)
+
+
+@dataclass(frozen=True)
+class Desired:
+    domain: str
+    accounts: tuple[Account, ...]
+
+
+@dataclass
+class Summary:
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    deleted: int = 0
+    domain_created: bool = False
+
+    def counts(self) -> str:
+        return (
+            f"created={self.created} updated={self.updated} unchanged={self.unchanged} "
+            f"deleted={self.deleted} domain_created={'yes' if self.domain_created else 'no'}"
+        )
+
+
+@dataclass(frozen=True)
+class Timing:
+    ready_timeout: float = 300.0
+    retry_initial: float = 1.0
+    retry_max: float = 10.0
+    request_timeout: float = 10.0
+    auth_retries: int = 5
+    sleep: Sleep = time.sleep
+    clock: Clock = time.monotonic
+
+
+def _print(line: str) -> None:
+    print(line, flush=True)
+
+
+def managed_description(description: str) -> str:
+    description = description.strip()
+    if description.endswith(MARKER):
+        return description
+    return f"{description} {MARKER}" if description else MARKER
+
+
+def is_managed(description: object) -> bool:
+    return isinstance(description, str) and description.rstrip().endswith(MARKER)
+
+
+class Redactor:
+    """Removes known secrets and anything that looks like a crypt hash from a text."""
+
+    def __init__(self, secrets: Iterable[str] = ()) -> None:
+        self._secrets = sorted({s for s in secrets if s}, key=len, reverse=True)
+
+    def add(self, secret: str) -> None:
+        if secret:
+            self._secrets = sorted({*self._secrets, secret}, key=len, reverse=True)
+
+    def __call__(self, text: str) -> str:
+        for secret in self._secrets:
+            text = text.replace(secret, "<redacted>")
+        return _CRYPT_LIKE.sub("<redacted>", text)
+
+
+@dataclass(frozen=True)
+class Response:
+    status: int
+    body: bytes
+
+
+class StalwartClient:
+    """Minimal HTTP client for the Stalwart management API (Basic auth, JSON bodies)."""
+
+    def __init__(
+        self,
+        base_url: str,
+        user: str,
+        password: str,
+        request_timeout: float = 10.0,
+        redactor: Redactor | None = None,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.user = user
+        token = base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
+        self._authorization = f"Basic {token}"
+        self.request_timeout = request_timeout
+        self.redact = redactor or Redactor()
+        self.redact.add(password)
+        self.redact.add(token)
+
+    def send(
+        self,
+        method: str,
+        path: str,
+        body: object = None,
+        *,
+        auth: bool = True,
+        timeout: float | None = None,
+    ) -> Response:
+        """One HTTP exchange. Raises NotReadyError on transport failures; never raises on status."""
+        data = None if body is None else json.dumps(body).encode()
+        request = urllib.request.Request(self.base_url + path, data=data, method=method)
+        request.add_header("Accept", "application/json")
+        if data is not None:
+            request.add_header("Content-Type", "application/json")
+        if auth:
+            request.add_header("Authorization", self._authorization)
+        try:
+            with urllib.request.urlopen(request, timeout=timeout or self.request_timeout) as reply:
+                return Response(int(reply.status), reply.read())
+        except urllib.error.HTTPError as err:
+            try:
+                payload = err.read()
+            except OSError:
+                payload = b""
+            finally:
+                err.close()
+            return Response(int(err.code), payload)
+        except urllib.error.URLError as err:
+            raise NotReadyError(f"{method} {path}: cannot connect ({err.reason})") from None
+        except TimeoutError:
+            raise NotReadyError(f"{method} {path}: timed out") from None
+        except (OSError, http.client.HTTPException) as err:
+            # Resets, RemoteDisconnected (an OSError), BadStatusLine/IncompleteRead.
+            raise NotReadyError(
+                f"{method} {path}: connection failed ({type(err).__name__})"
+            ) from None
+
+    def excerpt(self, body: bytes) -> str:
+        text = body.decode("utf-8", errors="replace").replace("\n", " ").strip()
+        text = self.redact(text)
+        return text if len(text) <= EXCERPT_CHARS else text[:EXCERPT_CHARS] + "..."
+
+    def call(
+        self,
+        operation: str,
+        method: str,
+        path: str,
+        body: object = None,
+        *,
+        allow_not_found: bool = False,
+    ) -> dict[str, object] | None:
+        """Calls the API and returns the JSON object, or None for an expected notFound.
+
+        Any non-2xx status and any HTTP-200 body with an "error" tag is a ReconcileError whose
+        message names `operation` (which names the account) and carries a redacted excerpt.
+        """
+        return self.check(operation, self.send(method, path, body), allow_not_found)
+
+    def check(
+        self, operation: str, response: Response, allow_not_found: bool = False
+    ) -> dict[str, object] | None:
+        if response.status == 401:
+            raise AuthRefusedError(f"{operation}: HTTP 401, the admin credentials were refused")
+        if not 200 <= response.status < 300:
+            raise ReconcileError(
+                f"{operation}: HTTP {response.status}: {self.excerpt(response.body) or '(empty)'}"
+            )
+        try:
+            parsed: object = json.loads(response.body or b"null")
+        except ValueError:
+            raise ReconcileError(
+                f"{operation}: HTTP {response.status} with a non-JSON body: "
+                f"{self.excerpt(response.body)}"
+            ) from None
+        if not isinstance(parsed, dict):
+            raise ReconcileError(f"{operation}: unexpected response {self.excerpt(response.body)}")
+        reply: dict[str, object] = parsed
+        if "error" in reply:
+            if allow_not_found and reply.get("error") == "notFound":
+                return None
+            raise ReconcileError(
+                f"{operation}: Stalwart answered error {reply.get('error')!r}: "
+                f"{self.excerpt(response.body)}"
+            )
+        return reply
+
+
+def _path(name: str) -> str:
+    return "/api/principal/" + urllib.parse.quote(name, safe="")
+
+
+def _data_object(reply: dict[str, object], operation: str) -> dict[str, object]:
+    data = reply.get("data")
+    if not isinstance(data, dict):
+        raise ReconcileError(f"{operation}: response has no principal object in 'data'")
+    return data
+
+
+def _strings(value: object) -> list[str]:
+    """Stalwart serialises multi-valued fields as lists; accept a bare string too."""
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, list):
+        return [item for item in value if isinstance(item, str)]
+    return []
+
+
+def _probe(client: StalwartClient, timeout: float) -> None:
+    """Returns when Stalwart is ready; raises NotReadyError, AuthRefusedError or ReconcileError."""
+    health = client.send("GET", "/healthz/ready", auth=False, timeout=timeout)
+    if health.status != 200:
+        _raise_for_probe("GET /healthz/ready", health, client)
+    listing = client.send("GET", "/api/principal?limit=1", timeout=timeout)
+    if listing.status >= 500 or listing.status in (408, 429):
+        _raise_for_probe("GET /api/principal?limit=1", listing, client)
+    client.check("GET /api/principal?limit=1", listing)
+
+
+def _raise_for_probe(what: str, response: Response, client: StalwartClient) -> None:
+    if response.status >= 500 or response.status in (408, 429):
+        raise NotReadyError(f"{what}: HTTP {response.status}")
+    raise ReconcileError(
+        f"{what}: HTTP {response.status} (is STALWART_URL the Stalwart HTTP listener?): "
+        f"{client.excerpt(response.body) or '(empty)'}"
+    )
+
+
+def wait_until_ready(client: StalwartClient, timing: Timing, log: Log = _print) -> None:
+    """Polls /healthz/ready and an authenticated listing with backoff until the deadline."""
+    deadline = timing.clock() + timing.ready_timeout
+    delay = timing.retry_initial
+    auth_failures = 0
+    attempt = 0
+    while True:
+        attempt += 1
+        remaining = deadline - timing.clock()
+        try:
+            _probe(client, max(0.05, min(timing.request_timeout, remaining)))
+        except AuthRefusedError:
+            auth_failures += 1
+            if auth_failures >= timing.auth_retries:
+                raise ReconcileError(
+                    f"the admin password was refused: Stalwart answered HTTP 401 for user "
+                    f"{client.user!r} {auth_failures} times (is the pod still running with the "
+                    "old admin hash, or is ADMIN_PASSWORD_FILE stale?)"
+                ) from None
+            reason = "HTTP 401 for the admin credentials (pod may still be rolling)"
+        except NotReadyError as err:
+            reason = str(err)
+        else:
+            log(f"stalwart ready at {client.base_url} (attempt {attempt})")
+            return
+        remaining = deadline - timing.clock()
+        if remaining <= 0:
+            raise ReconcileError(
+                f"Stalwart at {client.base_url} not ready after {timing.ready_timeout:g}s "
+                f"({attempt} attempts); last problem: {reason}"
+            )
+        log(f"waiting for stalwart: {reason}; retry in {min(delay, remaining):.2g}s")
+        timing.sleep(min(delay, remaining))
+        delay = min(delay * 2, timing.retry_max)
+
+
+def ensure_domain(client: StalwartClient, domain: str, summary: Summary, log: Log) -> None:
+    operation = f"get domain {domain!r}"
+    reply = client.call(operation, "GET", _path(domain), allow_not_found=True)
+    if reply is not None:
+        typ = _data_object(reply, operation).get("type")
+        if typ != "domain":
+            raise ReconcileError(f"{operation}: principal exists but is a {typ!r}, not a domain")
+        log(f"domain {domain}: exists")
+        return
+    client.call(
+        f"create domain {domain!r}",
+        "POST",
+        "/api/principal",
+        {"type": "domain", "name": domain},
+    )
+    summary.domain_created = True
+    log(f"domain {domain}: created")
+
+
+def _account_patch(account: Account) -> list[dict[str, object]]:
+    return [
+        {"action": "set", "field": "secrets", "value": [account.secret_hash]},
+        {"action": "set", "field": "emails", "value": [account.email]},
+        {"action": "set", "field": "description", "value": account.managed_description},
+        {"action": "set", "field": "roles", "value": [USER_ROLE]},
+    ]
+
+
+def _in_desired_state(current: dict[str, object], account: Account) -> bool:
+    return (
+        _strings(current.get("secrets")) == [account.secret_hash]
+        and [e.lower() for e in _strings(current.get("emails"))] == [account.email]
+        and current.get("description") == account.managed_description
+        and _strings(current.get("roles")) == [USER_ROLE]
+    )
+
+
+def ensure_account(client: StalwartClient, account: Account, summary: Summary, log: Log) -> None:
+    operation = f"get account {account.name!r}"
+    reply = client.call(operation, "GET", _path(account.name), allow_not_found=True)
+    if reply is None:
+        client.call(
+            f"create account {account.name!r}",
+            "POST",
+            "/api/principal",
+            {
+                "type": "individual",
+                "name": account.name,
+                "description": account.managed_description,
+                "secrets": [account.secret_hash],
+                "emails": [account.email],
+                "roles": [USER_ROLE],
+            },
+        )
+        summary.created += 1
+        log(f"account {account.name}: created ({account.email})")
+        return
+    current = _data_object(reply, operation)
+    typ = current.get("type")
+    if typ != "individual":
+        raise ReconcileError(
+            f"{operation}: principal exists but is a {typ!r}, not an individual; not touching it"
+        )
+    if _in_desired_state(current, account):
+        summary.unchanged += 1
+        log(f"account {account.name}: unchanged")
+        return
+    adopted = not is_managed(current.get("description"))
+    client.call(
+        f"update account {account.name!r}", "PATCH", _path(account.name), _account_patch(account)
+    )
+    summary.updated += 1
+    log(f"account {account.name}: updated{' (adopted a hand-made account)' if adopted else ''}")
+
+
+def list_individuals(client: StalwartClient) -> list[dict[str, object]]:
+    """Every individual principal (name and description only), following the pages."""
+    items: list[dict[str, object]] = []
+    page = 1
+    while True:
+        operation = f"list accounts (page {page})"
+        query = urllib.parse.urlencode(
+            {
+                "types": "individual",
+                "fields": "name,description",
+                "limit": LIST_PAGE_SIZE,
+                "page": page,
+            }
+        )
+        reply = client.call(operation, "GET", f"/api/principal?{query}")
+        data = reply.get("data") if reply is not None else None
+        if not isinstance(data, dict):
+            raise ReconcileError(f"{operation}: response has no 'data' object")
+        batch = data.get("items")
+        total = data.get("total")
+        if not isinstance(batch, list) or not isinstance(total, int):
+            raise ReconcileError(f"{operation}: response lacks 'items' or 'total'")
+        items.extend(item for item in batch if isinstance(item, dict))
+        if not batch or len(items) >= total:
+            return items
+        page += 1
+
+
+def prune_accounts(client: StalwartClient, desired: Desired, summary: Summary, log: Log) -> None:
+    wanted = {account.name for account in desired.accounts}
+    for item in list_individuals(client):
+        name = item.get("name")
+        if not isinstance(name, str) or name in wanted or not is_managed(item.get("description")):
+            continue
+        client.call(f"delete account {name!r}", "DELETE", _path(name))
+        summary.deleted += 1
+        log(f"account {name}: deleted (managed by mailstack, no longer desired)")
+
+
+def reconcile(
+    client: StalwartClient,
+    desired: Desired,
+    summary: Summary | None = None,
+    log: Log = _print,
+) -> Summary:
+    """Domain first, then every desired account, then removal of undesired managed accounts."""
+    summary = summary if summary is not None else Summary()
+    ensure_domain(client, desired.domain, summary, log)
+    for account in desired.accounts:
+        ensure_account(client, account, summary, log)
+    prune_accounts(client, desired, summary, log)
+    return summary
+
+
+def _text(entry: Mapping[str, object], key: str, where: str, default: str | None = None) -> str:
+    value = entry.get(key, default)
+    if value is None or (value == "" and default is None):
+        raise ReconcileError(f"{where}: missing {key!r}")
+    if not isinstance(value, str):
+        raise ReconcileError(f"{where}: {key!r} must be a string")
+    return value.strip()
+
+
+def parse_desired(document: object) -> Desired:
+    """Validates the ACCOUNTS_FILE document; messages never include a hash."""
+    if not isinstance(document, dict):
+        raise ReconcileError("accounts file: top level must be a JSON object")
+    domain = _text(document, "domain", "accounts file").lower()
+    raw_accounts = document.get("accounts", [])
+    if not isinstance(raw_accounts, list):
+        raise ReconcileError("accounts file: 'accounts' must be a list")
+    accounts: list[Account] = []
+    seen: set[str] = set()
+    for index, entry in enumerate(raw_accounts):
+        where = f"accounts file entry {index}"
+        if not isinstance(entry, dict):
+            raise ReconcileError(f"{where}: must be an object")
+        name = _text(entry, "name", where).lower()
+        where = f"accounts file account {name!r}"
+        if name in seen:
+            raise ReconcileError(f"{where}: listed twice")
+        seen.add(name)
+        email = (_text(entry, "email", where, default="") or f"{name}@{domain}").lower()
+        if email.rpartition("@")[2] != domain:
+            raise ReconcileError(f"{where}: email {email!r} is not in domain {domain!r}")
+        secret_hash = _text(entry, "secretHash", where)
+        if not secret_hash.startswith(HASH_PREFIXES):
+            raise ReconcileError(
+                f"{where}: 'secretHash' is not a password hash (expected e.g. SHA-512-crypt"
+                " '$6$...'); refusing to store what Stalwart would treat as a plaintext password"
+            )
+        description = _text(entry, "description", where, default="")
+        accounts.append(Account(name, email, description, secret_hash))
+    return Desired(domain, tuple(accounts))
+
+
+def _number(env: Mapping[str, str], key: str, default: float) -> float:
+    raw = env.get(key, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ReconcileError(f"{key} must be a number, got {raw!r}") from None
+    if value < 0:
+        raise ReconcileError(f"{key} must not be negative")
+    return value
+
+
+def _read(path: str, what: str) -> str:
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return handle.read()
+    except OSError as err:
+        raise ReconcileError(f"cannot read {what} {path!r}: {err.strerror}") from None
+
+
+def main(
+    argv: Sequence[str] | None = None,
+    env: Mapping[str, str] | None = None,
+    *,
+    sleep: Sleep = time.sleep,
+    clock: Clock = time.monotonic,
+) -> int:
+    parser = argparse.ArgumentParser(
+        description="Reconcile Stalwart service accounts (configuration via environment)."
+    )
+    parser.parse_args(list(argv) if argv is not None else None)
+    env = os.environ if env is None else env
+    redact = Redactor()
+    summary = Summary()
+    try:
+        url = env.get("STALWART_URL", "").strip()
+        if not url:
+            raise ReconcileError("STALWART_URL is not set")
+        password_file = env.get("ADMIN_PASSWORD_FILE", "").strip()
+        accounts_file = env.get("ACCOUNTS_FILE", "").strip()
+        if not password_file or not accounts_file:
+            raise ReconcileError("ADMIN_PASSWORD_FILE and ACCOUNTS_FILE must both be set")
+        password = _read(password_file, "ADMIN_PASSWORD_FILE")
+        password = password.removesuffix("\n").removesuffix("\r")
+        if not password:
+            raise ReconcileError("ADMIN_PASSWORD_FILE is empty")
+        redact.add(password)
+        try:
+            document: object = json.loads(_read(accounts_file, "ACCOUNTS_FILE"))
+        except ValueError as err:
+            raise ReconcileError(
+                f"ACCOUNTS_FILE is not valid JSON ({type(err).__name__})"
+            ) from None
+        desired = parse_desired(document)
+        for account in desired.accounts:
+            redact.add(account.secret_hash)
+        timing = Timing(
+            ready_timeout=_number(env, "READY_TIMEOUT_SECONDS", 300.0),
+            retry_initial=_number(env, "RETRY_INITIAL_SECONDS", 1.0),
+            retry_max=_number(env, "RETRY_MAX_SECONDS", 10.0),
+            request_timeout=_number(env, "REQUEST_TIMEOUT_SECONDS", 10.0),
+            auth_retries=max(1, int(_number(env, "AUTH_RETRIES", 5))),
+            sleep=sleep,
+            clock=clock,
+        )
+        client = StalwartClient(
+            url,
+            env.get("STALWART_ADMIN_USER", "").strip() or "admin",
+            password,
+            request_timeout=timing.request_timeout,
+            redactor=redact,
+        )
+        _print(f"reconciling {len(desired.accounts)} account(s) in domain {desired.domain}")
+        wait_until_ready(client, timing)
+        reconcile(client, desired, summary)
+    except ReconcileError as err:
+        print(
+            f"reconcile failed: {redact(str(err))}; {summary.counts()}", file=sys.stderr, flush=True
+        )
+        return 1
+    except Exception as err:  # a bug must still end in one safe line and exit 1
+        print(
+            f"reconcile failed: unexpected {type(err).__name__}: "
+            f"{redact(str(err))[:EXCERPT_CHARS]}; {summary.counts()}",
+            file=sys.stderr,
+            flush=True,
+        )
+        return 1
+    _print(f"reconcile ok: {summary.counts()}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
