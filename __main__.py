@@ -7,8 +7,10 @@ import pulumi
 
 from components.email_routing import EmailRouting, EmailRoutingArgs
 from components.resend_dns import ResendDns, ResendDnsArgs
+from components.service_accounts import ServiceAccounts, ServiceAccountsArgs
 from components.settings import load_settings
 from components.stalwart import StalwartServer, StalwartServerArgs
+from components.stalwart_config import RelayArgs
 from components.tunnel_route import TunnelRoute, TunnelRouteArgs
 
 settings = load_settings()
@@ -25,6 +27,30 @@ server = StalwartServer(
         tailnet_hostname=settings.tailnet_hostname,
         resend_api_key=settings.resend_api_key,
         admin_password=settings.admin_password,
+        relay=RelayArgs(
+            address=settings.relay.host,
+            port=settings.relay.port,
+            username=settings.relay.username,
+            implicit_tls=settings.relay.implicit_tls,
+        ),
+        auth_mechanisms=settings.auth_mechanisms,
+    ),
+)
+
+accounts = ServiceAccounts(
+    "stalwart-accounts",
+    ServiceAccountsArgs(
+        namespace=server.namespace,
+        domain=settings.domain,
+        accounts=settings.service_accounts,
+        admin_user=server.admin_user,
+        admin_password=server.admin_password,
+        stalwart_url=server.http_url,
+        smtp_host=server.smtp_host,
+        smtp_port=server.smtp_port,
+        image=settings.reconciler_image,
+        data_claim_uid=server.data_claim.metadata.apply(lambda m: m.uid or ""),
+        deployment=server.deployment,
     ),
 )
 
@@ -68,3 +94,5 @@ pulumi.export("tailnetUrl", server.tailnet_url)
 pulumi.export("adminUser", server.admin_user)
 pulumi.export("adminPassword", server.admin_password)
 pulumi.export("adminEmailVerified", email_routing.admin_email_verified)
+pulumi.export("serviceAccounts", accounts.smtp_settings)
+pulumi.export("serviceAccountPasswords", accounts.passwords)

@@ -7,6 +7,7 @@ raises `SettingsError` (a `pulumi.RunError`, which the Pulumi CLI prints without
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import json
 import re
@@ -23,6 +24,10 @@ NAMESPACE = "mailstack"
 SUPPORTED_STALWART_MINOR = (0, 15)
 DEFAULT_IMAGE = "stalwartlabs/stalwart:v0.15.5"
 DEFAULT_STORAGE_SIZE = "10Gi"
+# Stalwart's SASL mechanism names (crates/common/src/config/smtp/session.rs).
+AUTH_MECHANISMS = ("plain", "login", "oauthbearer", "xoauth2")
+DEFAULT_RECONCILER_IMAGE = "python:3.12.8-slim-bookworm"
+DEFAULT_CREDENTIALS_KEY = "smtp-password"
 DEFAULT_TUNNEL_ORIGIN = "http://traefik.kube-system.svc.cluster.local:80"
 DEFAULT_DMARC = "v=DMARC1; p=none;"
 # The zero-trust tunnel's origin settings, by the names `pulumi preview` shows (camelCase) and
@@ -68,6 +73,41 @@ class TunnelRouteSetting:
 
 
 @dataclass(frozen=True)
+class CredentialsTarget:
+    """Where a service account's password is delivered for its consumer."""
+
+    namespace: str
+    secret_name: str
+    key: str = "smtp-password"
+    create: bool = False
+    """True: the stack owns a dedicated Secret; False: one key is patched into an existing one."""
+
+
+@dataclass(frozen=True)
+class ServiceAccountSetting:
+    """One entry of `mailstack:serviceAccounts`."""
+
+    name: str
+    """Short name: the SMTP username (Stalwart resolves AUTH by name, not by address)."""
+    email: str
+    description: str
+    credentials: CredentialsTarget
+    password_version: int = 1
+    """Bump to rotate the generated password."""
+
+
+@dataclass(frozen=True)
+class RelaySetting:
+    """`mailstack:relay`: the SMTP relay all outbound mail goes through."""
+
+    host: str = "smtp.resend.com"
+    port: int = 465
+    username: str = "resend"
+    implicit_tls: bool = True
+    """465 is implicit TLS; a STARTTLS relay (587) needs false."""
+
+
+@dataclass(frozen=True)
 class CloudflareSettings:
     account_id: str
     zone_id: str
@@ -102,6 +142,12 @@ class Settings:
     storage_class: str
     storage_size: str
     cloudflare: CloudflareSettings
+    relay: RelaySetting
+    auth_mechanisms: tuple[str, ...]
+    """SASL mechanisms Stalwart offers on 587 (PLAIN/LOGIN are what in-cluster apps use)."""
+    service_accounts: tuple[ServiceAccountSetting, ...]
+    reconciler_image: str
+    """Image of the accounts Job: any pinned Python 3.11+ image (standard library only)."""
 
     @property
     def webmail_fqdn(self) -> str:
@@ -141,6 +187,10 @@ KEYS: dict[str, _Key] = {
     "resendDkimRecord": _Key(default=None, required=True),
     "resendRegion": _Key(default="us-east-1"),
     "dmarc": _Key(default=DEFAULT_DMARC, structured=True),
+    "serviceAccounts": _Key(default=[], structured=True),
+    "reconcilerImage": _Key(default=DEFAULT_RECONCILER_IMAGE),
+    "relay": _Key(default={}, structured=True),
+    "authMechanisms": _Key(default=list(AUTH_MECHANISMS), structured=True),
 }
 
 SECRET_PLACEHOLDERS: dict[str, str] = {
@@ -514,6 +564,7 @@ def _check_across(values: dict[str, Any], problems: _Problems) -> None:
             f"'{email}' is inside {domain}: the catch-all would forward every message to itself",
             _set_cmd("adminEmail", "you@gmail.com") + " (an address outside the zone)",
         )
+    _check_accounts_across(values, domain, problems)
     routes = values.get("tunnelRoutes")
     webmail = f"{values.get('webmailHostname')}.{domain}"
     if not routes:
@@ -546,6 +597,213 @@ def _check_across(values: dict[str, Any], problems: _Problems) -> None:
         seen.add(route.hostname)
 
 
+_ACCOUNT_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,62}$")
+_SECRET_KEY_RE = re.compile(r"^[-._a-zA-Z0-9]{1,253}$")
+
+
+def _check_service_accounts(
+    value: Any, problems: _Problems
+) -> tuple[ServiceAccountSetting, ...] | None:
+    fix = (
+        "see README 'Connecting a service'; e.g. mailstack:serviceAccounts: [{name: noreply, "
+        "credentials: {namespace: authentik, secretName: authentik-credentials}}]"
+    )
+    if not isinstance(value, list):
+        problems.add("serviceAccounts", "must be a list of accounts", fix)
+        return None
+    before = len(problems.lines)
+    accounts: list[ServiceAccountSetting] = []
+    for index, item in enumerate(value, start=1):
+        where = f"account {index}"
+        if not isinstance(item, dict):
+            problems.add("serviceAccounts", f"{where} is not an object", fix)
+            continue
+        name = item.get("name")
+        allowed = {"name", "email", "description", "credentials", "passwordVersion"}
+        unknown = sorted(set(item) - allowed)
+        if unknown:
+            problems.add(
+                "serviceAccounts", f"{where} has unknown field(s) {', '.join(unknown)}", fix
+            )
+            continue
+        if not isinstance(name, str) or not _ACCOUNT_NAME_RE.match(name) or name == "admin":
+            problems.add(
+                "serviceAccounts",
+                f"{where}: name {name!r} is not a lowercase account name (or is the reserved "
+                "'admin')",
+                "use a short name such as noreply; it is the SMTP username",
+            )
+            continue
+        where = f"account {index} ({name})"
+        email = item.get("email", "")
+        description = item.get("description", "")
+        version = item.get("passwordVersion", 1)
+        if not isinstance(email, str) or (email and not _EMAIL_RE.match(email)):
+            problems.add("serviceAccounts", f"{where}: email {email!r} is not an address", fix)
+            continue
+        if not isinstance(description, str):
+            problems.add("serviceAccounts", f"{where}: description must be a string", fix)
+            continue
+        if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+            problems.add(
+                "serviceAccounts",
+                f"{where}: passwordVersion must be a positive integer",
+                "increase it by one to rotate the account's password",
+            )
+            continue
+        target = _credentials(item.get("credentials"), where, problems)
+        if target is not None:
+            accounts.append(ServiceAccountSetting(name, email, description, target, version))
+    if len(problems.lines) != before:
+        return None
+    return tuple(accounts)
+
+
+def _credentials(value: Any, where: str, problems: _Problems) -> CredentialsTarget | None:
+    fix = "give credentials: {namespace: <ns>, secretName: <secret>, key: smtp-password}"
+    if not isinstance(value, dict):
+        problems.add("serviceAccounts", f"{where}: credentials must be an object", fix)
+        return None
+    unknown = sorted(set(value) - {"namespace", "secretName", "key", "create"})
+    namespace = value.get("namespace")
+    secret_name = value.get("secretName")
+    key = value.get("key", DEFAULT_CREDENTIALS_KEY)
+    create = value.get("create", False)
+    if unknown:
+        problems.add(
+            "serviceAccounts", f"{where}: unknown credentials field(s) {', '.join(unknown)}", fix
+        )
+    elif not isinstance(namespace, str) or not _LABEL_RE.match(namespace):
+        problems.add(
+            "serviceAccounts",
+            f"{where}: credentials.namespace {namespace!r} is not a namespace",
+            fix,
+        )
+    elif not isinstance(secret_name, str) or not _SUBDOMAIN_RE.match(secret_name):
+        problems.add(
+            "serviceAccounts",
+            f"{where}: credentials.secretName {secret_name!r} is not a Secret name",
+            fix,
+        )
+    elif not isinstance(key, str) or not _SECRET_KEY_RE.match(key):
+        problems.add(
+            "serviceAccounts", f"{where}: credentials.key {key!r} is not a Secret key", fix
+        )
+    elif not isinstance(create, bool):
+        problems.add("serviceAccounts", f"{where}: credentials.create must be true or false", fix)
+    else:
+        return CredentialsTarget(namespace, secret_name, key, create)
+    return None
+
+
+def _check_relay(value: Any, problems: _Problems) -> RelaySetting | None:
+    fix = (
+        "set the object in the stack file, e.g. mailstack:relay: {host: smtp.resend.com, "
+        "port: 465, username: resend, implicitTls: true}"
+    )
+    if not isinstance(value, dict):
+        problems.add("relay", "must be an object with host, port, username, implicitTls", fix)
+        return None
+    unknown = sorted(set(value) - {"host", "port", "username", "implicitTls"})
+    defaults = RelaySetting()
+    host = value.get("host", defaults.host)
+    port = value.get("port", defaults.port)
+    username = value.get("username", defaults.username)
+    implicit = value.get("implicitTls", defaults.implicit_tls)
+    if unknown:
+        problems.add("relay", f"unknown field(s) {', '.join(unknown)}", fix)
+    elif not isinstance(host, str) or not _SUBDOMAIN_RE.match(host):
+        problems.add("relay", f"host {host!r} is not a hostname", fix)
+    elif isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535:
+        problems.add("relay", f"port {port!r} is not a TCP port", fix)
+    elif port == 25:
+        problems.add("relay", "port 25 is blocked on the cluster's network", "use 465 or 587")
+    elif not isinstance(username, str) or not username:
+        problems.add("relay", "username must be a non-empty string", fix)
+    elif not isinstance(implicit, bool):
+        problems.add("relay", "implicitTls must be true or false", fix)
+    else:
+        return RelaySetting(host, port, username, implicit)
+    return None
+
+
+def _check_auth_mechanisms(value: Any, problems: _Problems) -> tuple[str, ...] | None:
+    fix = "mailstack:authMechanisms: [plain, login] (any of " + ", ".join(AUTH_MECHANISMS) + ")"
+    if (
+        not isinstance(value, list)
+        or not value
+        or not all(isinstance(item, str) and item in AUTH_MECHANISMS for item in value)
+        or len(set(value)) != len(value)
+    ):
+        problems.add("authMechanisms", "must be a non-empty list of distinct SASL mechanisms", fix)
+        return None
+    if not {"plain", "login"} & set(value):
+        problems.add(
+            "authMechanisms",
+            "offers neither plain nor login, so no in-cluster app could authenticate",
+            fix,
+        )
+        return None
+    return tuple(value)
+
+
+def _check_pinned_image(key: str) -> Callable[[str, _Problems], None]:
+    def check(value: str, problems: _Problems) -> None:
+        match = _IMAGE_RE.match(value)
+        tag = match["tag"] if match else None
+        if match is None or (tag in (None, "latest") and match["digest"] is None):
+            problems.add(
+                key,
+                f"'{value}' is not a pinned image (a tag other than latest, or a digest)",
+                _set_cmd(key, DEFAULT_RECONCILER_IMAGE),
+            )
+
+    return check
+
+
+def _check_accounts_across(values: dict[str, Any], domain: str, problems: _Problems) -> None:
+    accounts: list[ServiceAccountSetting] = list(values.get("serviceAccounts") or [])
+    resolved: list[ServiceAccountSetting] = []
+    names: set[str] = set()
+    emails: set[str] = set()
+    targets: set[tuple[str, str, str]] = set()
+    for account in accounts:
+        email = account.email or f"{account.name}@{domain}"
+        target = (
+            account.credentials.namespace,
+            account.credentials.secret_name,
+            account.credentials.key,
+        )
+        where = f"account {account.name}"
+        if email.rpartition("@")[2].lower() != domain:
+            problems.add(
+                "serviceAccounts",
+                f"{where}: {email} is outside {domain}; Stalwart only accepts addresses of its "
+                "domain principal",
+                f"leave email unset (it defaults to {account.name}@{domain})",
+            )
+        elif account.name in names:
+            problems.add("serviceAccounts", f"{where} appears twice", "remove the duplicate")
+        elif email in emails:
+            problems.add(
+                "serviceAccounts",
+                f"{where}: {email} is used by another account",
+                "give each account its own address",
+            )
+        elif target in targets:
+            problems.add(
+                "serviceAccounts",
+                f"{where}: {target[0]}/{target[1]} key {target[2]} already receives another "
+                "account's password",
+                "give each account its own Secret key",
+            )
+        names.add(account.name)
+        emails.add(email)
+        targets.add(target)
+        resolved.append(dataclasses.replace(account, email=email))
+    values["serviceAccounts"] = tuple(resolved)
+
+
 _CHECKS: dict[str, Callable[[Any, _Problems], Any]] = {
     "domain": _check_domain,
     "webmailHostname": lambda v, p: _check_label("webmailHostname", v, p, "public webmail host"),
@@ -565,6 +823,10 @@ _CHECKS: dict[str, Callable[[Any, _Problems], Any]] = {
     "resendDkimRecord": _check_dkim,
     "resendRegion": _check_region,
     "dmarc": _check_dmarc,
+    "serviceAccounts": _check_service_accounts,
+    "reconcilerImage": _check_pinned_image("reconcilerImage"),
+    "relay": _check_relay,
+    "authMechanisms": _check_auth_mechanisms,
 }
 """Each check adds a problem line or returns the parsed value (None: the raw value is it)."""
 
@@ -646,6 +908,10 @@ def load_settings() -> Settings:
             resend_region=values["resendRegion"],
             dmarc=values["dmarc"],
         ),
+        relay=values["relay"] if isinstance(values["relay"], RelaySetting) else RelaySetting(),
+        auth_mechanisms=tuple(values["authMechanisms"]),
+        service_accounts=tuple(values["serviceAccounts"]),
+        reconciler_image=values["reconcilerImage"],
     )
 
 

@@ -52,6 +52,8 @@ class StalwartServerArgs:
     admin_password: pulumi.Input[str] | None = None
     """Fallback admin password (secret); None generates one with pulumi-random."""
     relay: sc.RelayArgs = field(default_factory=sc.RelayArgs)
+    auth_mechanisms: tuple[str, ...] = sc.AUTH_MECHANISMS
+    """SASL mechanisms offered on submission (587) without TLS."""
 
 
 def standard_labels(instance: str, component: str) -> dict[str, str]:
@@ -77,6 +79,10 @@ class StalwartServer(pulumi.ComponentResource):
     webmail_url: str
     tailnet_url: pulumi.Output[str | None]
     """https URL of the Tailscale ingress once the operator has published it."""
+    http_url: pulumi.Output[str]
+    """In-cluster URL of the HTTP listener (management API), for the accounts Job."""
+    deployment: k8s.apps.v1.Deployment
+    data_claim: k8s.core.v1.PersistentVolumeClaim
 
     def __init__(
         self, name: str, args: StalwartServerArgs, opts: pulumi.ResourceOptions | None = None
@@ -127,7 +133,7 @@ class StalwartServer(pulumi.ComponentResource):
         )
         admin_hash: pulumi.Output[str] = pulumi.Output.secret(
             pulumi.Output.all(admin_password, salt.result).apply(
-                lambda pair: sc.hash_admin_password(str(pair[0]), str(pair[1]))
+                lambda pair: sc.hash_password(str(pair[0]), str(pair[1]))
             )
         )
 
@@ -150,12 +156,12 @@ class StalwartServer(pulumi.ComponentResource):
             metadata=k8s.meta.v1.ObjectMetaArgs(
                 namespace=namespace, labels=standard_labels(name, "config")
             ),
-            data={CONFIG_FILE: sc.render_toml(sc.render_config(args.relay))},
+            data={CONFIG_FILE: sc.render_toml(sc.render_config(args.relay, args.auth_mechanisms))},
             opts=child,
         )
 
         pod_spec = self._pod_spec(args, data, secrets, config)
-        k8s.apps.v1.Deployment(
+        deployment = k8s.apps.v1.Deployment(
             f"{name}-deployment",
             metadata=k8s.meta.v1.ObjectMetaArgs(
                 name=DEPLOYMENT_NAME,
@@ -252,6 +258,11 @@ class StalwartServer(pulumi.ComponentResource):
         )
 
         self.namespace = namespace
+        self.deployment = deployment
+        self.data_claim = data
+        self.http_url = service_name.apply(
+            lambda svc: f"http://{svc}.{args.namespace}.svc.cluster.local:{sc.HTTP_PORT}"
+        )
         self.smtp_host = service_name.apply(lambda svc: f"{svc}.{args.namespace}.svc.cluster.local")
         self.smtp_port = sc.SUBMISSION_PORT
         self.admin_user = sc.ADMIN_USER

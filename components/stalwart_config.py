@@ -7,6 +7,7 @@ in a ConfigMap and every change to it is readable in `pulumi preview`.
 
 from __future__ import annotations
 
+import fnmatch
 from dataclasses import dataclass
 from typing import Any
 
@@ -43,15 +44,97 @@ class RelayArgs:
     implicit_tls: bool = True  # 465 is implicit TLS, not STARTTLS
 
 
+# Stalwart's own `config.local-keys` defaults (crates/common/src/manager/config.rs,
+# Patterns::parse, v0.15.5). Setting any local key replaces this list, so it is re-included.
+DEFAULT_LOCAL_KEYS = (
+    "store.*",
+    "directory.*",
+    "tracer.*",
+    "!server.blocked-ip.*",
+    "!server.allowed-ip.*",
+    "server.*",
+    "certificate.*",
+    "config.local-keys.*",
+    "authentication.fallback-admin.*",
+    "cluster.*",
+    "storage.data",
+    "storage.blob",
+    "storage.lookup",
+    "storage.fts",
+    "storage.directory",
+    "enterprise.license-key",
+)
+# What the program sets beyond those defaults. Local keys ignore database copies, so a stale
+# `queue.strategy.route.0002.then` in RocksDB can no longer corrupt the file's list (the runbook's
+# "delete DB keys and restart"). Plain `prefix.*` patterns only: mid-string globs on array keys
+# are unreliable (stalwart#1926), and `queue.route.resend.*` rather than `queue.route.*` keeps
+# the `local`/`mx` routes Stalwart writes on first boot out of the file.
+PROGRAM_LOCAL_KEYS = (
+    "session.auth.mechanisms.*",
+    "queue.strategy.route.*",
+    "queue.route.resend.*",
+)
+
+
+def is_local_key(key: str, patterns: tuple[str, ...] | list[str]) -> bool:
+    """Stalwart's rule: local if some pattern includes the key and no `!pattern` excludes it.
+
+    Forms: `*` (all), `prefix.*` (starts with `prefix.`), `*suffix`, other globs, exact.
+    """
+    included = False
+    for raw in patterns:
+        pattern = raw.strip().lower()
+        exclude = pattern.startswith("!")
+        if _matches(pattern.removeprefix("!"), key):
+            if exclude:
+                return False
+            included = True
+    return included
+
+
+def _matches(pattern: str, key: str) -> bool:
+    if pattern == "*":
+        return True
+    if pattern.endswith(".*") and "*" not in pattern[:-1]:
+        return key.startswith(pattern[:-1])
+    if pattern.startswith("*") and "*" not in pattern[1:]:
+        return key.endswith(pattern[1:])
+    if "*" in pattern:
+        return fnmatch.fnmatchcase(key, pattern)
+    return key == pattern
+
+
+def flatten_keys(value: Any, prefix: str = "") -> dict[str, Any]:
+    """The keys Stalwart sees in a TOML document: dotted, array items numbered 0000, 0001..."""
+    flat: dict[str, Any] = {}
+    if isinstance(value, dict):
+        for key, item in value.items():
+            flat.update(flatten_keys(item, f"{prefix}.{key}" if prefix else key))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            flat.update(flatten_keys(item, f"{prefix}.{index:04d}"))
+    else:
+        flat[prefix] = value
+    return flat
+
+
 def secret_file_macro(file_name: str) -> str:
     """Stalwart's macro that reads a value from a file of the mounted Secret at load time."""
     return f"%{{file:{SECRETS_MOUNT}/{file_name}}}%"
 
 
-def render_config(relay: RelayArgs | None = None) -> dict[str, Any]:
+AUTH_MECHANISMS = ("plain", "login", "oauthbearer", "xoauth2")
+"""What Stalwart accepts in `session.auth.mechanisms` (crates/common/src/config/smtp/session.rs)."""
+
+
+def render_config(
+    relay: RelayArgs | None = None, auth_mechanisms: tuple[str, ...] = AUTH_MECHANISMS
+) -> dict[str, Any]:
     """The config as a TOML-ready mapping; same keys and semantics as the runbook's snippets."""
     relay = relay or RelayArgs()
     return {
+        # Every key below is local: what this file says is what Stalwart runs after a restart.
+        "config": {"local-keys": [*DEFAULT_LOCAL_KEYS, *PROGRAM_LOCAL_KEYS]},
         "server": {
             "listener": {
                 "http": {"bind": f"[::]:{HTTP_PORT}", "protocol": "http"},
@@ -72,7 +155,7 @@ def render_config(relay: RelayArgs | None = None) -> dict[str, Any]:
                 # `is_tls` (crates/common/src/config/smtp/session.rs), so without this block
                 # in-cluster clients see "No suitable authentication method".
                 "mechanisms": [
-                    {"if": "local_port != 25", "then": "[plain, login, oauthbearer, xoauth2]"},
+                    {"if": "local_port != 25", "then": f"[{', '.join(auth_mechanisms)}]"},
                     {"else": "false"},
                 ],
             },
@@ -117,10 +200,14 @@ def render_toml(config: dict[str, Any]) -> str:
     )
     # tomlkit writes arrays of tables as `[[queue.strategy.route]]` blocks, the layout of the
     # runbook and of Stalwart's own examples (tomli-w would inline short ones).
-    return header + tomlkit.dumps(config)
+    document = tomlkit.item(config)
+    local_keys = document.get("config", {}).get("local-keys")
+    if isinstance(local_keys, tomlkit.items.Array):
+        local_keys.multiline(True)
+    return header + tomlkit.dumps(document)
 
 
-def hash_admin_password(password: str, salt: str, rounds: int = ADMIN_HASH_ROUNDS) -> str:
+def hash_password(password: str, salt: str, rounds: int = ADMIN_HASH_ROUNDS) -> str:
     """SHA-512-crypt (`$6$`), the format of `openssl passwd -6`; deterministic for a given salt."""
     if not 1 <= len(salt) <= SALT_LENGTH:
         raise ValueError(f"sha512-crypt salt must be 1..{SALT_LENGTH} characters")

@@ -53,7 +53,7 @@ def main() -> int:
         floor = _median_seconds(lambda: _run([python, "-c", IMPORTS]), repeat=5)
         rendering = _median_seconds(lambda: _run(render), repeat=5)
 
-    digest = sc.hash_admin_password("bench-password-0123456789", "abcdefgh12345678")
+    digest = sc.hash_password("bench-password-0123456789", "abcdefgh12345678")
     verify = _median_seconds(
         lambda: sha512_crypt.verify("bench-password-0123456789", digest), repeat=50
     )

@@ -210,3 +210,53 @@ def test_settings_error_is_a_pulumi_run_error():
     import pulumi
 
     assert issubclass(SettingsError, pulumi.RunError)
+
+
+def rendered_config(run) -> dict:
+    import tomllib
+
+    config_map = run.get("kubernetes:core/v1:ConfigMap", "stalwart-config")
+    return tomllib.loads(config_map.inputs["data"]["config.toml"])
+
+
+def test_relay_setting_is_the_whole_procedure_to_change_the_relay(run_stack):
+    run = run_stack(
+        {"mailstack:relay": {"host": "smtp.eu.example.net", "port": 587, "implicitTls": False}}
+    )
+    relay = rendered_config(run)["queue"]["route"]["resend"]
+    assert (relay["address"], relay["port"], relay["tls"]["implicit"]) == (
+        "smtp.eu.example.net",
+        587,
+        False,
+    )
+    assert relay["auth"]["username"] == "resend"
+
+
+def test_auth_mechanisms_setting_renders_the_if_block(run_stack):
+    run = run_stack({"mailstack:authMechanisms": ["plain", "login"]})
+    mechanisms = rendered_config(run)["session"]["auth"]["mechanisms"]
+    assert mechanisms == [
+        {"if": "local_port != 25", "then": "[plain, login]"},
+        {"else": "false"},
+    ]
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "expected"),
+    [
+        ("relay", "smtp.resend.com", "must be an object"),
+        ("relay", {"host": "smtp resend"}, "is not a hostname"),
+        ("relay", {"port": 70000}, "is not a TCP port"),
+        ("relay", {"port": "465"}, "is not a TCP port"),
+        ("relay", {"port": 25}, "port 25 is blocked"),
+        ("relay", {"implicitTls": "yes"}, "implicitTls must be true or false"),
+        ("relay", {"tls": True}, "unknown field(s) tls"),
+        ("authMechanisms", ["plain", "cram-md5"], "must be a non-empty list"),
+        ("authMechanisms", [], "must be a non-empty list"),
+        ("authMechanisms", ["xoauth2"], "offers neither plain nor login"),
+    ],
+)
+def test_bad_relay_and_auth_settings(key, value, expected):
+    problem = single_problem({f"mailstack:{key}": value})
+    assert problem.startswith(f"mailstack:{key}: ")
+    assert expected in problem

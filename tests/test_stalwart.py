@@ -29,11 +29,19 @@ def main_container(run):
 
 def test_every_resource_hangs_off_the_component(default_run):
     component = default_run.get("mailstack:stalwart:StalwartServer", "stalwart")
-    children = [
-        r for r in default_run.resources if r.type.split(":")[0] in ("kubernetes", "random")
-    ]
-    assert children
-    assert all(r.parent_urn == component.urn for r in children)
+    children = {r.name for r in default_run.resources if r.parent_urn == component.urn}
+    assert children == {
+        "stalwart-namespace",
+        "stalwart-data",
+        "stalwart-admin-password",
+        "stalwart-admin-salt",
+        "stalwart-secrets",
+        "stalwart-config",
+        "stalwart-deployment",
+        "stalwart-service",
+        "stalwart-tailscale-ingress",
+        "stalwart-public-ingress",
+    }
 
 
 @pytest.mark.parametrize("resource", [NAMESPACE, CLAIM])
@@ -181,7 +189,7 @@ def test_admin_hash_is_salted_by_a_random_resource_kept_in_state(run_stack):
     assert salt.inputs["length"] == 16
     assert salt.inputs["special"] is False
     digest = reveal(run.get(*SECRET).inputs["stringData"])[sc.ADMIN_SECRET_FILE]
-    assert digest == sc.hash_admin_password(ADMIN_PASSWORD, salt.state["result"])
+    assert digest == sc.hash_password(ADMIN_PASSWORD, salt.state["result"])
 
 
 def test_secret_files_are_mounted_read_only_for_the_macros(default_run):
@@ -217,7 +225,8 @@ def test_rotating_the_admin_password_changes_only_the_secret(run_stack):
         for r in after.resources
         if reveal(r.inputs) != reveal(before.get(r.type, r.name).inputs)
     }
-    assert changed == {"stalwart-secrets"}
+    # The pod's Secret (new hash) and the accounts Job's input (it logs in with the new password).
+    assert changed == {"stalwart-secrets", "stalwart-accounts-desired"}
 
 
 def test_tailscale_ingress_matches_the_runbook(default_run):

@@ -18,18 +18,24 @@ DEAD_RUNBOOK_KEYS = {"server.listener.submission.auth.require-tls"}
 SECRET_KEYS = {"authentication.fallback-admin.secret", "queue.route.resend.auth.secret"}
 
 
-def flatten(value: Any, prefix: str = "") -> dict[str, Any]:
-    """Stalwart's view of a TOML document: dotted keys, array items numbered 0000, 0001, ..."""
-    flat: dict[str, Any] = {}
-    if isinstance(value, dict):
-        for key, item in value.items():
-            flat.update(flatten(item, f"{prefix}.{key}" if prefix else key))
-    elif isinstance(value, list) and all(isinstance(item, dict) for item in value):
-        for index, item in enumerate(value):
-            flat.update(flatten(item, f"{prefix}.{index:04d}"))
-    else:
-        flat[prefix] = value
-    return flat
+flatten = sc.flatten_keys
+
+# Written into the database by Stalwart's first boot (boot.rs), never set by the program: if one
+# of them were local, Stalwart would write it into config.toml instead.
+FIRST_BOOT_KEYS = [
+    "queue.route.local.type",
+    "queue.route.mx.type",
+    "queue.route.mx.limits.mx",
+    "queue.schedule.default.retry.0000",
+    "queue.tls.default.starttls",
+    "queue.tls.invalid-tls.allow-invalid-certs",
+    "queue.virtual.local.threads-per-node",
+    "queue.quota.size.messages",
+    "queue.limiter.inbound.ip.rate",
+    "queue.connection.default.timeout.connect",
+    "report.analysis.addresses",
+    "oauth.key",
+]
 
 
 @pytest.fixture(scope="module")
@@ -41,15 +47,58 @@ def test_rendered_toml_parses_back_to_the_rendered_mapping(rendered):
     assert rendered == sc.render_config()
 
 
-def test_rendered_keys_equal_the_runbooks_but_its_dead_key(rendered):
+def test_rendered_keys_equal_the_runbooks_but_its_dead_key_plus_local_keys(rendered):
     runbook = flatten(tomllib.loads(RUNBOOK_CONFIG.read_text()))
-    ours = flatten(rendered)
-    assert set(ours) == set(runbook) - DEAD_RUNBOOK_KEYS
+    ours = {k for k in flatten(rendered) if not k.startswith("config.local-keys.")}
+    assert ours == set(runbook) - DEAD_RUNBOOK_KEYS
+
+
+def test_every_rendered_key_is_local(rendered):
+    patterns = rendered["config"]["local-keys"]
+    not_local = [key for key in flatten(rendered) if not sc.is_local_key(key, patterns)]
+    assert not_local == []
+
+
+def test_local_keys_reinclude_all_of_stalwarts_defaults(rendered):
+    assert set(sc.DEFAULT_LOCAL_KEYS) <= set(rendered["config"]["local-keys"])
+
+
+@pytest.mark.parametrize("key", FIRST_BOOT_KEYS)
+def test_no_first_boot_default_key_is_made_local(rendered, key):
+    assert not sc.is_local_key(key, rendered["config"]["local-keys"])
+
+
+def test_blocked_and_allowed_ips_stay_in_the_database(rendered):
+    patterns = rendered["config"]["local-keys"]
+    assert not sc.is_local_key("server.blocked-ip.10.0.0.1", patterns)
+    assert not sc.is_local_key("server.allowed-ip.10.0.0.2", patterns)
+    assert sc.is_local_key("server.listener.http.bind", patterns)
+
+
+@pytest.mark.parametrize(
+    ("key", "patterns", "expected"),
+    [
+        ("anything.at.all", ["*"], True),
+        ("queue.route.resend.port", ["queue.route.resend.*"], True),
+        ("queue.route.resendx.port", ["queue.route.resend.*"], False),
+        ("queue.route.resend", ["queue.route.resend.*"], False),
+        ("tracer.log.level", ["*.level"], True),
+        ("storage.data", ["storage.data"], True),
+        ("storage.database", ["storage.data"], False),
+        ("server.blocked-ip.1", ["server.*", "!server.blocked-ip.*"], False),
+        ("server.blocked-ip.1", ["!server.blocked-ip.*", "server.*"], False),
+        ("a.b.c", ["a.*.c"], True),
+        ("STORE.X", ["Store.*"], False),
+        ("store.x", [" Store.* "], True),
+    ],
+)
+def test_local_key_patterns_follow_stalwart_semantics(key, patterns, expected):
+    assert sc.is_local_key(key, patterns) is expected
 
 
 def test_rendered_values_equal_the_runbooks_but_the_secrets(rendered):
     runbook = flatten(tomllib.loads(RUNBOOK_CONFIG.read_text()))
-    ours = flatten(rendered)
+    ours = {k: v for k, v in flatten(rendered).items() if not k.startswith("config.local-keys.")}
     for key in set(ours) - SECRET_KEYS:
         assert ours[key] == runbook[key], key
 
@@ -101,21 +150,21 @@ def test_admin_hash_equals_openssl_passwd_6(password, salt):
         text=True,
         check=True,
     ).stdout.strip()
-    assert sc.hash_admin_password(password, salt) == expected
+    assert sc.hash_password(password, salt) == expected
 
 
 def test_admin_hash_verifies_with_passlib_and_rejects_other_passwords():
-    digest = sc.hash_admin_password("correct-horse-battery-staple", "abcdefgh12345678")
+    digest = sc.hash_password("correct-horse-battery-staple", "abcdefgh12345678")
     assert sha512_crypt.verify("correct-horse-battery-staple", digest)
     assert not sha512_crypt.verify("correct-horse-battery-stapler", digest)
 
 
 def test_admin_hash_uses_the_chosen_rounds():
-    digest = sc.hash_admin_password("pw", "abcdefgh12345678")
+    digest = sc.hash_password("pw", "abcdefgh12345678")
     assert digest.startswith("$6$abcdefgh12345678$")  # 5,000 rounds is the implicit default
-    assert sc.hash_admin_password("pw", "salt", rounds=10_000).startswith("$6$rounds=10000$salt$")
+    assert sc.hash_password("pw", "salt", rounds=10_000).startswith("$6$rounds=10000$salt$")
 
 
 def test_admin_hash_refuses_an_overlong_salt():
     with pytest.raises(ValueError, match="salt"):
-        sc.hash_admin_password("pw", "x" * 17)
+        sc.hash_password("pw", "x" * 17)
