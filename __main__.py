@@ -34,6 +34,8 @@ server = StalwartServer(
             implicit_tls=settings.relay.implicit_tls,
         ),
         auth_mechanisms=settings.auth_mechanisms,
+        data_claim_name=settings.data_claim_name,
+        adopt_existing=settings.adopt.kubernetes,
     ),
 )
 
@@ -63,6 +65,7 @@ TunnelRoute(
         webmail_fqdn=settings.webmail_fqdn,
         origin=cf.tunnel_origin,
         other_routes=cf.tunnel_routes,
+        adopt=settings.adopt,
     ),
 )
 
@@ -73,6 +76,7 @@ email_routing = EmailRouting(
         zone_id=cf.zone_id,
         domain=settings.domain,
         admin_email=cf.admin_email,
+        adopt=settings.adopt,
     ),
 )
 
@@ -84,6 +88,7 @@ ResendDns(
         dkim_record=cf.resend_dkim_record,
         region=cf.resend_region,
         dmarc=cf.dmarc,
+        adopt=settings.adopt,
     ),
 )
 

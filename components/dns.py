@@ -7,6 +7,8 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_cloudflare as cloudflare
 
+from components.adoption import adopted
+
 AUTOMATIC_TTL = 1  # Cloudflare's "automatic"; required by the v6 provider
 
 
@@ -29,8 +31,15 @@ def managed_comment() -> str:
     return f"managed by Pulumi {pulumi.get_project()}/{pulumi.get_stack()}: edits are reverted"
 
 
+RECORD_INPUTS = ["name", "type", "content", "ttl", "proxied", "priority", "comment", "tags"]
+
+
 def dns_record(
-    resource_name: str, zone_id: pulumi.Input[str], spec: DnsRecordSpec, parent: pulumi.Resource
+    resource_name: str,
+    zone_id: pulumi.Input[str],
+    spec: DnsRecordSpec,
+    parent: pulumi.Resource,
+    import_id: str | None = None,
 ) -> cloudflare.DnsRecord:
     return cloudflare.DnsRecord(
         resource_name,
@@ -44,5 +53,9 @@ def dns_record(
         comment=managed_comment(),
         # Cloudflare refuses two records of different types under one name, so a replacement
         # must delete first (pulumi/pulumi-cloudflare#687).
-        opts=pulumi.ResourceOptions(parent=parent, delete_before_replace=True),
+        opts=adopted(
+            pulumi.ResourceOptions(parent=parent, delete_before_replace=True),
+            import_id,
+            RECORD_INPUTS,
+        ),
     )

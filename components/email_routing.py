@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pulumi
 import pulumi_cloudflare as cloudflare
+
+from components.adoption import Adoption, adopted
 
 COMPONENT_TYPE = "mailstack:cloudflare:EmailRouting"
 CATCH_ALL_NAME = "Forward all to admin"
@@ -18,6 +20,7 @@ class EmailRoutingArgs:
     domain: str
     admin_email: str
     """Destination of the catch-all (outside the domain)."""
+    adopt: Adoption = field(default_factory=Adoption)
 
 
 def unverified_warning(admin_email: str) -> str:
@@ -39,8 +42,16 @@ class EmailRouting(pulumi.ComponentResource):
     ) -> None:
         super().__init__(COMPONENT_TYPE, name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
+
+        def adopting(
+            suffix: str, opts: pulumi.ResourceOptions, ignore: list[str]
+        ) -> pulumi.ResourceOptions:
+            return adopted(opts, args.adopt.cloudflare_id(f"{name}-{suffix}"), ignore)
+
         settings = cloudflare.EmailRoutingSettings(
-            f"{name}-settings", zone_id=args.zone_id, opts=child
+            f"{name}-settings",
+            zone_id=args.zone_id,
+            opts=adopting("settings", child, ["supportSubaddress"]),
         )
         # Enabling routing through the settings resource uses the deprecated /enable endpoint;
         # EmailRoutingDns (POST /zones/{id}/email/routing/dns) is the documented call that
@@ -50,10 +61,15 @@ class EmailRouting(pulumi.ComponentResource):
             f"{name}-dns",
             zone_id=args.zone_id,
             name=args.domain,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[settings]),
+            opts=adopting(
+                "dns", pulumi.ResourceOptions(parent=self, depends_on=[settings]), ["name"]
+            ),
         )
         address = cloudflare.EmailRoutingAddress(
-            f"{name}-admin-address", account_id=args.account_id, email=args.admin_email, opts=child
+            f"{name}-admin-address",
+            account_id=args.account_id,
+            email=args.admin_email,
+            opts=adopting("admin-address", child, ["email"]),
         )
         cloudflare.EmailRoutingCatchAll(
             f"{name}-catch-all",
@@ -64,7 +80,11 @@ class EmailRouting(pulumi.ComponentResource):
             actions=[
                 cloudflare.EmailRoutingCatchAllActionArgs(type="forward", values=[address.email])
             ],
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[settings, routing_dns]),
+            opts=adopting(
+                "catch-all",
+                pulumi.ResourceOptions(parent=self, depends_on=[settings, routing_dns]),
+                ["name", "enabled", "matchers", "actions"],
+            ),
         )
 
         def verified(timestamp: str | None) -> bool:

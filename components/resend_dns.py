@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pulumi
 
+from components.adoption import Adoption
 from components.dns import DnsRecordSpec, dns_record
 
 COMPONENT_TYPE = "mailstack:cloudflare:ResendDns"
@@ -37,6 +38,7 @@ class ResendDnsArgs:
     """The `p=...` value Resend shows for resend._domainkey."""
     region: str
     dmarc: str
+    adopt: Adoption = field(default_factory=Adoption)
 
 
 class ResendDns(pulumi.ComponentResource):
@@ -51,6 +53,13 @@ class ResendDns(pulumi.ComponentResource):
         super().__init__(COMPONENT_TYPE, name, None, opts)
         specs = resend_records(args.domain, args.dkim_record, args.region, args.dmarc)
         for spec in specs:
-            dns_record(f"{name}-{spec.key}", args.zone_id, spec, parent=self)
+            resource_name = f"{name}-{spec.key}"
+            dns_record(
+                resource_name,
+                args.zone_id,
+                spec,
+                parent=self,
+                import_id=args.adopt.cloudflare_id(resource_name),
+            )
         self.record_names = [spec.name for spec in specs]
         self.register_outputs({"record_names": self.record_names})

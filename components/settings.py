@@ -17,6 +17,8 @@ from typing import Any
 
 import pulumi
 
+from components.adoption import CLOUDFLARE_RESOURCES, Adoption, import_id_problem
+
 NAMESPACE = "mailstack"
 
 # Stalwart v0.16 replaced config.toml with a JSON data-store file and JMAP settings objects and
@@ -146,6 +148,10 @@ class Settings:
     auth_mechanisms: tuple[str, ...]
     """SASL mechanisms Stalwart offers on 587 (PLAIN/LOGIN are what in-cluster apps use)."""
     service_accounts: tuple[ServiceAccountSetting, ...]
+    data_claim_name: str
+    """Name of the data PersistentVolumeClaim (an adopted claim keeps its old name)."""
+    adopt: Adoption
+    """What the first update takes over from the old system (MIGRATING.md)."""
     reconciler_image: str
     """Image of the accounts Job: any pinned Python 3.11+ image (standard library only)."""
 
@@ -190,6 +196,8 @@ KEYS: dict[str, _Key] = {
     "serviceAccounts": _Key(default=[], structured=True),
     "reconcilerImage": _Key(default=DEFAULT_RECONCILER_IMAGE),
     "relay": _Key(default={}, structured=True),
+    "dataClaimName": _Key(default="stalwart-data"),
+    "adopt": _Key(default={}, structured=True),
     "authMechanisms": _Key(default=list(AUTH_MECHANISMS), structured=True),
 }
 
@@ -565,6 +573,18 @@ def _check_across(values: dict[str, Any], problems: _Problems) -> None:
             _set_cmd("adminEmail", "you@gmail.com") + " (an address outside the zone)",
         )
     _check_accounts_across(values, domain, problems)
+    adoption = values.get("adopt")
+    if isinstance(adoption, Adoption):
+        for key, import_id in adoption.cloudflare.items():
+            problem = import_id_problem(
+                key, import_id, values["cloudflareAccountId"], values["cloudflareZoneId"]
+            )
+            if problem:
+                problems.add(
+                    "adopt",
+                    f"cloudflare.{problem}",
+                    "run make import-plan again and paste its adopt.yaml",
+                )
     routes = values.get("tunnelRoutes")
     webmail = f"{values.get('webmailHostname')}.{domain}"
     if not routes:
@@ -747,6 +767,37 @@ def _check_auth_mechanisms(value: Any, problems: _Problems) -> tuple[str, ...] |
     return tuple(value)
 
 
+def _check_adopt(value: Any, problems: _Problems) -> Adoption | None:
+    fix = (
+        "see MIGRATING.md; e.g. mailstack:adopt: {kubernetes: true, cloudflare: "
+        "{emailRoutingSettings: <zone_id>}} (make import-plan writes the cloudflare part)"
+    )
+    if not isinstance(value, dict):
+        problems.add("adopt", "must be an object with kubernetes and cloudflare", fix)
+        return None
+    unknown = sorted(set(value) - {"kubernetes", "cloudflare"})
+    kubernetes = value.get("kubernetes", False)
+    cloudflare = value.get("cloudflare", {})
+    if unknown:
+        problems.add("adopt", f"unknown field(s) {', '.join(unknown)}", fix)
+    elif not isinstance(kubernetes, bool):
+        problems.add("adopt", "kubernetes must be true or false", fix)
+    elif not isinstance(cloudflare, dict):
+        problems.add("adopt", "cloudflare must map resource names to import ids", fix)
+    else:
+        unknown_resources = sorted(set(cloudflare) - set(CLOUDFLARE_RESOURCES))
+        if unknown_resources:
+            close = difflib.get_close_matches(unknown_resources[0], CLOUDFLARE_RESOURCES, n=1)
+            problems.add(
+                "adopt",
+                f"cloudflare.{unknown_resources[0]} is not a resource of this program",
+                f"did you mean cloudflare.{close[0]}?" if close else fix,
+            )
+            return None
+        return Adoption(kubernetes=kubernetes, cloudflare=dict(cloudflare))
+    return None
+
+
 def _check_pinned_image(key: str) -> Callable[[str, _Problems], None]:
     def check(value: str, problems: _Problems) -> None:
         match = _IMAGE_RE.match(value)
@@ -826,6 +877,8 @@ _CHECKS: dict[str, Callable[[Any, _Problems], Any]] = {
     "serviceAccounts": _check_service_accounts,
     "reconcilerImage": _check_pinned_image("reconcilerImage"),
     "relay": _check_relay,
+    "dataClaimName": lambda v, p: _check_subdomain("dataClaimName", v, p, "stalwart-data"),
+    "adopt": _check_adopt,
     "authMechanisms": _check_auth_mechanisms,
 }
 """Each check adds a problem line or returns the parsed value (None: the raw value is it)."""
@@ -911,6 +964,8 @@ def load_settings() -> Settings:
         relay=values["relay"] if isinstance(values["relay"], RelaySetting) else RelaySetting(),
         auth_mechanisms=tuple(values["authMechanisms"]),
         service_accounts=tuple(values["serviceAccounts"]),
+        data_claim_name=values["dataClaimName"],
+        adopt=values["adopt"] if isinstance(values["adopt"], Adoption) else Adoption(),
         reconciler_image=values["reconcilerImage"],
     )
 

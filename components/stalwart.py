@@ -10,6 +10,7 @@ import pulumi_kubernetes as k8s
 import pulumi_random as random
 
 from components import stalwart_config as sc
+from components.adoption import PATCH_FORCE, adopted
 
 COMPONENT_TYPE = "mailstack:stalwart:StalwartServer"
 
@@ -51,6 +52,9 @@ class StalwartServerArgs:
     """Relay credential (secret)."""
     admin_password: pulumi.Input[str] | None = None
     """Fallback admin password (secret); None generates one with pulumi-random."""
+    data_claim_name: str = DATA_CLAIM_NAME
+    adopt_existing: bool = False
+    """Import the namespace and the claim; take the Service and Ingresses over (SSA, forced)."""
     relay: sc.RelayArgs = field(default_factory=sc.RelayArgs)
     auth_mechanisms: tuple[str, ...] = sc.AUTH_MECHANISMS
     """SASL mechanisms offered on submission (587) without TLS."""
@@ -98,14 +102,14 @@ class StalwartServer(pulumi.ComponentResource):
             metadata=k8s.meta.v1.ObjectMetaArgs(
                 name=args.namespace, labels=standard_labels(name, "namespace")
             ),
-            opts=keep,
+            opts=adopted(keep, args.namespace if args.adopt_existing else None, ["metadata"]),
         )
         namespace = ns.metadata.apply(_name)
 
         data = k8s.core.v1.PersistentVolumeClaim(
             f"{name}-data",
             metadata=k8s.meta.v1.ObjectMetaArgs(
-                name=DATA_CLAIM_NAME,
+                name=args.data_claim_name,
                 namespace=namespace,
                 labels=standard_labels(name, "data"),
             ),
@@ -116,8 +120,13 @@ class StalwartServer(pulumi.ComponentResource):
                     requests={"storage": args.storage_size}
                 ),
             ),
-            opts=keep,
+            opts=adopted(
+                keep,
+                f"{args.namespace}/{args.data_claim_name}" if args.adopt_existing else None,
+                ["metadata", "spec"],
+            ),
         )
+        takeover = PATCH_FORCE if args.adopt_existing else {}
 
         if args.admin_password is None:
             generated = random.RandomPassword(
@@ -189,6 +198,7 @@ class StalwartServer(pulumi.ComponentResource):
                 name=SERVICE_NAME,
                 namespace=namespace,
                 labels=standard_labels(name, "mail-server"),
+                annotations=takeover or None,
             ),
             spec=k8s.core.v1.ServiceSpecArgs(
                 type="ClusterIP",
@@ -217,6 +227,7 @@ class StalwartServer(pulumi.ComponentResource):
                 name=TAILSCALE_INGRESS_NAME,
                 namespace=namespace,
                 labels=standard_labels(name, "webmail"),
+                annotations=takeover or None,
             ),
             spec=k8s.networking.v1.IngressSpecArgs(
                 ingress_class_name="tailscale",
@@ -238,6 +249,7 @@ class StalwartServer(pulumi.ComponentResource):
                 annotations={
                     "cert-manager.io/cluster-issuer": CLUSTER_ISSUER,
                     "traefik.ingress.kubernetes.io/router.middlewares": PUBLIC_MIDDLEWARES,
+                    **takeover,
                 },
             ),
             spec=k8s.networking.v1.IngressSpecArgs(

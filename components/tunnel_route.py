@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import pulumi
 import pulumi_cloudflare as cloudflare
 
+from components.adoption import Adoption, adopted
 from components.dns import DnsRecordSpec, dns_record
 from components.settings import TunnelRouteSetting
 
@@ -53,6 +54,7 @@ class TunnelRouteArgs:
     origin: str
     """Where cloudflared sends the webmail host (Traefik in kube-system)."""
     other_routes: tuple[TunnelRouteSetting, ...] = ()
+    adopt: Adoption = field(default_factory=Adoption)
 
 
 class TunnelRoute(pulumi.ComponentResource):
@@ -74,10 +76,18 @@ class TunnelRoute(pulumi.ComponentResource):
             config=cloudflare.ZeroTrustTunnelCloudflaredConfigConfigArgs(
                 ingresses=[_ingress_args(rule) for rule in rules]
             ),
-            opts=pulumi.ResourceOptions(parent=self),
+            opts=adopted(
+                pulumi.ResourceOptions(parent=self),
+                args.adopt.cloudflare_id(f"{name}-config"),
+                ["config", "source"],
+            ),
         )
         dns_record(
-            f"{name}-cname", args.zone_id, tunnel_cname(args.webmail_fqdn, args.tunnel_id), self
+            f"{name}-cname",
+            args.zone_id,
+            tunnel_cname(args.webmail_fqdn, args.tunnel_id),
+            self,
+            import_id=args.adopt.cloudflare_id(f"{name}-cname"),
         )
         self.webmail_fqdn = args.webmail_fqdn
         self.ingress_hostnames = [rule.hostname for rule in rules]

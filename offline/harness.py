@@ -96,6 +96,7 @@ class Registration:
     depends_on: list[str]
     """URNs named in `depends_on` (explicit dependencies only)."""
     import_id: str | None
+    ignore_changes: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -197,6 +198,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
                 delete_before_replace=bool(request.deleteBeforeReplace),
                 depends_on=sorted(set(request.dependencies) - implicit),
                 import_id=request.importId or None,
+                ignore_changes=list(request.ignoreChanges),
             )
         )
         return response

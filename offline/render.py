@@ -110,6 +110,7 @@ def resource_record(run: StackRun, registration: Registration) -> dict[str, Any]
         "protect": registration.protect,
         "retainOnDelete": registration.retain_on_delete,
         "dependsOn": [run.name_of(urn) for urn in registration.depends_on],
+        "import": registration.import_id,
     }
 
 
@@ -130,15 +131,16 @@ def _summary(run: StackRun, ordered: list[Registration]) -> str:
         "",
         "Rendered offline under the Pulumi mock runtime; secrets are shown as `[secret]`.",
         "",
-        "| type | name | protected | retained on delete | secret inputs |",
-        "|---|---|---|---|---|",
+        "| type | name | protected | retained on delete | secret inputs | imported from |",
+        "|---|---|---|---|---|---|",
     ]
     for registration in ordered:
         secrets = ", ".join(f"`{path}`" for path in secret_paths(registration.inputs)) or "-"
+        imported = f"`{registration.import_id}`" if registration.import_id else "-"
         lines.append(
             f"| `{registration.type}` | {registration.name} | "
             f"{'yes' if registration.protect else 'no'} | "
-            f"{'yes' if registration.retain_on_delete else 'no'} | {secrets} |"
+            f"{'yes' if registration.retain_on_delete else 'no'} | {secrets} | {imported} |"
         )
     lines += [
         "",

@@ -89,6 +89,7 @@ def test_resources_json_records_options_and_is_sorted_by_urn(rendered):
         "protect",
         "retainOnDelete",
         "dependsOn",
+        "import",
     }
     secret = names[("kubernetes:core/v1:Secret", "stalwart-secrets")]
     assert secret["inputs"]["stringData"] == "[secret]"
@@ -118,10 +119,10 @@ def test_no_secret_stand_in_reaches_any_rendered_file(rendered):
 
 def test_summary_lists_every_resource_with_its_protection(rendered):
     summary = (rendered / "SUMMARY.md").read_text()
-    assert (
-        "| `kubernetes:core/v1:PersistentVolumeClaim` | stalwart-data | yes | yes | - |" in summary
-    )
-    assert "| `kubernetes:core/v1:Secret` | stalwart-secrets | no | no | `stringData` |" in summary
+    claim = "| `kubernetes:core/v1:PersistentVolumeClaim` | stalwart-data | yes | yes | - | - |"
+    secret = "| `kubernetes:core/v1:Secret` | stalwart-secrets | no | no | `stringData` | - |"
+    assert claim in summary
+    assert secret in summary
     assert '| adminPassword | `"[secret]"` |' in summary
 
 

@@ -1,0 +1,149 @@
+"""Adopting the running system: import ids, ignore_changes, protection, server-side takeover."""
+
+from __future__ import annotations
+
+import pytest
+
+from components.adoption import CLOUDFLARE_RESOURCES
+from components.settings import SettingsError
+from tests.conftest import ACCOUNT_ID, TUNNEL_ID, ZONE_ID, stack_run
+
+RECORD = "0" * 31 + "1"
+ADDRESS_ID = "ab" * 16
+ADOPT_CLOUDFLARE = {
+    "webmailTunnelConfig": f"{ACCOUNT_ID}/{TUNNEL_ID}",
+    "webmailCname": f"{ZONE_ID}/{'c' * 32}",
+    "emailRoutingSettings": ZONE_ID,
+    "emailRoutingDns": ZONE_ID,
+    "emailRoutingAddress": f"{ACCOUNT_ID}/{ADDRESS_ID}",
+    "emailRoutingCatchAll": ZONE_ID,
+    "resendDkim": f"{ZONE_ID}/{'d' * 32}",
+    "resendBounceMx": f"{ZONE_ID}/{'e' * 32}",
+    "resendSpf": f"{ZONE_ID}/{'f' * 32}",
+    "resendDmarc": f"{ZONE_ID}/{RECORD}",
+}
+ADOPT = {"kubernetes": True, "cloudflare": ADOPT_CLOUDFLARE}
+NAMESPACE = ("kubernetes:core/v1:Namespace", "stalwart-namespace")
+CLAIM = ("kubernetes:core/v1:PersistentVolumeClaim", "stalwart-data")
+
+
+@pytest.fixture(scope="module")
+def adopting():
+    return stack_run({"mailstack:adopt": ADOPT, "mailstack:dataClaimName": "stalwart-pvc"})
+
+
+def by_name(run):
+    return {r.name: r for r in run.resources}
+
+
+def test_namespace_and_claim_are_imported_and_stay_protected(adopting):
+    namespace = adopting.get(*NAMESPACE)
+    claim = adopting.get(*CLAIM)
+    assert namespace.import_id == "stalwart"
+    assert claim.import_id == "stalwart/stalwart-pvc"
+    for registration in (namespace, claim):
+        assert registration.protect and registration.retain_on_delete
+
+
+def test_adopted_claim_keeps_its_existing_name(adopting):
+    assert adopting.get(*CLAIM).inputs["metadata"]["name"] == "stalwart-pvc"
+    volumes = adopting.get("kubernetes:apps/v1:Deployment", "stalwart-deployment").inputs["spec"][
+        "template"
+    ]["spec"]["volumes"]
+    assert volumes[0]["persistentVolumeClaim"] == {"claimName": "stalwart-pvc"}
+
+
+@pytest.mark.parametrize("key", sorted(CLOUDFLARE_RESOURCES))
+def test_every_cloudflare_resource_carries_its_import_id(adopting, key):
+    logical_name = CLOUDFLARE_RESOURCES[key][0]
+    assert by_name(adopting)[logical_name].import_id == ADOPT_CLOUDFLARE[key]
+
+
+def test_only_the_adopted_resources_are_imported(adopting):
+    imported = {r.name for r in adopting.resources if r.import_id}
+    assert imported == {name for name, _, _ in CLOUDFLARE_RESOURCES.values()} | {
+        "stalwart-namespace",
+        "stalwart-data",
+    }
+
+
+def test_flux_objects_are_taken_over_by_forced_server_side_apply(adopting):
+    for name in ("stalwart-service", "stalwart-tailscale-ingress", "stalwart-public-ingress"):
+        annotations = by_name(adopting)[name].inputs["metadata"]["annotations"]
+        assert annotations["pulumi.com/patchForce"] == "true", name
+
+
+def test_without_adopt_nothing_is_imported_or_forced(default_run):
+    assert [r.name for r in default_run.resources if r.import_id] == []
+    service = default_run.get("kubernetes:core/v1:Service", "stalwart-service")
+    assert "annotations" not in service.inputs["metadata"]
+
+
+def test_adopting_changes_no_input_of_the_claim_or_namespace_but_the_claim_name(
+    adopting, default_run
+):
+    assert adopting.get(*NAMESPACE).inputs == default_run.get(*NAMESPACE).inputs
+    adopted_claim = adopting.get(*CLAIM).inputs
+    assert adopted_claim["spec"] == default_run.get(*CLAIM).inputs["spec"]
+
+
+def test_partial_cloudflare_adoption_imports_only_what_is_listed():
+    run = stack_run({"mailstack:adopt": {"cloudflare": {"emailRoutingSettings": ZONE_ID}}})
+    assert {r.name: r.import_id for r in run.resources if r.import_id} == {
+        "email-routing-settings": ZONE_ID
+    }
+
+
+@pytest.mark.parametrize(
+    ("adopt", "expected"),
+    [
+        ("yes", "must be an object"),
+        ({"kubernetes": "yes"}, "kubernetes must be true or false"),
+        ({"flux": True}, "unknown field(s) flux"),
+        (
+            {"cloudflare": {"resendDkm": f"{ZONE_ID}/{RECORD}"}},
+            "did you mean cloudflare.resendDkim?",
+        ),
+        (
+            {"cloudflare": {"resendDkim": RECORD}},
+            "is not an import id of the form <zone_id>/<record_id>",
+        ),
+        ({"cloudflare": {"resendDkim": f"{'9' * 32}/{RECORD}"}}, "belongs to another zone"),
+        (
+            {"cloudflare": {"emailRoutingAddress": f"{ZONE_ID}/{ADDRESS_ID}"}},
+            "belongs to another account",
+        ),
+        (
+            {"cloudflare": {"webmailTunnelConfig": f"{ACCOUNT_ID}/homelab"}},
+            "<account_id>/<tunnel_id>",
+        ),
+    ],
+)
+def test_bad_adopt_settings_are_refused_with_one_line(adopt, expected):
+    run = stack_run({"mailstack:adopt": adopt}, check=False)
+    assert isinstance(run.error, SettingsError), run.error
+    assert run.resources == []
+    (problem,) = run.error.problems
+    assert problem.startswith("mailstack:adopt: "), problem
+    assert expected in problem
+
+
+def test_bad_data_claim_name_is_refused():
+    run = stack_run({"mailstack:dataClaimName": "Stalwart Data"}, check=False)
+    assert isinstance(run.error, SettingsError)
+    (problem,) = run.error.problems
+    assert problem.startswith("mailstack:dataClaimName: ")
+
+
+def test_imports_ignore_the_inputs_the_old_system_set_differently(adopting):
+    resources = by_name(adopting)
+    assert resources["stalwart-namespace"].ignore_changes == ["metadata"]
+    assert resources["stalwart-data"].ignore_changes == ["metadata", "spec"]
+    assert "comment" in resources["resend-dns-dmarc"].ignore_changes
+    assert "content" in resources["webmail-tunnel-cname"].ignore_changes
+    assert resources["webmail-tunnel-config"].ignore_changes == ["config", "source"]
+    assert "actions" in resources["email-routing-catch-all"].ignore_changes
+
+
+def test_without_adopt_nothing_ignores_changes(default_run):
+    assert [r.name for r in default_run.resources if r.ignore_changes] == []
