@@ -11,6 +11,7 @@ help:
 	@echo "make render   render the whole stack offline into $(OUT)/ (STACK=$(STACK))"
 	@echo "make test     linters, type checks, workflow linters and the test suite"
 	@echo "make bench    import floor vs render time, admin-hash verification cost"
+	@echo "make import-plan TFSTATE=state.json OUT=import.json   OpenTofu state -> import ids (MIGRATING.md)"
 	@echo "make preview / make up   pulumi preview / up on stack $(STACK) (needs the Pulumi CLI)"
 
 # Rebuilt when a requirements file changes; `pulumi install` builds the same venv/.
@@ -51,10 +52,12 @@ pytest: venv
 test: lint typecheck lint-workflows pytest
 
 # OpenTofu state -> `pulumi import` file and the mailstack:adopt snippet (MIGRATING.md).
-TFSTATE ?= state.json
-OUT_IMPORT ?= import.json
+# OUT= on the command line names the import file (the render's default OUT is not picked up).
+TFSTATE    ?= state.json
+OUT_IMPORT ?= $(if $(filter command line,$(origin OUT)),$(OUT),import.json)
 import-plan: venv
-	$(BIN)/python -m migration.import_plan --tfstate $(TFSTATE) --out $(OUT_IMPORT)
+	$(BIN)/python -m migration.import_plan --tfstate $(TFSTATE) --out $(OUT_IMPORT) \
+	  --stack-file Pulumi.$(STACK).yaml
 
 bench: venv
 	$(BIN)/python -m offline.bench

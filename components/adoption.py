@@ -40,8 +40,9 @@ CLOUDFLARE_RESOURCES: dict[str, tuple[str, str, str]] = {
     "resendDmarc": ("resend-dns-dmarc", rf"{_HEX32}/{_HEX32}", "<zone_id>/<record_id>"),
 }
 
-# The Flux-applied objects that server-side apply takes over: forcing the conflicts moves the
-# fields that kustomize-controller owned to Pulumi's field manager.
+# The Flux-applied Ingresses are taken over by server-side apply (keeping the Tailscale device
+# and the certificate): forcing the conflicts moves the fields kustomize-controller owned to
+# Pulumi's field manager.
 PATCH_FORCE = {"pulumi.com/patchForce": "true"}
 
 
@@ -65,7 +66,7 @@ class Adoption:
     """What the first update takes over instead of creating."""
 
     kubernetes: bool = False
-    """Import the namespace and the data claim; take the Service and Ingresses over by SSA."""
+    """Import the namespace and the data claim; take the Ingresses over by SSA."""
     cloudflare: dict[str, str] = field(default_factory=dict)
     """`mailstack:adopt.cloudflare` key -> import id."""
 

@@ -54,7 +54,9 @@ class StalwartServerArgs:
     """Fallback admin password (secret); None generates one with pulumi-random."""
     data_claim_name: str = DATA_CLAIM_NAME
     adopt_existing: bool = False
-    """Import the namespace and the claim; take the Service and Ingresses over (SSA, forced)."""
+    """Import the namespace and the claim; take the Ingresses over (SSA, forced). The old
+    Deployment and Service are deleted before the adopting update (MIGRATING.md): server-side apply
+    would keep the fields only Flux set (the alpine init container, a selector key)."""
     relay: sc.RelayArgs = field(default_factory=sc.RelayArgs)
     auth_mechanisms: tuple[str, ...] = sc.AUTH_MECHANISMS
     """SASL mechanisms offered on submission (587) without TLS."""
@@ -198,7 +200,6 @@ class StalwartServer(pulumi.ComponentResource):
                 name=SERVICE_NAME,
                 namespace=namespace,
                 labels=standard_labels(name, "mail-server"),
-                annotations=takeover or None,
             ),
             spec=k8s.core.v1.ServiceSpecArgs(
                 type="ClusterIP",

@@ -67,10 +67,17 @@ def test_only_the_adopted_resources_are_imported(adopting):
     }
 
 
-def test_flux_objects_are_taken_over_by_forced_server_side_apply(adopting):
-    for name in ("stalwart-service", "stalwart-tailscale-ingress", "stalwart-public-ingress"):
+def test_flux_ingresses_are_taken_over_by_forced_server_side_apply(adopting):
+    for name in ("stalwart-tailscale-ingress", "stalwart-public-ingress"):
         annotations = by_name(adopting)[name].inputs["metadata"]["annotations"]
         assert annotations["pulumi.com/patchForce"] == "true", name
+
+
+def test_service_is_not_taken_over_because_its_old_selector_would_stay(adopting):
+    # MIGRATING.md deletes the Flux Service with the Deployment; a forced apply would keep
+    # selector keys only Flux set, leaving the new Service without endpoints.
+    service = by_name(adopting)["stalwart-service"].inputs["metadata"]
+    assert "annotations" not in service
 
 
 def test_without_adopt_nothing_is_imported_or_forced(default_run):
