@@ -6,12 +6,15 @@ Reads the settings once, builds the components, exports what consumers and the o
 import pulumi
 
 from components.email_routing import EmailRouting, EmailRoutingArgs
+from components.network_policy import NetworkRules
 from components.resend_dns import ResendDns, ResendDnsArgs
-from components.service_accounts import ServiceAccounts, ServiceAccountsArgs
+from components.service_accounts import ServiceAccounts, ServiceAccountsArgs, job_pod_labels
 from components.settings import load_settings
 from components.stalwart import StalwartServer, StalwartServerArgs
 from components.stalwart_config import RelayArgs
 from components.tunnel_route import TunnelRoute, TunnelRouteArgs
+
+ACCOUNTS = "stalwart-accounts"
 
 settings = load_settings()
 cf = settings.cloudflare
@@ -36,11 +39,19 @@ server = StalwartServer(
         auth_mechanisms=settings.auth_mechanisms,
         data_claim_name=settings.data_claim_name,
         adopt_existing=settings.adopt.kubernetes,
+        run_as_user=settings.run_as_user,
+        network=NetworkRules(
+            smtp_client_namespaces=settings.smtp_client_namespaces,
+            ingress_namespaces=settings.ingress_namespaces,
+            reconciler_labels=job_pod_labels(ACCOUNTS),
+            relay_port=settings.relay.port,
+        ),
+        backup=settings.backup,
     ),
 )
 
 accounts = ServiceAccounts(
-    "stalwart-accounts",
+    ACCOUNTS,
     ServiceAccountsArgs(
         namespace=server.namespace,
         domain=settings.domain,

@@ -20,8 +20,8 @@ import pulumi_kubernetes as k8s
 import pulumi_random as random
 
 from components import stalwart_config as sc
+from components.labels import standard_labels
 from components.settings import ServiceAccountSetting
-from components.stalwart import standard_labels
 
 COMPONENT_TYPE = "mailstack:stalwart:ServiceAccounts"
 RECONCILER = Path(__file__).parent / "reconciler" / "reconcile_accounts.py"
@@ -50,6 +50,11 @@ class ServiceAccountsArgs:
     data_claim_uid: pulumi.Input[str]
     deployment: pulumi.Resource
     """The Stalwart Deployment: the Job starts once it is rolled out."""
+
+
+def job_pod_labels(name: str) -> dict[str, str]:
+    """Labels of the Job's pods (the NetworkPolicy lets them reach the management API)."""
+    return standard_labels(name, "accounts")
 
 
 def desired_document(domain: str, accounts: list[tuple[ServiceAccountSetting, str]]) -> str:
@@ -117,7 +122,7 @@ class ServiceAccounts(pulumi.ComponentResource):
             )
         )
 
-        labels = standard_labels(name, "accounts")
+        labels = job_pod_labels(name)
         # Auto-named: new accounts, hashes or admin password give a new Secret name, hence a new
         # Job template; Kubernetes Jobs are immutable, so Pulumi replaces the Job and it reruns.
         desired = k8s.core.v1.Secret(

@@ -18,6 +18,7 @@ from typing import Any
 import pulumi
 
 from components.adoption import CLOUDFLARE_RESOURCES, Adoption, import_id_problem
+from components.backup import BackupPolicy
 
 NAMESPACE = "mailstack"
 
@@ -152,6 +153,13 @@ class Settings:
     """Name of the data PersistentVolumeClaim (an adopted claim keeps its old name)."""
     adopt: Adoption
     """What the first update takes over from the old system (MIGRATING.md)."""
+    run_as_user: int
+    """Uid/gid Stalwart switches to after binding its ports; 0 keeps root."""
+    smtp_client_namespaces: tuple[str, ...]
+    """Namespaces allowed to reach 587/993; empty: every namespace."""
+    ingress_namespaces: tuple[str, ...]
+    """Namespaces of the ingress controllers allowed to reach the webmail (8080)."""
+    backup: BackupPolicy
     reconciler_image: str
     """Image of the accounts Job: any pinned Python 3.11+ image (standard library only)."""
 
@@ -198,6 +206,10 @@ KEYS: dict[str, _Key] = {
     "relay": _Key(default={}, structured=True),
     "dataClaimName": _Key(default="stalwart-data"),
     "adopt": _Key(default={}, structured=True),
+    "runAsUser": _Key(default="2000"),
+    "smtpClientNamespaces": _Key(default=[], structured=True),
+    "ingressNamespaces": _Key(default=["kube-system", "tailscale"], structured=True),
+    "backup": _Key(default={}, structured=True),
     "authMechanisms": _Key(default=list(AUTH_MECHANISMS), structured=True),
 }
 
@@ -798,6 +810,81 @@ def _check_adopt(value: Any, problems: _Problems) -> Adoption | None:
     return None
 
 
+def _check_run_as_user(value: str, problems: _Problems) -> int | None:
+    if not value.isdigit() or not 0 <= int(value) <= 2**31 - 1:
+        problems.add(
+            "runAsUser",
+            f"'{value}' is not a numeric user id",
+            _set_cmd("runAsUser", "2000") + " (or 0 to keep Stalwart running as root)",
+        )
+        return None
+    return int(value)
+
+
+def _check_namespace_list(key: str, allow_empty: bool) -> Callable[[Any, _Problems], Any]:
+    def check(value: Any, problems: _Problems) -> tuple[str, ...] | None:
+        example = "[kube-system, tailscale]"
+        if (
+            not isinstance(value, list)
+            or not all(isinstance(v, str) and _LABEL_RE.match(v) for v in value)
+            or (not value and not allow_empty)
+        ):
+            problems.add(
+                key,
+                "must be a list of namespace names" + ("" if allow_empty else " (not empty)"),
+                f"set it in the stack file, e.g. {NAMESPACE}:{key}: {example}",
+            )
+            return None
+        return tuple(value)
+
+    return check
+
+
+_CRON_RE = re.compile(r"^(\S+\s+){4}\S+$")
+
+
+def _check_backup(value: Any, problems: _Problems) -> BackupPolicy | None:
+    fix = (
+        "e.g. mailstack:backup: {snapshotCron: '0 3 * * *', snapshotRetain: 7, "
+        "backupEnabled: true, backupCron: '30 3 * * 0', backupRetain: 8}"
+    )
+    fields = {
+        "longhornNamespace": "longhorn_namespace",
+        "snapshotCron": "snapshot_cron",
+        "snapshotRetain": "snapshot_retain",
+        "backupEnabled": "backup_enabled",
+        "backupCron": "backup_cron",
+        "backupRetain": "backup_retain",
+    }
+    if not isinstance(value, dict):
+        problems.add("backup", "must be an object", fix)
+        return None
+    unknown = sorted(set(value) - set(fields))
+    if unknown:
+        problems.add("backup", f"unknown field(s) {', '.join(unknown)}", fix)
+        return None
+    policy = BackupPolicy(**{fields[key]: item for key, item in value.items()})
+    for key in ("snapshotCron", "backupCron"):
+        cron = getattr(policy, fields[key])
+        if not isinstance(cron, str) or not _CRON_RE.match(cron.strip()):
+            problems.add("backup", f"{key} {cron!r} is not a five-field cron schedule", fix)
+            return None
+    for key in ("snapshotRetain", "backupRetain"):
+        retain = getattr(policy, fields[key])
+        if isinstance(retain, bool) or not isinstance(retain, int) or not 1 <= retain <= 100:
+            problems.add("backup", f"{key} must be a number from 1 to 100", fix)
+            return None
+    if not isinstance(policy.backup_enabled, bool):
+        problems.add("backup", "backupEnabled must be true or false", fix)
+        return None
+    if not isinstance(policy.longhorn_namespace, str) or not _LABEL_RE.match(
+        policy.longhorn_namespace
+    ):
+        problems.add("backup", "longhornNamespace must be a namespace name", fix)
+        return None
+    return policy
+
+
 def _check_pinned_image(key: str) -> Callable[[str, _Problems], None]:
     def check(value: str, problems: _Problems) -> None:
         match = _IMAGE_RE.match(value)
@@ -879,6 +966,10 @@ _CHECKS: dict[str, Callable[[Any, _Problems], Any]] = {
     "relay": _check_relay,
     "dataClaimName": lambda v, p: _check_subdomain("dataClaimName", v, p, "stalwart-data"),
     "adopt": _check_adopt,
+    "runAsUser": _check_run_as_user,
+    "smtpClientNamespaces": _check_namespace_list("smtpClientNamespaces", allow_empty=True),
+    "ingressNamespaces": _check_namespace_list("ingressNamespaces", allow_empty=False),
+    "backup": _check_backup,
     "authMechanisms": _check_auth_mechanisms,
 }
 """Each check adds a problem line or returns the parsed value (None: the raw value is it)."""
@@ -965,6 +1056,10 @@ def load_settings() -> Settings:
         auth_mechanisms=tuple(values["authMechanisms"]),
         service_accounts=tuple(values["serviceAccounts"]),
         data_claim_name=values["dataClaimName"],
+        run_as_user=int(values["runAsUser"]),
+        smtp_client_namespaces=tuple(values["smtpClientNamespaces"]),
+        ingress_namespaces=tuple(values["ingressNamespaces"]),
+        backup=values["backup"] if isinstance(values["backup"], BackupPolicy) else BackupPolicy(),
         adopt=values["adopt"] if isinstance(values["adopt"], Adoption) else Adoption(),
         reconciler_image=values["reconcilerImage"],
     )

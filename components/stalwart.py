@@ -11,6 +11,9 @@ import pulumi_random as random
 
 from components import stalwart_config as sc
 from components.adoption import PATCH_FORCE, adopted
+from components.backup import BackupPolicy, MailBackups, claim_labels
+from components.labels import standard_labels
+from components.network_policy import NetworkRules, network_policy_spec
 
 COMPONENT_TYPE = "mailstack:stalwart:StalwartServer"
 
@@ -31,6 +34,20 @@ PUBLIC_MIDDLEWARES = (
 )
 
 CONFIG_SOURCE_DIR = "/etc/mailstack"
+# v0.15's image runs as root and has no user of its own; Stalwart binds its ports as root and
+# then switches to RUN_AS_USER/RUN_AS_GROUP (crates/common/src/listener/listen.rs). Any unused
+# id works (numeric ids need no passwd entry); 2000 is what v0.16's image uses.
+DEFAULT_RUN_AS = 2000
+# Measured on a homelab this size (a handful of senders, spam filter on): ~200-350 MiB resident
+# after the rules load. The request keeps the node's scheduler honest; the limit leaves room for
+# RocksDB compactions and bursts without letting a leak take the node. No CPU limit: throttling
+# only slows SMTP sessions, and the request gives Stalwart its share under contention.
+RESOURCES = k8s.core.v1.ResourceRequirementsArgs(
+    requests={"cpu": "100m", "memory": "256Mi"}, limits={"memory": "1Gi"}
+)
+# SIGTERM lets Stalwart finish the SMTP sessions and relay deliveries in flight; the queue itself
+# is in RocksDB and survives. A minute covers a slow relay handshake with retries.
+TERMINATION_GRACE_SECONDS = 60
 CONFIG_FILE = "config.toml"
 
 
@@ -60,15 +77,11 @@ class StalwartServerArgs:
     relay: sc.RelayArgs = field(default_factory=sc.RelayArgs)
     auth_mechanisms: tuple[str, ...] = sc.AUTH_MECHANISMS
     """SASL mechanisms offered on submission (587) without TLS."""
-
-
-def standard_labels(instance: str, component: str) -> dict[str, str]:
-    return {
-        "app.kubernetes.io/name": "stalwart",
-        "app.kubernetes.io/instance": instance,
-        "app.kubernetes.io/component": component,
-        "app.kubernetes.io/managed-by": "pulumi",
-    }
+    run_as_user: int = DEFAULT_RUN_AS
+    """Uid/gid Stalwart drops to after binding its ports (RUN_AS_USER); 0 keeps root."""
+    network: NetworkRules | None = None
+    """The NetworkPolicy's rules; None creates no policy."""
+    backup: BackupPolicy = field(default_factory=BackupPolicy)
 
 
 class StalwartServer(pulumi.ComponentResource):
@@ -113,7 +126,7 @@ class StalwartServer(pulumi.ComponentResource):
             metadata=k8s.meta.v1.ObjectMetaArgs(
                 name=args.data_claim_name,
                 namespace=namespace,
-                labels=standard_labels(name, "data"),
+                labels={**standard_labels(name, "data"), **claim_labels()},
             ),
             spec=k8s.core.v1.PersistentVolumeClaimSpecArgs(
                 access_modes=["ReadWriteOnce"],
@@ -212,6 +225,16 @@ class StalwartServer(pulumi.ComponentResource):
             opts=child,
         )
         service_name = service.metadata.apply(_name)
+        if args.network is not None:
+            k8s.networking.v1.NetworkPolicy(
+                f"{name}-network-policy",
+                metadata=k8s.meta.v1.ObjectMetaArgs(
+                    name="stalwart", namespace=namespace, labels=standard_labels(name, "network")
+                ),
+                spec=network_policy_spec(selector, args.network),
+                opts=child,
+            )
+        MailBackups(f"{name}-backups", args.backup, opts=child)
         http_backend = k8s.networking.v1.IngressBackendArgs(
             service=k8s.networking.v1.IngressServiceBackendArgs(
                 name=service_name,
@@ -306,22 +329,62 @@ class StalwartServer(pulumi.ComponentResource):
             name="config-source", mount_path=CONFIG_SOURCE_DIR, read_only=True
         )
         config_dir = k8s.core.v1.VolumeMountArgs(name="config", mount_path=etc_dir)
+        drops_privileges = args.run_as_user != 0
         return k8s.core.v1.PodSpecArgs(
+            automount_service_account_token=False,
+            termination_grace_period_seconds=TERMINATION_GRACE_SECONDS,
+            security_context=k8s.core.v1.PodSecurityContextArgs(
+                seccomp_profile=k8s.core.v1.SeccompProfileArgs(type="RuntimeDefault"),
+                # The volumes' group becomes Stalwart's group after the privilege drop: the
+                # claim (data written by root under the old manifests included), the config
+                # copy and the secret files. OnRootMismatch walks the volume only once.
+                fs_group=args.run_as_user if drops_privileges else None,
+                fs_group_change_policy="OnRootMismatch" if drops_privileges else None,
+            ),
             # Stalwart rewrites config.toml when a local key is edited in the webadmin, so it gets
-            # a writable copy, made fresh on every pod start by the Stalwart image itself (no
-            # package download at boot, unlike the runbook's alpine init container).
+            # a writable copy (group-writable for the dropped user), made fresh on every pod start
+            # by the Stalwart image itself (no package download at boot, unlike the runbook's
+            # alpine init container).
             init_containers=[
                 k8s.core.v1.ContainerArgs(
                     name="install-config",
                     image=args.image,
-                    command=["cp", f"{CONFIG_SOURCE_DIR}/{CONFIG_FILE}", sc.CONFIG_PATH],
+                    command=[
+                        "install",
+                        "-m",
+                        "0664",
+                        f"{CONFIG_SOURCE_DIR}/{CONFIG_FILE}",
+                        sc.CONFIG_PATH,
+                    ],
                     volume_mounts=[config_source, config_dir],
+                    security_context=_container_security([]),
+                    resources=k8s.core.v1.ResourceRequirementsArgs(
+                        requests={"cpu": "10m", "memory": "16Mi"}, limits={"memory": "64Mi"}
+                    ),
                 )
             ],
             containers=[
                 k8s.core.v1.ContainerArgs(
                     name="stalwart",
                     image=args.image,
+                    env=(
+                        [
+                            k8s.core.v1.EnvVarArgs(name="RUN_AS_USER", value=str(args.run_as_user)),
+                            k8s.core.v1.EnvVarArgs(
+                                name="RUN_AS_GROUP", value=str(args.run_as_user)
+                            ),
+                        ]
+                        if drops_privileges
+                        else None
+                    ),
+                    # Root only until the listeners are bound: binding 587/993 needs
+                    # NET_BIND_SERVICE, switching to RUN_AS_USER needs SETUID and SETGID.
+                    security_context=_container_security(
+                        ["NET_BIND_SERVICE", "SETUID", "SETGID"]
+                        if drops_privileges
+                        else ["NET_BIND_SERVICE"]
+                    ),
+                    resources=RESOURCES,
                     ports=[
                         k8s.core.v1.ContainerPortArgs(name=port_name, container_port=port)
                         for port_name, port in _PORTS
@@ -360,7 +423,8 @@ class StalwartServer(pulumi.ComponentResource):
                     name="secrets",
                     secret=k8s.core.v1.SecretVolumeSourceArgs(
                         secret_name=secrets.metadata.apply(_name),
-                        default_mode=0o400,
+                        # Read after the privilege drop (file macros): group-readable via fsGroup.
+                        default_mode=0o440,
                     ),
                 ),
             ],
@@ -368,6 +432,13 @@ class StalwartServer(pulumi.ComponentResource):
 
 
 _PORTS = (("http", sc.HTTP_PORT), ("submission", sc.SUBMISSION_PORT), ("imaps", sc.IMAPS_PORT))
+
+
+def _container_security(capabilities: list[str]) -> k8s.core.v1.SecurityContextArgs:
+    return k8s.core.v1.SecurityContextArgs(
+        allow_privilege_escalation=False,
+        capabilities=k8s.core.v1.CapabilitiesArgs(drop=["ALL"], add=capabilities or None),
+    )
 
 
 def _http_probe(path: str, period: int, failures: int) -> k8s.core.v1.ProbeArgs:

@@ -41,6 +41,8 @@ def test_every_resource_hangs_off_the_component(default_run):
         "stalwart-service",
         "stalwart-tailscale-ingress",
         "stalwart-public-ingress",
+        "stalwart-network-policy",
+        "stalwart-backups",
     }
 
 
@@ -143,7 +145,14 @@ def test_config_is_copied_fresh_by_the_stalwart_image_itself(default_run):
     spec = pod_spec(default_run)
     (init,) = spec["initContainers"]
     assert init["image"] == main_container(default_run)["image"]
-    assert init["command"] == ["cp", "/etc/mailstack/config.toml", sc.CONFIG_PATH]
+    # Group-writable: Stalwart, after dropping to RUN_AS_USER, rewrites it on webadmin edits.
+    assert init["command"] == [
+        "install",
+        "-m",
+        "0664",
+        "/etc/mailstack/config.toml",
+        sc.CONFIG_PATH,
+    ]
     volumes = {v["name"]: v for v in spec["volumes"]}
     assert volumes["config"] == {"name": "config", "emptyDir": {}}
     mounts = {m["name"]: m["mountPath"] for m in main_container(default_run)["volumeMounts"]}
@@ -194,7 +203,8 @@ def test_admin_hash_is_salted_by_a_random_resource_kept_in_state(run_stack):
 
 def test_secret_files_are_mounted_read_only_for_the_macros(default_run):
     volumes = {v["name"]: v for v in pod_spec(default_run)["volumes"]}
-    assert volumes["secrets"]["secret"]["defaultMode"] == 0o400
+    # Group-readable: file macros are read after the drop to RUN_AS_USER (fsGroup).
+    assert volumes["secrets"]["secret"]["defaultMode"] == 0o440
     mounts = {m["name"]: m for m in main_container(default_run)["volumeMounts"]}
     assert mounts["secrets"]["mountPath"] == sc.SECRETS_MOUNT
     assert mounts["secrets"]["readOnly"] is True
