@@ -44,6 +44,24 @@ def stack_run(
     return run_program(config, secret_keys if secret_keys is not None else SECRET_KEYS, check=check)
 
 
+def refusals(overrides: dict[str, Any], **kwargs: Any) -> list[str]:
+    """The problem lines of settings that must be refused before any resource is registered."""
+    from components.settings import SettingsError
+
+    run = stack_run(overrides, check=False, **kwargs)
+    assert isinstance(run.error, SettingsError), run.error
+    assert run.resources == [], "resources were registered before the settings were checked"
+    return run.error.problems
+
+
+def refusal(key: str, value: Any) -> str:
+    """The one line that refuses `mailstack:<key>` = value: it names the key and the fix."""
+    (line,) = refusals({f"mailstack:{key}": value})
+    assert line.startswith(f"mailstack:{key}: "), line
+    assert "Fix: " in line and "\n" not in line, line
+    return line
+
+
 @pytest.fixture(scope="session")
 def default_run() -> StackRun:
     """The stack with only the required settings (shared: the program is deterministic)."""

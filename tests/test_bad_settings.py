@@ -120,17 +120,17 @@ def test_every_setting_has_a_bad_value_in_the_table():
     assert {key for key in KEYS} <= {key for key, _, _ in BAD}
 
 
-def test_readme_lists_every_setting_in_its_bad_settings_table():
+def readme_keys(heading: str) -> set[str]:
+    """The `mailstack:` keys of the first column of the README section under `heading`."""
     text = README.read_text()
-    section = text[text.index("## Bad settings") :]
+    section = text[text.index(f"## {heading}") :]
     section = section[: section.index("\n## ", 3)]
-    listed = set(re.findall(r"^\| `mailstack:([A-Za-z]+)`", section, flags=re.MULTILINE))
-    assert set(KEYS) <= listed
+    return set(re.findall(r"^\| `mailstack:([A-Za-z]+)`", section, flags=re.MULTILINE))
+
+
+def test_readme_lists_every_setting_in_its_bad_settings_table():
+    assert set(KEYS) <= readme_keys("Bad settings")
 
 
 def test_readme_settings_table_lists_every_setting():
-    text = README.read_text()
-    section = text[text.index("## Settings") :]
-    section = section[: section.index("\n## ", 3)]
-    listed = set(re.findall(r"^\| `mailstack:([A-Za-z]+)`", section, flags=re.MULTILINE))
-    assert listed == set(KEYS)
+    assert readme_keys("Settings") == set(KEYS)

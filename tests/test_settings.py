@@ -8,18 +8,13 @@ from typing import Any
 import pytest
 
 from components.settings import SettingsError, parse_quantity
-from tests.conftest import ADMIN_PASSWORD, RESEND_KEY, stack_run
+from tests.conftest import ADMIN_PASSWORD, RESEND_KEY, refusals, stack_run
 
-
-def problems_of(overrides: dict[str, Any], **kwargs: Any) -> list[str]:
-    run = stack_run(overrides, check=False, **kwargs)
-    assert isinstance(run.error, SettingsError), run.error
-    assert run.resources == [], "resources were registered before the settings were checked"
-    return run.error.problems
+problems_of = refusals
 
 
 def single_problem(overrides: dict[str, Any], **kwargs: Any) -> str:
-    problems = problems_of(overrides, **kwargs)
+    problems = refusals(overrides, **kwargs)
     assert len(problems) == 1, problems
     assert "\n" not in problems[0]
     return problems[0]
