@@ -426,3 +426,15 @@ def test_setup_writes_the_kubeconfig_to_a_private_file_and_never_echoes_it() -> 
         if "KUBECONFIG_CONTENT" in line and "printf" not in line:
             assert "echo" not in line, line
             assert "cat" not in line, line
+
+
+@pytest.mark.parametrize("name", PULUMI_WORKFLOWS)
+def test_every_pulumi_run_enforces_the_policy_pack(name: str) -> None:
+    assert pulumi_inputs(name)["policyPacks"] == "${{ github.workspace }}/policy"
+
+
+def test_setup_builds_the_policy_packs_own_virtualenv() -> None:
+    runs = [step.get("run", "") for step in load(SETUP_ACTION)["runs"]["steps"]]
+    assert any(
+        "python -m venv policy/venv" in run and "-r policy/requirements.txt" in run for run in runs
+    )
