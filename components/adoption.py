@@ -40,11 +40,6 @@ CLOUDFLARE_RESOURCES: dict[str, tuple[str, str, str]] = {
     "resendDmarc": ("resend-dns-dmarc", rf"{_HEX32}/{_HEX32}", "<zone_id>/<record_id>"),
 }
 
-# The Flux-applied Ingresses are taken over by server-side apply (keeping the Tailscale device
-# and the certificate): forcing the conflicts moves the fields kustomize-controller owned to
-# Pulumi's field manager.
-PATCH_FORCE = {"pulumi.com/patchForce": "true"}
-
 
 def import_id_problem(key: str, import_id: object, account_id: str, zone_id: str) -> str | None:
     """Why an import id cannot be right, or None."""
@@ -66,7 +61,7 @@ class Adoption:
     """What the first update takes over instead of creating."""
 
     kubernetes: bool = False
-    """Import the namespace and the data claim; take the Ingresses over by SSA."""
+    """Import the namespace and the data claim (the rest is deleted and recreated)."""
     cloudflare: dict[str, str] = field(default_factory=dict)
     """`mailstack:adopt.cloudflare` key -> import id."""
 

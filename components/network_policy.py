@@ -9,7 +9,9 @@ import pulumi_kubernetes as k8s
 from components import stalwart_config as sc
 
 NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"  # set by Kubernetes on every namespace
-ANYWHERE = ("0.0.0.0/0", "::/0")
+# IPv4 only: k3s is single-stack by default, and kube-router has aborted its whole policy sync
+# on an IPv6 block in an IPv4 cluster (cloudnativelabs/kube-router#1245).
+ANYWHERE = ("0.0.0.0/0",)
 HTTPS_PORT = 443
 
 

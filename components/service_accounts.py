@@ -143,7 +143,13 @@ class ServiceAccounts(pulumi.ComponentResource):
         )
         job = k8s.batch.v1.Job(
             f"{name}-job",
-            metadata=k8s.meta.v1.ObjectMetaArgs(namespace=args.namespace, labels=labels),
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                namespace=args.namespace,
+                labels=labels,
+                # A failed Job is replaced (rerun) by the next `pulumi up` even when nothing else
+                # changed, instead of being waited on again.
+                annotations={"pulumi.com/replaceUnready": "true"},
+            ),
             spec=k8s.batch.v1.JobSpecArgs(
                 backoff_limit=2,
                 # The script waits up to READY_TIMEOUT_SECONDS for Stalwart on its own.

@@ -10,7 +10,7 @@ import pulumi_kubernetes as k8s
 import pulumi_random as random
 
 from components import stalwart_config as sc
-from components.adoption import PATCH_FORCE, adopted
+from components.adoption import adopted
 from components.backup import BackupPolicy, MailBackups, claim_labels
 from components.labels import standard_labels
 from components.network_policy import NetworkRules, network_policy_spec
@@ -48,6 +48,11 @@ RESOURCES = k8s.core.v1.ResourceRequirementsArgs(
 # SIGTERM lets Stalwart finish the SMTP sessions and relay deliveries in flight; the queue itself
 # is in RocksDB and survives. A minute covers a slow relay handshake with retries.
 TERMINATION_GRACE_SECONDS = 60
+# The provider would wait up to ten minutes for each Ingress's load-balancer status, which only
+# the controller (Traefik, the Tailscale operator) publishes; nothing here depends on it, and an
+# operator that is slow to join the tailnet must not fail the update. `tailnetUrl` shows the
+# published host after the next `pulumi refresh`.
+SKIP_AWAIT = {"pulumi.com/skipAwait": "true"}
 CONFIG_FILE = "config.toml"
 
 
@@ -71,9 +76,10 @@ class StalwartServerArgs:
     """Fallback admin password (secret); None generates one with pulumi-random."""
     data_claim_name: str = DATA_CLAIM_NAME
     adopt_existing: bool = False
-    """Import the namespace and the claim; take the Ingresses over (SSA, forced). The old
-    Deployment and Service are deleted before the adopting update (MIGRATING.md): server-side apply
-    would keep the fields only Flux set (the alpine init container, a selector key)."""
+    """Import the namespace and the claim. The old Deployment, Service and Ingresses are deleted
+    before the adopting update (MIGRATING.md): creating an object that exists fails, and taking it
+    over by server-side apply would keep the fields only Flux set (the alpine init container, a
+    selector key)."""
     relay: sc.RelayArgs = field(default_factory=sc.RelayArgs)
     auth_mechanisms: tuple[str, ...] = sc.AUTH_MECHANISMS
     """SASL mechanisms offered on submission (587) without TLS."""
@@ -141,7 +147,6 @@ class StalwartServer(pulumi.ComponentResource):
                 ["metadata", "spec"],
             ),
         )
-        takeover = PATCH_FORCE if args.adopt_existing else {}
 
         if args.admin_password is None:
             generated = random.RandomPassword(
@@ -251,7 +256,7 @@ class StalwartServer(pulumi.ComponentResource):
                 name=TAILSCALE_INGRESS_NAME,
                 namespace=namespace,
                 labels=standard_labels(name, "webmail"),
-                annotations=takeover or None,
+                annotations=SKIP_AWAIT,
             ),
             spec=k8s.networking.v1.IngressSpecArgs(
                 ingress_class_name="tailscale",
@@ -273,7 +278,7 @@ class StalwartServer(pulumi.ComponentResource):
                 annotations={
                     "cert-manager.io/cluster-issuer": CLUSTER_ISSUER,
                     "traefik.ingress.kubernetes.io/router.middlewares": PUBLIC_MIDDLEWARES,
-                    **takeover,
+                    **SKIP_AWAIT,
                 },
             ),
             spec=k8s.networking.v1.IngressSpecArgs(
@@ -378,11 +383,13 @@ class StalwartServer(pulumi.ComponentResource):
                         else None
                     ),
                     # Root only until the listeners are bound: binding 587/993 needs
-                    # NET_BIND_SERVICE, switching to RUN_AS_USER needs SETUID and SETGID.
-                    security_context=_container_security(
-                        ["NET_BIND_SERVICE", "SETUID", "SETGID"]
+                    # NET_BIND_SERVICE, switching to RUN_AS_USER needs SETUID and SETGID. With
+                    # runAsUser 0 Stalwart stays root and keeps the runtime's default
+                    # capabilities: data written by uid 2000 needs DAC_OVERRIDE/FOWNER to reach.
+                    security_context=(
+                        _container_security(["NET_BIND_SERVICE", "SETUID", "SETGID"])
                         if drops_privileges
-                        else ["NET_BIND_SERVICE"]
+                        else k8s.core.v1.SecurityContextArgs(allow_privilege_escalation=False)
                     ),
                     resources=RESOURCES,
                     ports=[

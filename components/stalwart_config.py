@@ -29,6 +29,9 @@ SECRETS_MOUNT = "/run/secrets/mailstack"
 ADMIN_SECRET_FILE = "admin-secret-hash"
 RELAY_SECRET_FILE = "resend-api-key"
 
+STORE_ID = "rocksdb"
+DIRECTORY_ID = "internal"
+
 HTTP_PORT = 8080
 SUBMISSION_PORT = 587
 IMAPS_PORT = 993
@@ -160,7 +163,29 @@ def render_config(
                 ],
             },
         },
-        "store": {"rocksdb": {"type": "rocksdb", "path": f"{DATA_MOUNT}/data"}},
+        # Every store role must name a configured store: with one missing, Stalwart disables all
+        # of them and /healthz/ready never turns 200 (crates/common/src/config/mod.rs,
+        # Core::parse). The values are those of Stalwart's own quickstart config (boot.rs).
+        "storage": {
+            "data": STORE_ID,
+            "blob": STORE_ID,
+            "lookup": STORE_ID,
+            "fts": STORE_ID,
+            "directory": DIRECTORY_ID,
+        },
+        "store": {
+            STORE_ID: {
+                "type": "rocksdb",
+                "path": f"{DATA_MOUNT}/data",
+                # The quickstart's choice, so data written by a quickstart-born install reads
+                # back; an lz4 store also reads blobs written without compression (blob.rs).
+                "compression": "lz4",
+            }
+        },
+        "directory": {DIRECTORY_ID: {"type": "internal", "store": STORE_ID}},
+        # Without a tracer Stalwart logs to the console with ANSI colours; plain lines read better
+        # in `kubectl logs`.
+        "tracer": {"stdout": {"type": "stdout", "level": "info", "ansi": False, "enable": True}},
         "authentication": {
             "fallback-admin": {
                 "user": ADMIN_USER,

@@ -46,11 +46,12 @@ def test_init_container_keeps_no_capability(default_run):
     }
 
 
-def test_run_as_user_zero_keeps_root_without_setuid(run_stack):
+def test_run_as_user_zero_keeps_root_with_its_default_capabilities(run_stack):
+    # The fallback must still open data that uid 2000 wrote: root needs DAC_OVERRIDE/FOWNER.
     spec = pod(run_stack({"mailstack:runAsUser": "0"}))
     container = spec["containers"][0]
     assert "env" not in container
-    assert container["securityContext"]["capabilities"]["add"] == ["NET_BIND_SERVICE"]
+    assert container["securityContext"] == {"allowPrivilegeEscalation": False}
     assert "fsGroup" not in spec["securityContext"]
 
 
@@ -122,7 +123,7 @@ def test_egress_is_dns_the_relay_and_https_only(default_run):
     assert relay["ports"] == [{"protocol": "TCP", "port": 465}]
     assert https["ports"] == [{"protocol": "TCP", "port": 443}]
     for rule in (relay, https):
-        assert rule["to"] == [{"ipBlock": {"cidr": "0.0.0.0/0"}}, {"ipBlock": {"cidr": "::/0"}}]
+        assert rule["to"] == [{"ipBlock": {"cidr": "0.0.0.0/0"}}]
 
 
 def test_egress_follows_the_relay_port(run_stack):

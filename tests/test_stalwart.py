@@ -241,7 +241,7 @@ def test_rotating_the_admin_password_changes_only_the_secret(run_stack):
 
 def test_tailscale_ingress_matches_the_runbook(default_run):
     ingress = default_run.get(*TAILSCALE).inputs
-    assert ingress["metadata"].get("annotations") is None
+    assert ingress["metadata"]["annotations"] == {"pulumi.com/skipAwait": "true"}
     assert ingress["spec"] == {
         "ingressClassName": "tailscale",
         "rules": [
@@ -269,6 +269,7 @@ def test_public_ingress_goes_through_authentik_forward_auth(default_run):
             "kube-system-cloudflare-https-scheme@kubernetescrd,"
             "authentik-authentik-forward-auth@kubernetescrd"
         ),
+        "pulumi.com/skipAwait": "true",
     }
     spec = ingress["spec"]
     assert spec["ingressClassName"] == "traefik"

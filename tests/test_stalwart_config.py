@@ -15,6 +15,22 @@ from components import stalwart_config as sc
 RUNBOOK_CONFIG = Path(__file__).parent / "fixtures" / "runbook-config.toml"
 # Not a Stalwart key: v0.15.5 has no reader for it (README, design notes); the program drops it.
 DEAD_RUNBOOK_KEYS = {"server.listener.submission.auth.require-tls"}
+# What the runbook's snippets left out but Stalwart cannot start without (every store role must
+# name a store; Core::parse), as Stalwart's quickstart writes them, plus a plain stdout tracer.
+REQUIRED_BEYOND_RUNBOOK = {
+    "storage.data": "rocksdb",
+    "storage.blob": "rocksdb",
+    "storage.lookup": "rocksdb",
+    "storage.fts": "rocksdb",
+    "storage.directory": "internal",
+    "directory.internal.type": "internal",
+    "directory.internal.store": "rocksdb",
+    "store.rocksdb.compression": "lz4",
+    "tracer.stdout.type": "stdout",
+    "tracer.stdout.level": "info",
+    "tracer.stdout.ansi": False,
+    "tracer.stdout.enable": True,
+}
 SECRET_KEYS = {"authentication.fallback-admin.secret", "queue.route.resend.auth.secret"}
 
 
@@ -50,7 +66,21 @@ def test_rendered_toml_parses_back_to_the_rendered_mapping(rendered):
 def test_rendered_keys_equal_the_runbooks_but_its_dead_key_plus_local_keys(rendered):
     runbook = flatten(tomllib.loads(RUNBOOK_CONFIG.read_text()))
     ours = {k for k in flatten(rendered) if not k.startswith("config.local-keys.")}
-    assert ours == set(runbook) - DEAD_RUNBOOK_KEYS
+    assert ours == (set(runbook) - DEAD_RUNBOOK_KEYS) | set(REQUIRED_BEYOND_RUNBOOK)
+
+
+def test_every_store_role_names_a_configured_store(rendered):
+    # With one role missing or dangling Stalwart disables every store and never gets ready.
+    flat = flatten(rendered)
+    for role in ("data", "blob", "lookup", "fts"):
+        assert flat[f"storage.{role}"] in rendered["store"], role
+    assert flat["storage.directory"] in rendered["directory"]
+    assert rendered["directory"]["internal"]["store"] in rendered["store"]
+
+
+def test_keys_beyond_the_runbook_have_the_quickstart_values(rendered):
+    flat = flatten(rendered)
+    assert {key: flat[key] for key in REQUIRED_BEYOND_RUNBOOK} == REQUIRED_BEYOND_RUNBOOK
 
 
 def test_every_rendered_key_is_local(rendered):
@@ -99,7 +129,7 @@ def test_local_key_patterns_follow_stalwart_semantics(key, patterns, expected):
 def test_rendered_values_equal_the_runbooks_but_the_secrets(rendered):
     runbook = flatten(tomllib.loads(RUNBOOK_CONFIG.read_text()))
     ours = {k: v for k, v in flatten(rendered).items() if not k.startswith("config.local-keys.")}
-    for key in set(ours) - SECRET_KEYS:
+    for key in set(ours) - SECRET_KEYS - set(REQUIRED_BEYOND_RUNBOOK):
         assert ours[key] == runbook[key], key
 
 
