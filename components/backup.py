@@ -36,31 +36,23 @@ def claim_labels() -> dict[str, str]:
     return {SOURCE_LABEL: "enabled", GROUP_LABEL: "enabled"}
 
 
+def _job(task: str, cron: str, retain: int) -> dict[str, Any]:
+    return {
+        "name": f"stalwart-mail-{task}",
+        "task": task,
+        "cron": cron,
+        "retain": retain,
+        "concurrency": 1,
+        "groups": [JOB_GROUP],
+        "labels": {"app.kubernetes.io/name": "stalwart"},
+    }
+
+
 def recurring_jobs(policy: BackupPolicy) -> list[dict[str, Any]]:
     """The `spec` of each Longhorn RecurringJob (CRD longhorn.io/v1beta2)."""
-    jobs = [
-        {
-            "name": "stalwart-mail-snapshot",
-            "task": "snapshot",
-            "cron": policy.snapshot_cron,
-            "retain": policy.snapshot_retain,
-            "concurrency": 1,
-            "groups": [JOB_GROUP],
-            "labels": {"app.kubernetes.io/name": "stalwart"},
-        }
-    ]
+    jobs = [_job("snapshot", policy.snapshot_cron, policy.snapshot_retain)]
     if policy.backup_enabled:
-        jobs.append(
-            {
-                "name": "stalwart-mail-backup",
-                "task": "backup",
-                "cron": policy.backup_cron,
-                "retain": policy.backup_retain,
-                "concurrency": 1,
-                "groups": [JOB_GROUP],
-                "labels": {"app.kubernetes.io/name": "stalwart"},
-            }
-        )
+        jobs.append(_job("backup", policy.backup_cron, policy.backup_retain))
     return jobs
 
 
