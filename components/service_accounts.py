@@ -20,7 +20,7 @@ import pulumi_kubernetes as k8s
 import pulumi_random as random
 
 from components import stalwart_config as sc
-from components.labels import standard_labels
+from components.labels import object_name, standard_labels
 from components.settings import ServiceAccountSetting
 
 COMPONENT_TYPE = "mailstack:stalwart:ServiceAccounts"
@@ -285,13 +285,13 @@ def _job_pod_spec(
             k8s.core.v1.VolumeArgs(
                 name="script",
                 config_map=k8s.core.v1.ConfigMapVolumeSourceArgs(
-                    name=script.metadata.apply(lambda m: m.name or "")
+                    name=script.metadata.apply(object_name)
                 ),
             ),
             k8s.core.v1.VolumeArgs(
                 name="desired",
                 secret=k8s.core.v1.SecretVolumeSourceArgs(
-                    secret_name=desired.metadata.apply(lambda m: m.name or ""),
+                    secret_name=desired.metadata.apply(object_name),
                     default_mode=0o440,
                 ),
             ),

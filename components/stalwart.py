@@ -12,7 +12,7 @@ import pulumi_random as random
 from components import stalwart_config as sc
 from components.adoption import adopted
 from components.backup import BackupPolicy, MailBackups, claim_labels
-from components.labels import standard_labels
+from components.labels import object_name, standard_labels
 from components.network_policy import NetworkRules, network_policy_spec
 
 COMPONENT_TYPE = "mailstack:stalwart:StalwartServer"
@@ -125,7 +125,7 @@ class StalwartServer(pulumi.ComponentResource):
             ),
             opts=adopted(keep, args.namespace if args.adopt_existing else None, ["metadata"]),
         )
-        namespace = ns.metadata.apply(_name)
+        namespace = ns.metadata.apply(object_name)
 
         data = k8s.core.v1.PersistentVolumeClaim(
             f"{name}-data",
@@ -229,7 +229,7 @@ class StalwartServer(pulumi.ComponentResource):
             ),
             opts=child,
         )
-        service_name = service.metadata.apply(_name)
+        service_name = service.metadata.apply(object_name)
         if args.network is not None:
             k8s.networking.v1.NetworkPolicy(
                 f"{name}-network-policy",
@@ -414,13 +414,13 @@ class StalwartServer(pulumi.ComponentResource):
                 k8s.core.v1.VolumeArgs(
                     name="data",
                     persistent_volume_claim=k8s.core.v1.PersistentVolumeClaimVolumeSourceArgs(
-                        claim_name=data.metadata.apply(_name)
+                        claim_name=data.metadata.apply(object_name)
                     ),
                 ),
                 k8s.core.v1.VolumeArgs(
                     name="config-source",
                     config_map=k8s.core.v1.ConfigMapVolumeSourceArgs(
-                        name=config.metadata.apply(_name)
+                        name=config.metadata.apply(object_name)
                     ),
                 ),
                 k8s.core.v1.VolumeArgs(
@@ -429,7 +429,7 @@ class StalwartServer(pulumi.ComponentResource):
                 k8s.core.v1.VolumeArgs(
                     name="secrets",
                     secret=k8s.core.v1.SecretVolumeSourceArgs(
-                        secret_name=secrets.metadata.apply(_name),
+                        secret_name=secrets.metadata.apply(object_name),
                         # Read after the privilege drop (file macros): group-readable via fsGroup.
                         default_mode=0o440,
                     ),
@@ -455,13 +455,6 @@ def _http_probe(path: str, period: int, failures: int) -> k8s.core.v1.ProbeArgs:
         failure_threshold=failures,
         timeout_seconds=5,
     )
-
-
-def _name(metadata: k8s.meta.v1.outputs.ObjectMeta) -> str:
-    """The object's name, auto-named or not (the provider fills it in before the object exists)."""
-    if metadata.name is None:
-        raise ValueError("Kubernetes object without metadata.name")
-    return metadata.name
 
 
 def _published_url(status: k8s.networking.v1.outputs.IngressStatus | None) -> str | None:
