@@ -15,8 +15,6 @@ from typing import Any
 
 import pulumi
 
-from components.adoption import Adoption
-from components.backup import BackupPolicy
 from components.settings_checks import CHECKS, Problems, check_across, parse_quantity, set_command
 from components.settings_model import (
     DEFAULT_DMARC,
@@ -139,19 +137,21 @@ def load_settings() -> Settings:
                 problems.add(
                     key, "is required but not set", set_command(key, _EXAMPLES[key], spec.secret)
                 )
-            values[key] = spec.default
-            continue
-        if spec.secret and not pulumi.runtime.is_config_secret(f"{NAMESPACE}:{key}"):
+                continue
+            if spec.default is None:
+                values[key] = None
+                continue
+            # Defaults go through the same check, so every value below is the parsed one.
+            value = spec.default
+        elif spec.secret and not pulumi.runtime.is_config_secret(f"{NAMESPACE}:{key}"):
             problems.add(
                 key,
                 "is stored in plaintext in the stack file",
                 f"{set_command(key, '<value>', secret=True)} (this replaces the plaintext value)",
             )
             continue
-        value = _structured(raw) if spec.structured else raw
-        if not spec.structured and not isinstance(value, str):
-            problems.add(key, "must be a string", set_command(key, _EXAMPLES.get(key, "<value>")))
-            continue
+        else:
+            value = _structured(raw) if spec.structured else raw
         before = len(problems.lines)
         parsed = CHECKS[key](value, problems)
         if len(problems.lines) == before:
@@ -177,21 +177,21 @@ def load_settings() -> Settings:
             zone_id=values["cloudflareZoneId"],
             tunnel_id=values["tunnelId"],
             tunnel_origin=values["tunnelOrigin"],
-            tunnel_routes=tuple(values["tunnelRoutes"]),
+            tunnel_routes=values["tunnelRoutes"],
             admin_email=values["adminEmail"],
             resend_dkim_record=values["resendDkimRecord"],
             resend_region=values["resendRegion"],
             dmarc=values["dmarc"],
         ),
-        relay=values["relay"] if isinstance(values["relay"], RelaySetting) else RelaySetting(),
-        auth_mechanisms=tuple(values["authMechanisms"]),
-        service_accounts=tuple(values["serviceAccounts"]),
+        relay=values["relay"],
+        auth_mechanisms=values["authMechanisms"],
+        service_accounts=values["serviceAccounts"],
         data_claim_name=values["dataClaimName"],
-        run_as_user=int(values["runAsUser"]),
-        smtp_client_namespaces=tuple(values["smtpClientNamespaces"]),
-        ingress_namespaces=tuple(values["ingressNamespaces"]),
-        backup=values["backup"] if isinstance(values["backup"], BackupPolicy) else BackupPolicy(),
-        adopt=values["adopt"] if isinstance(values["adopt"], Adoption) else Adoption(),
+        run_as_user=values["runAsUser"],
+        smtp_client_namespaces=values["smtpClientNamespaces"],
+        ingress_namespaces=values["ingressNamespaces"],
+        backup=values["backup"],
+        adopt=values["adopt"],
         reconciler_image=values["reconcilerImage"],
     )
 
