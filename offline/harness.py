@@ -52,15 +52,27 @@ def reveal(value: Any) -> Any:
     return value
 
 
-def redact(value: Any, marker: str = "[secret]") -> Any:
-    """The value with every secret replaced by `marker`."""
+def redact(value: Any, marker: str = "[secret]", keep_shape: bool = False) -> Any:
+    """The value with every secret replaced by `marker`.
+
+    With `keep_shape`, a secret map or list keeps its keys and items and only its leaves become
+    `marker` (a Kubernetes Secret's `stringData` stays a map, as the manifest needs).
+    """
     if is_secret_value(value):
-        return marker
+        return _mark_leaves(reveal(value), marker) if keep_shape else marker
     if isinstance(value, dict):
-        return {k: redact(v, marker) for k, v in value.items()}
+        return {k: redact(v, marker, keep_shape) for k, v in value.items()}
     if isinstance(value, list):
-        return [redact(v, marker) for v in value]
+        return [redact(v, marker, keep_shape) for v in value]
     return value
+
+
+def _mark_leaves(value: Any, marker: str) -> Any:
+    if isinstance(value, dict):
+        return {k: _mark_leaves(v, marker) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_mark_leaves(v, marker) for v in value]
+    return marker
 
 
 def secret_paths(value: Any, prefix: str = "") -> list[str]:

@@ -24,7 +24,6 @@ from offline.harness import (
     PROJECT_ROOT,
     Registration,
     StackRun,
-    is_secret_value,
     redact,
     reveal,
     run_program,
@@ -73,17 +72,6 @@ def _plain_numbers(value: Any) -> Any:
     return value
 
 
-def _redact_leaves(value: Any, inside_secret: bool = False) -> Any:
-    """Like `redact`, but a secret map keeps its keys (a Secret's `stringData` stays a map)."""
-    if is_secret_value(value):
-        return _redact_leaves(value["value"], inside_secret=True)
-    if isinstance(value, dict):
-        return {k: _redact_leaves(v, inside_secret) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_redact_leaves(v, inside_secret) for v in value]
-    return SECRET_MARKER if inside_secret else value
-
-
 def _sorted_keys(value: Any) -> Any:
     """Protobuf maps come back in no fixed order; sorting keeps two renders diffable."""
     if isinstance(value, dict):
@@ -95,7 +83,7 @@ def _sorted_keys(value: Any) -> Any:
 
 def manifest(registration: Registration) -> dict[str, Any]:
     """The Kubernetes object as it would be applied (auto-names filled in), secrets masked."""
-    state = _sorted_keys(_plain_numbers(_redact_leaves(registration.state)))
+    state = _sorted_keys(_plain_numbers(redact(registration.state, SECRET_MARKER, keep_shape=True)))
     ordered = {key: state[key] for key in ("apiVersion", "kind", "metadata") if key in state}
     ordered.update({k: v for k, v in state.items() if k not in ordered})
     return ordered
