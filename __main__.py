@@ -5,14 +5,14 @@ Reads the settings once, builds the components, exports what consumers and the o
 
 import pulumi
 
-from components.email_routing import EmailRouting, EmailRoutingArgs
-from components.network_policy import NetworkRules
-from components.resend_dns import ResendDns, ResendDnsArgs
+from components.cloudflare.email_routing import EmailRouting, EmailRoutingArgs
+from components.cloudflare.resend_dns import ResendDns, ResendDnsArgs
+from components.cloudflare.resources import EMAIL_ROUTING, RESEND_DNS, TUNNEL_ROUTE
+from components.cloudflare.tunnel_route import TunnelRoute, TunnelRouteArgs
 from components.service_accounts import ServiceAccounts, ServiceAccountsArgs, job_pod_labels
-from components.settings import load_settings
-from components.stalwart import StalwartServer, StalwartServerArgs
-from components.stalwart_config import RelayArgs
-from components.tunnel_route import TunnelRoute, TunnelRouteArgs
+from components.stalwart.network_policy import NetworkRules
+from components.stalwart.server import StalwartServer, StalwartServerArgs
+from settings import load_settings
 
 ACCOUNTS = "stalwart-accounts"
 
@@ -30,15 +30,10 @@ server = StalwartServer(
         tailnet_hostname=settings.tailnet_hostname,
         resend_api_key=settings.resend_api_key,
         admin_password=settings.admin_password,
-        relay=RelayArgs(
-            address=settings.relay.host,
-            port=settings.relay.port,
-            username=settings.relay.username,
-            implicit_tls=settings.relay.implicit_tls,
-        ),
-        auth_mechanisms=settings.auth_mechanisms,
         data_claim_name=settings.data_claim_name,
         adopt_existing=settings.adopt.kubernetes,
+        relay=settings.relay,
+        auth_mechanisms=settings.auth_mechanisms,
         run_as_user=settings.run_as_user,
         network=NetworkRules(
             smtp_client_namespaces=settings.smtp_client_namespaces,
@@ -68,7 +63,7 @@ accounts = ServiceAccounts(
 )
 
 TunnelRoute(
-    "webmail-tunnel",
+    TUNNEL_ROUTE.name,
     TunnelRouteArgs(
         account_id=cf.account_id,
         zone_id=cf.zone_id,
@@ -76,30 +71,30 @@ TunnelRoute(
         webmail_fqdn=settings.webmail_fqdn,
         origin=cf.tunnel_origin,
         other_routes=cf.tunnel_routes,
-        adopt=settings.adopt,
+        adopted_ids=settings.adopt.cloudflare,
     ),
 )
 
 email_routing = EmailRouting(
-    "email-routing",
+    EMAIL_ROUTING.name,
     EmailRoutingArgs(
         account_id=cf.account_id,
         zone_id=cf.zone_id,
         domain=settings.domain,
         admin_email=cf.admin_email,
-        adopt=settings.adopt,
+        adopted_ids=settings.adopt.cloudflare,
     ),
 )
 
 ResendDns(
-    "resend-dns",
+    RESEND_DNS.name,
     ResendDnsArgs(
         zone_id=cf.zone_id,
         domain=settings.domain,
         dkim_record=cf.resend_dkim_record,
         region=cf.resend_region,
         dmarc=cf.dmarc,
-        adopt=settings.adopt,
+        adopted_ids=settings.adopt.cloudflare,
     ),
 )
 

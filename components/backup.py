@@ -8,72 +8,67 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.labels import standard_labels
+from components.kube import standard_labels
+from settings.model import BackupPolicy
 
 COMPONENT_TYPE = "mailstack:stalwart:MailBackups"
-JOB_GROUP = "stalwart-mail"
 # Longhorn applies the recurring jobs of a group to every volume whose PVC carries these labels
 # (Longhorn docs, "Recurring Snapshots and Backups": "with PersistentVolumeClaim labels").
 SOURCE_LABEL = "recurring-job.longhorn.io/source"
-GROUP_LABEL = f"recurring-job-group.longhorn.io/{JOB_GROUP}"
+GROUP_LABEL_PREFIX = "recurring-job-group.longhorn.io/"
+
+
+def claim_labels(job_group: str) -> dict[str, str]:
+    """Labels that put a claim's volume into the job group `job_group`."""
+    return {SOURCE_LABEL: "enabled", f"{GROUP_LABEL_PREFIX}{job_group}": "enabled"}
+
+
+def recurring_jobs(job_group: str, policy: BackupPolicy) -> list[dict[str, Any]]:
+    """The `spec` of each Longhorn RecurringJob (CRD longhorn.io/v1beta2)."""
+    tasks = [("snapshot", policy.snapshot_cron, policy.snapshot_retain)]
+    if policy.backup_enabled:
+        tasks.append(("backup", policy.backup_cron, policy.backup_retain))
+    return [
+        {
+            "name": f"{job_group}-{task}",
+            "task": task,
+            "cron": cron,
+            "retain": retain,
+            "concurrency": 1,
+            "groups": [job_group],
+            "labels": {"app.kubernetes.io/name": "stalwart"},
+        }
+        for task, cron, retain in tasks
+    ]
 
 
 @dataclass(frozen=True)
-class BackupPolicy:
-    longhorn_namespace: str = "longhorn-system"
-    snapshot_cron: str = "0 3 * * *"
-    """Daily at 03:00: mail arrives around the clock; a day is what a homelab can lose."""
-    snapshot_retain: int = 7
-    backup_enabled: bool = False
-    """Needs a backup target (NFS/S3) configured in Longhorn; snapshots live on the same disks."""
-    backup_cron: str = "30 3 * * 0"
-    """Weekly, Sunday 03:30, after that day's snapshot."""
-    backup_retain: int = 8
-
-
-def claim_labels() -> dict[str, str]:
-    """Labels that put the data claim's volume into the job group."""
-    return {SOURCE_LABEL: "enabled", GROUP_LABEL: "enabled"}
-
-
-def _job(task: str, cron: str, retain: int) -> dict[str, Any]:
-    return {
-        "name": f"stalwart-mail-{task}",
-        "task": task,
-        "cron": cron,
-        "retain": retain,
-        "concurrency": 1,
-        "groups": [JOB_GROUP],
-        "labels": {"app.kubernetes.io/name": "stalwart"},
-    }
-
-
-def recurring_jobs(policy: BackupPolicy) -> list[dict[str, Any]]:
-    """The `spec` of each Longhorn RecurringJob (CRD longhorn.io/v1beta2)."""
-    jobs = [_job("snapshot", policy.snapshot_cron, policy.snapshot_retain)]
-    if policy.backup_enabled:
-        jobs.append(_job("backup", policy.backup_cron, policy.backup_retain))
-    return jobs
+class MailBackupsArgs:
+    job_group: str
+    """Longhorn job group (and prefix of the jobs' names); claims join it by `claim_labels`."""
+    policy: BackupPolicy
+    """Schedules and retention (`mailstack:backup`)."""
 
 
 class MailBackups(pulumi.ComponentResource):
-    """The recurring jobs; the claim joins their group through `claim_labels()`."""
+    """The recurring jobs of one job group."""
 
     job_names: list[str]
+    """Names of the RecurringJobs, in `longhornNamespace`."""
 
     def __init__(
-        self, name: str, policy: BackupPolicy, opts: pulumi.ResourceOptions | None = None
+        self, name: str, args: MailBackupsArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
         super().__init__(COMPONENT_TYPE, name, None, opts)
         self.job_names = []
-        for spec in recurring_jobs(policy):
+        for spec in recurring_jobs(args.job_group, args.policy):
             k8s.apiextensions.CustomResource(
                 f"{name}-{spec['task']}",
                 api_version="longhorn.io/v1beta2",
                 kind="RecurringJob",
                 metadata=k8s.meta.v1.ObjectMetaArgs(
                     name=spec["name"],
-                    namespace=policy.longhorn_namespace,
+                    namespace=args.policy.longhorn_namespace,
                     labels=standard_labels(name, "backup"),
                 ),
                 spec=spec,

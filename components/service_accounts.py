@@ -2,7 +2,7 @@
 
 Each account's password comes from pulumi-random and reaches Stalwart only as a SHA-512-crypt
 hash. A Kubernetes Job, run after the Stalwart Deployment is ready, reconciles the accounts
-through the management API (components/reconciler/reconcile_accounts.py, standard library only,
+through the management API (incluster/reconcile_accounts.py, standard library only,
 tested against a local stand-in of the API). Why a Job and not a dynamic provider: it reaches
 Stalwart inside the cluster, so a laptop and CI need nothing but the Kubernetes API; Pulumi waits
 for it and fails the update when it fails; and it reruns whenever its inputs change.
@@ -19,12 +19,12 @@ import pulumi
 import pulumi_kubernetes as k8s
 import pulumi_random as random
 
-from components import stalwart_config as sc
-from components.labels import object_name, standard_labels
-from components.settings import ServiceAccountSetting
+from components.credentials import salted_hash
+from components.kube import object_name, standard_labels
+from settings.model import ServiceAccount
 
 COMPONENT_TYPE = "mailstack:stalwart:ServiceAccounts"
-RECONCILER = Path(__file__).parent / "reconciler" / "reconcile_accounts.py"
+RECONCILER = Path(__file__).resolve().parent.parent / "incluster" / "reconcile_accounts.py"
 SCRIPT_DIR = "/opt/mailstack"
 DESIRED_DIR = "/run/secrets/mailstack-accounts"
 ACCOUNTS_FILE = "accounts.json"
@@ -38,16 +38,25 @@ DATA_CLAIM_ANNOTATION = "mailstack.pulumi.com/data-claim-uid"
 @dataclass(frozen=True)
 class ServiceAccountsArgs:
     namespace: pulumi.Input[str]
+    """Stalwart's namespace: the Job, its script and its inputs live there."""
     domain: str
-    accounts: tuple[ServiceAccountSetting, ...]
+    """The mail domain; Stalwart's domain principal, made before any account."""
+    accounts: tuple[ServiceAccount, ...]
+    """The accounts the stack owns (`mailstack:serviceAccounts`)."""
     admin_user: str
+    """Stalwart's fallback admin, whom the Job authenticates as."""
     admin_password: pulumi.Input[str]
+    """That admin's password (secret)."""
     stalwart_url: pulumi.Input[str]
+    """In-cluster URL of Stalwart's HTTP listener."""
     smtp_host: pulumi.Input[str]
+    """In-cluster SMTP host, for the consumers' settings."""
     smtp_port: int
+    """Submission port, for the consumers' settings."""
     image: str
     """Pinned Python 3.11+ image for the Job."""
     data_claim_uid: pulumi.Input[str]
+    """UID of the data claim: a new claim (restore) reruns the Job."""
     deployment: pulumi.Resource
     """The Stalwart Deployment: the Job starts once it is rolled out."""
 
@@ -57,7 +66,7 @@ def job_pod_labels(name: str) -> dict[str, str]:
     return standard_labels(name, "accounts")
 
 
-def desired_document(domain: str, accounts: list[tuple[ServiceAccountSetting, str]]) -> str:
+def desired_document(domain: str, accounts: list[tuple[ServiceAccount, str]]) -> str:
     """The reconciler's ACCOUNTS_FILE: the domain and each account with its password hash."""
     return json.dumps(
         {
@@ -101,17 +110,8 @@ class ServiceAccounts(pulumi.ComponentResource):
                 keepers={"version": str(account.password_version)},
                 opts=child,
             )
-            salt = random.RandomString(
-                f"{name}-{account.name}-salt", length=sc.SALT_LENGTH, special=False, opts=child
-            )
             passwords[account.name] = pulumi.Output.secret(password.result)
-            hashes.append(
-                pulumi.Output.secret(
-                    pulumi.Output.all(password.result, salt.result).apply(
-                        lambda pair: sc.hash_password(str(pair[0]), str(pair[1]))
-                    )
-                )
-            )
+            hashes.append(salted_hash(f"{name}-{account.name}", password.result, child))
 
         accounts = list(args.accounts)
         document: pulumi.Output[str] = pulumi.Output.secret(
@@ -177,7 +177,7 @@ class ServiceAccounts(pulumi.ComponentResource):
     def _deliver_credentials(
         self,
         name: str,
-        account: ServiceAccountSetting,
+        account: ServiceAccount,
         password: pulumi.Output[str],
         job: k8s.batch.v1.Job,
     ) -> None:
@@ -216,7 +216,7 @@ class ServiceAccounts(pulumi.ComponentResource):
         )
 
 
-def _smtp_settings(account: ServiceAccountSetting, port: int) -> Callable[[str], dict[str, object]]:
+def _smtp_settings(account: ServiceAccount, port: int) -> Callable[[str], dict[str, object]]:
     """What a consumer configures: short name as username (AUTH resolves by name), no password."""
 
     def settings(host: str) -> dict[str, object]:

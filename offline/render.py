@@ -19,7 +19,6 @@ from typing import Any
 
 import yaml
 
-from components.settings import KEYS, NAMESPACE, SECRET_PLACEHOLDERS, SettingsError
 from offline.harness import (
     PROJECT_ROOT,
     Registration,
@@ -29,6 +28,7 @@ from offline.harness import (
     run_program,
     secret_paths,
 )
+from settings import KEYS, NAMESPACE, SECRET_PLACEHOLDERS, SettingsError
 
 SECRET_MARKER = "[secret]"
 DNS_RECORD_TYPE = "cloudflare:index/dnsRecord:DnsRecord"

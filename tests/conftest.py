@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from offline.harness import StackRun, run_program
+from settings.model import Relay
 
 RESEND_KEY = "re_TestKey0123456789abcdef"
 ADMIN_PASSWORD = "correct-horse-battery-staple"
@@ -26,6 +27,9 @@ BASE_CONFIG: dict[str, Any] = {
     "mailstack:adminEmail": "owner@gmail.com",
     "mailstack:resendDkimRecord": DKIM,
 }
+# The defaults of `mailstack:relay` and `mailstack:authMechanisms` (settings/keys.py).
+DEFAULT_RELAY = Relay("smtp.resend.com", 465, "resend", True)
+DEFAULT_MECHANISMS = ("plain", "login", "oauthbearer", "xoauth2")
 SECRET_KEYS = {"mailstack:resendApiKey", "mailstack:adminPassword"}
 
 RunStack = Callable[..., StackRun]
@@ -46,7 +50,7 @@ def stack_run(
 
 def refusals(overrides: dict[str, Any], **kwargs: Any) -> list[str]:
     """The problem lines of settings that must be refused before any resource is registered."""
-    from components.settings import SettingsError
+    from settings import SettingsError
 
     run = stack_run(overrides, check=False, **kwargs)
     assert isinstance(run.error, SettingsError), run.error

@@ -1,0 +1,28 @@
+"""What every Kubernetes object of this program shares: the standard labels, object names, and
+the annotation that stops the provider from waiting on a status only a controller publishes."""
+
+from __future__ import annotations
+
+import pulumi_kubernetes as k8s
+
+# The provider would wait up to ten minutes for each Ingress's load-balancer status, which only
+# the controller (Traefik, the Tailscale operator) publishes; nothing here depends on it, and an
+# operator that is slow to join the tailnet must not fail the update.
+SKIP_AWAIT = {"pulumi.com/skipAwait": "true"}
+
+
+def standard_labels(instance: str, component: str) -> dict[str, str]:
+    """The `app.kubernetes.io/*` labels of an object of the component resource `instance`."""
+    return {
+        "app.kubernetes.io/name": "stalwart",
+        "app.kubernetes.io/instance": instance,
+        "app.kubernetes.io/component": component,
+        "app.kubernetes.io/managed-by": "pulumi",
+    }
+
+
+def object_name(metadata: k8s.meta.v1.outputs.ObjectMeta) -> str:
+    """The object's name, auto-named or not (the provider fills it in before the object exists)."""
+    if metadata.name is None:
+        raise ValueError("Kubernetes object without metadata.name")
+    return metadata.name

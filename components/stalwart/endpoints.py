@@ -1,0 +1,18 @@
+"""Where Stalwart is reached, whatever its generation: ports, and the names other systems use
+(consumers configure `stalwart.stalwart.svc.cluster.local:587`)."""
+
+from __future__ import annotations
+
+ADMIN_USER = "admin"
+HTTP_PORT = 8080
+SUBMISSION_PORT = 587
+IMAPS_PORT = 993
+PORTS = (("http", HTTP_PORT), ("submission", SUBMISSION_PORT), ("imaps", IMAPS_PORT))
+"""(name, port) of every listener the Service and the pod expose."""
+
+DEPLOYMENT_NAME = "stalwart"
+SERVICE_NAME = "stalwart"
+NETWORK_POLICY_NAME = "stalwart"
+TAILSCALE_INGRESS_NAME = "stalwart-tailscale"
+PUBLIC_INGRESS_NAME = "stalwart-public"
+TLS_SECRET_NAME = "stalwart-tls"

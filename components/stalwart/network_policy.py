@@ -1,0 +1,109 @@
+"""Who may talk to Stalwart, and to whom Stalwart may talk (k3s enforces NetworkPolicies)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pulumi_kubernetes as k8s
+
+from components.stalwart.endpoints import HTTP_PORT, IMAPS_PORT, SUBMISSION_PORT
+
+NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"  # set by Kubernetes on every namespace
+# IPv4 only: k3s is single-stack by default, and kube-router has aborted its whole policy sync
+# on an IPv6 block in an IPv4 cluster (cloudnativelabs/kube-router#1245).
+ANYWHERE = ("0.0.0.0/0",)
+HTTPS_PORT = 443
+
+
+@dataclass(frozen=True)
+class NetworkRules:
+    smtp_client_namespaces: tuple[str, ...]
+    """Namespaces allowed to submit (587) and read mail (993); empty means every namespace."""
+    ingress_namespaces: tuple[str, ...]
+    """Namespaces of the ingress controllers that reach the webmail (8080)."""
+    reconciler_labels: dict[str, str]
+    """Labels of the accounts Job's pods, which call the management API on 8080."""
+    relay_port: int
+
+
+def _namespaces(names: tuple[str, ...]) -> k8s.networking.v1.NetworkPolicyPeerArgs:
+    selector = (
+        k8s.meta.v1.LabelSelectorArgs(
+            match_expressions=[
+                k8s.meta.v1.LabelSelectorRequirementArgs(
+                    key=NAMESPACE_NAME_LABEL, operator="In", values=list(names)
+                )
+            ]
+        )
+        if names
+        else k8s.meta.v1.LabelSelectorArgs()
+    )
+    return k8s.networking.v1.NetworkPolicyPeerArgs(namespace_selector=selector)
+
+
+def _tcp(*ports: int) -> list[k8s.networking.v1.NetworkPolicyPortArgs]:
+    return [k8s.networking.v1.NetworkPolicyPortArgs(protocol="TCP", port=port) for port in ports]
+
+
+def _internet() -> list[k8s.networking.v1.NetworkPolicyPeerArgs]:
+    return [
+        k8s.networking.v1.NetworkPolicyPeerArgs(ip_block=k8s.networking.v1.IPBlockArgs(cidr=cidr))
+        for cidr in ANYWHERE
+    ]
+
+
+def network_policy_spec(
+    pod_labels: dict[str, str], rules: NetworkRules
+) -> k8s.networking.v1.NetworkPolicySpecArgs:
+    return k8s.networking.v1.NetworkPolicySpecArgs(
+        pod_selector=k8s.meta.v1.LabelSelectorArgs(match_labels=pod_labels),
+        policy_types=["Ingress", "Egress"],
+        ingress=[
+            # Submission and IMAPS are cluster-internal (ClusterIP only): the services that send
+            # mail, and IMAP clients that reach in through a port-forward.
+            k8s.networking.v1.NetworkPolicyIngressRuleArgs(
+                from_=[_namespaces(rules.smtp_client_namespaces)],
+                ports=_tcp(SUBMISSION_PORT, IMAPS_PORT),
+            ),
+            # Webmail and the admin API only through Traefik (public, behind Authentik) and the
+            # Tailscale operator's proxies (private), plus the accounts Job in this namespace.
+            k8s.networking.v1.NetworkPolicyIngressRuleArgs(
+                from_=[
+                    _namespaces(rules.ingress_namespaces),
+                    k8s.networking.v1.NetworkPolicyPeerArgs(
+                        pod_selector=k8s.meta.v1.LabelSelectorArgs(
+                            match_labels=rules.reconciler_labels
+                        )
+                    ),
+                ],
+                ports=_tcp(HTTP_PORT),
+            ),
+        ],
+        egress=[
+            # Name resolution: the relay's and the update servers' addresses.
+            k8s.networking.v1.NetworkPolicyEgressRuleArgs(
+                to=[
+                    k8s.networking.v1.NetworkPolicyPeerArgs(
+                        namespace_selector=k8s.meta.v1.LabelSelectorArgs(
+                            match_labels={NAMESPACE_NAME_LABEL: "kube-system"}
+                        ),
+                        pod_selector=k8s.meta.v1.LabelSelectorArgs(
+                            match_labels={"k8s-app": "kube-dns"}
+                        ),
+                    )
+                ],
+                ports=[
+                    k8s.networking.v1.NetworkPolicyPortArgs(protocol="UDP", port=53),
+                    k8s.networking.v1.NetworkPolicyPortArgs(protocol="TCP", port=53),
+                ],
+            ),
+            # All outbound mail goes to the relay (465); nothing else leaves on an SMTP port, so
+            # a broken routing strategy fails loudly instead of trying direct MX delivery.
+            k8s.networking.v1.NetworkPolicyEgressRuleArgs(
+                to=_internet(), ports=_tcp(rules.relay_port)
+            ),
+            # First boot fetches the spam-filter rules and the webadmin bundle over HTTPS
+            # (boot.rs), and later boots check them for updates.
+            k8s.networking.v1.NetworkPolicyEgressRuleArgs(to=_internet(), ports=_tcp(HTTPS_PORT)),
+        ],
+    )

@@ -1,0 +1,276 @@
+"""The Stalwart mail server on Kubernetes: namespace, data volume, config, Deployment, Service,
+NetworkPolicy, backups, and the Tailscale and Traefik ingresses of the runbook."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_kubernetes as k8s
+import pulumi_random as random
+
+from components.adoption import adopted
+from components.backup import MailBackups, MailBackupsArgs, claim_labels
+from components.credentials import salted_hash
+from components.kube import object_name, standard_labels
+from components.stalwart import config_toml as toml
+from components.stalwart.endpoints import (
+    ADMIN_USER,
+    DEPLOYMENT_NAME,
+    HTTP_PORT,
+    NETWORK_POLICY_NAME,
+    PORTS,
+    SERVICE_NAME,
+    SUBMISSION_PORT,
+)
+from components.stalwart.ingress import published_url, webmail_ingresses
+from components.stalwart.network_policy import NetworkRules, network_policy_spec
+from components.stalwart.pod import CONFIG_FILE, pod_spec
+from settings.model import BackupPolicy, Relay
+
+COMPONENT_TYPE = "mailstack:stalwart:StalwartServer"
+
+
+@dataclass(frozen=True)
+class StalwartServerArgs:
+    """Inputs of the StalwartServer component."""
+
+    namespace: str
+    """Namespace created for Stalwart (`stalwart`)."""
+    image: str
+    """Pinned `stalwartlabs/stalwart:v0.15.x` image."""
+    storage_class: str
+    """Storage class of the data claim (Longhorn)."""
+    storage_size: str
+    """Requested size of the data claim, a Kubernetes quantity."""
+    webmail_fqdn: str
+    """Public webmail host behind Traefik and Authentik, `mail.<domain>`."""
+    tailnet_hostname: str
+    """First label of the Tailscale ingress host."""
+    resend_api_key: pulumi.Input[str]
+    """Relay credential (secret)."""
+    admin_password: pulumi.Input[str] | None
+    """Fallback admin password (secret); None generates one with pulumi-random."""
+    data_claim_name: str
+    """Name of the data claim (an adopted claim keeps its old name)."""
+    adopt_existing: bool
+    """Import the namespace and the claim. The old Deployment, Service and Ingresses are deleted
+    before the adopting update (MIGRATING.md): creating an object that exists fails, and taking it
+    over by server-side apply would keep the fields only Flux set (the alpine init container, a
+    selector key)."""
+    relay: Relay
+    """The outbound relay every non-local message goes through."""
+    auth_mechanisms: tuple[str, ...]
+    """SASL mechanisms offered on submission (587) without TLS."""
+    run_as_user: int
+    """Uid/gid Stalwart drops to after binding its ports (RUN_AS_USER); 0 keeps root."""
+    network: NetworkRules
+    """Who may reach Stalwart, and where it may connect (the NetworkPolicy)."""
+    backup: BackupPolicy
+    """Longhorn recurring jobs of the data volume."""
+
+
+class StalwartServer(pulumi.ComponentResource):
+    """Stalwart v0.15 with its data volume, rendered config, Service and ingresses."""
+
+    namespace: pulumi.Output[str]
+    """Name of the namespace (consumers' SMTP host is `stalwart.<namespace>.svc.cluster.local`)."""
+    smtp_host: pulumi.Output[str]
+    """In-cluster SMTP submission host."""
+    smtp_port: int
+    """Submission port (587, no TLS inside the cluster)."""
+    admin_user: str
+    """Stalwart's fallback admin user."""
+    admin_password: pulumi.Output[str]
+    """Fallback admin password (secret)."""
+    webmail_url: str
+    """Public webmail URL."""
+    tailnet_url: pulumi.Output[str | None]
+    """https URL of the Tailscale ingress once the operator has published it."""
+    http_url: pulumi.Output[str]
+    """In-cluster URL of the HTTP listener (management API), for the accounts Job."""
+    deployment: k8s.apps.v1.Deployment
+    """The Deployment; what needs a running Stalwart depends on it."""
+    data_claim: k8s.core.v1.PersistentVolumeClaim
+    """The data claim (its UID reruns the accounts Job after a restore)."""
+
+    def __init__(
+        self, name: str, args: StalwartServerArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__(COMPONENT_TYPE, name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        selector = {"app.kubernetes.io/name": "stalwart", "app.kubernetes.io/instance": name}
+
+        ns = self._namespace(name, args)
+        namespace = ns.metadata.apply(object_name)
+        data = self._data_claim(name, args, namespace)
+
+        if args.admin_password is None:
+            generated = random.RandomPassword(
+                f"{name}-admin-password", length=32, special=False, opts=child
+            )
+            admin_password: pulumi.Output[str] = pulumi.Output.secret(generated.result)
+        else:
+            admin_password = pulumi.Output.secret(args.admin_password)
+        # Kept in state so the hash (and so the Secret and the pod) only change with the password.
+        admin_hash = salted_hash(f"{name}-admin", admin_password, child)
+
+        # Auto-named: a new value gives a new Secret/ConfigMap name, which changes the pod
+        # template and rolls the pod (create-before-delete, so the old pod keeps its files).
+        secrets = k8s.core.v1.Secret(
+            f"{name}-secrets",
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                namespace=namespace, labels=standard_labels(name, "secrets")
+            ),
+            type="Opaque",
+            string_data={
+                toml.ADMIN_SECRET_FILE: admin_hash,
+                toml.RELAY_SECRET_FILE: pulumi.Output.secret(args.resend_api_key),
+            },
+            opts=child,
+        )
+        config = k8s.core.v1.ConfigMap(
+            f"{name}-config",
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                namespace=namespace, labels=standard_labels(name, "config")
+            ),
+            data={
+                CONFIG_FILE: toml.render_toml(toml.render_config(args.relay, args.auth_mechanisms))
+            },
+            opts=child,
+        )
+
+        deployment = k8s.apps.v1.Deployment(
+            f"{name}-deployment",
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                name=DEPLOYMENT_NAME,
+                namespace=namespace,
+                labels=standard_labels(name, "mail-server"),
+            ),
+            spec=k8s.apps.v1.DeploymentSpecArgs(
+                replicas=1,
+                # RocksDB holds an exclusive lock: a second pod next to the old one never starts.
+                strategy=k8s.apps.v1.DeploymentStrategyArgs(type="Recreate"),
+                selector=k8s.meta.v1.LabelSelectorArgs(match_labels=selector),
+                template=k8s.core.v1.PodTemplateSpecArgs(
+                    metadata=k8s.meta.v1.ObjectMetaArgs(
+                        labels={**standard_labels(name, "mail-server"), **selector}
+                    ),
+                    spec=pod_spec(
+                        args.image,
+                        args.run_as_user,
+                        claim_name=data.metadata.apply(object_name),
+                        secret_name=secrets.metadata.apply(object_name),
+                        config_name=config.metadata.apply(object_name),
+                    ),
+                ),
+            ),
+            opts=child,
+        )
+
+        service = k8s.core.v1.Service(
+            f"{name}-service",
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                name=SERVICE_NAME, namespace=namespace, labels=standard_labels(name, "mail-server")
+            ),
+            spec=k8s.core.v1.ServiceSpecArgs(
+                type="ClusterIP",
+                selector=selector,
+                ports=[
+                    k8s.core.v1.ServicePortArgs(name=port_name, port=port, target_port=port_name)
+                    for port_name, port in PORTS
+                ],
+            ),
+            opts=child,
+        )
+        service_name = service.metadata.apply(object_name)
+        k8s.networking.v1.NetworkPolicy(
+            f"{name}-network-policy",
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                name=NETWORK_POLICY_NAME,
+                namespace=namespace,
+                labels=standard_labels(name, "network"),
+            ),
+            spec=network_policy_spec(selector, args.network),
+            opts=child,
+        )
+        MailBackups(
+            f"{name}-backups",
+            MailBackupsArgs(job_group=_job_group(name), policy=args.backup),
+            child,
+        )
+        tailscale = webmail_ingresses(
+            name, namespace, service_name, args.webmail_fqdn, args.tailnet_hostname, child
+        )
+
+        self.namespace = namespace
+        self.deployment = deployment
+        self.data_claim = data
+        self.http_url = service_name.apply(
+            lambda svc: f"http://{svc}.{args.namespace}.svc.cluster.local:{HTTP_PORT}"
+        )
+        self.smtp_host = service_name.apply(lambda svc: f"{svc}.{args.namespace}.svc.cluster.local")
+        self.smtp_port = SUBMISSION_PORT
+        self.admin_user = ADMIN_USER
+        self.admin_password = admin_password
+        self.webmail_url = f"https://{args.webmail_fqdn}"
+        self.tailnet_url = tailscale.status.apply(published_url)
+        self.register_outputs(
+            {
+                "namespace": self.namespace,
+                "smtp_host": self.smtp_host,
+                "smtp_port": self.smtp_port,
+                "admin_user": self.admin_user,
+                "admin_password": self.admin_password,
+                "webmail_url": self.webmail_url,
+                "tailnet_url": self.tailnet_url,
+                "http_url": self.http_url,
+                "deployment": self.deployment,
+                "data_claim": self.data_claim,
+            }
+        )
+
+    def _namespace(self, name: str, args: StalwartServerArgs) -> k8s.core.v1.Namespace:
+        return k8s.core.v1.Namespace(
+            f"{name}-namespace",
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                name=args.namespace, labels=standard_labels(name, "namespace")
+            ),
+            opts=adopted(
+                _kept(self), args.namespace if args.adopt_existing else None, ["metadata"]
+            ),
+        )
+
+    def _data_claim(
+        self, name: str, args: StalwartServerArgs, namespace: pulumi.Input[str]
+    ) -> k8s.core.v1.PersistentVolumeClaim:
+        return k8s.core.v1.PersistentVolumeClaim(
+            f"{name}-data",
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                name=args.data_claim_name,
+                namespace=namespace,
+                labels={**standard_labels(name, "data"), **claim_labels(_job_group(name))},
+            ),
+            spec=k8s.core.v1.PersistentVolumeClaimSpecArgs(
+                access_modes=["ReadWriteOnce"],
+                storage_class_name=args.storage_class,
+                resources=k8s.core.v1.VolumeResourceRequirementsArgs(
+                    requests={"storage": args.storage_size}
+                ),
+            ),
+            opts=adopted(
+                _kept(self),
+                f"{args.namespace}/{args.data_claim_name}" if args.adopt_existing else None,
+                ["metadata", "spec"],
+            ),
+        )
+
+
+def _kept(parent: pulumi.Resource) -> pulumi.ResourceOptions:
+    """Mail must survive any update and a mistaken `pulumi destroy`."""
+    return pulumi.ResourceOptions(parent=parent, protect=True, retain_on_delete=True)
+
+
+def _job_group(name: str) -> str:
+    """The Longhorn job group of the data volume (`stalwart-mail` for the instance `stalwart`)."""
+    return f"{name}-mail"

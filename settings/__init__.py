@@ -1,0 +1,149 @@
+"""The stack's settings: read once from `pulumi config`, validated into one typed object.
+
+This package is the only code that reads configuration. Every bad value is reported as one line
+that names the key and the fix, all of them at once, before any resource is registered; the
+program raises `SettingsError` (a `pulumi.RunError`, which the Pulumi CLI prints without a
+traceback). The key table is `settings/keys.py`, the rules `settings/rules/` and
+`settings/across.py`, the typed result `settings/model.py`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import json
+from typing import Any
+
+import pulumi
+
+from settings.across import check_across
+from settings.keys import KEYS, SECRET_PLACEHOLDERS
+from settings.model import CloudflareSettings, ServiceAccount, Settings
+from settings.problems import NAMESPACE, Check, Problems, SettingsError, set_command
+
+__all__ = ["KEYS", "NAMESPACE", "SECRET_PLACEHOLDERS", "SettingsError", "load_settings"]
+
+
+def _configured_keys() -> set[str]:
+    """Every config key the engine handed to this program, whatever its namespace."""
+    return set(pulumi.runtime.config.CONFIG.get()) | set(pulumi.runtime.get_config_env())
+
+
+def _raw(key: str) -> Any:
+    return pulumi.runtime.get_config(f"{NAMESPACE}:{key}")
+
+
+def _unknown_keys(problems: Problems) -> None:
+    for full_key in sorted(_configured_keys()):
+        namespace, _, key = full_key.partition(":")
+        if namespace != NAMESPACE or key in KEYS:
+            continue
+        close = difflib.get_close_matches(key, KEYS, n=1)
+        hint = f"did you mean '{NAMESPACE}:{close[0]}'? " if close else ""
+        problems.add(
+            key,
+            "is not a setting of this program",
+            f"{hint}remove it with: pulumi config rm {full_key}",
+        )
+
+
+def _parse_keys(problems: Problems) -> dict[str, Any]:
+    """Each key's parsed value; a key with a problem is left out."""
+    values: dict[str, Any] = {}
+    for key, spec in KEYS.items():
+        raw = _raw(key)
+        if raw is None or raw == "":
+            if spec.required:
+                problems.add(
+                    key, "is required but not set", set_command(key, spec.example, spec.secret)
+                )
+                continue
+            if spec.default is None:
+                values[key] = None
+                continue
+            # Defaults go through the same rule, so every value below is the parsed one.
+            value = spec.default
+        elif spec.secret and not pulumi.runtime.is_config_secret(f"{NAMESPACE}:{key}"):
+            problems.add(
+                key,
+                "is stored in plaintext in the stack file",
+                f"{set_command(key, '<value>', secret=True)} (this replaces the plaintext value)",
+            )
+            continue
+        else:
+            value = _structured(raw) if spec.structured else raw
+        check = Check(key, problems, spec.default, spec.item_defaults)
+        before = check.count
+        parsed = spec.rule(value, check)
+        if check.count == before:
+            values[key] = value if parsed is None else parsed
+    return values
+
+
+def load_settings() -> Settings:
+    """Read and validate every `mailstack:` key; raise SettingsError listing every bad value."""
+    problems = Problems()
+    _unknown_keys(problems)
+    values = _parse_keys(problems)
+    if not problems.lines:
+        values["serviceAccounts"] = _with_addresses(values["serviceAccounts"], values["domain"])
+        check_across(values, problems)
+    if problems.lines:
+        raise SettingsError(problems.lines)
+
+    return Settings(
+        domain=values["domain"],
+        admin_password=_secret_or_none(values["adminPassword"]),
+        resend_api_key=pulumi.Output.secret(values["resendApiKey"]),
+        webmail_hostname=values["webmailHostname"],
+        tailnet_hostname=values["tailnetHostname"],
+        namespace=values["namespace"],
+        image=values["image"],
+        storage_class=values["storageClass"],
+        storage_size=values["storageSize"],
+        cloudflare=CloudflareSettings(
+            account_id=values["cloudflareAccountId"],
+            zone_id=values["cloudflareZoneId"],
+            tunnel_id=values["tunnelId"],
+            tunnel_origin=values["tunnelOrigin"],
+            tunnel_routes=values["tunnelRoutes"],
+            admin_email=values["adminEmail"],
+            resend_dkim_record=values["resendDkimRecord"],
+            resend_region=values["resendRegion"],
+            dmarc=values["dmarc"],
+        ),
+        relay=values["relay"],
+        auth_mechanisms=values["authMechanisms"],
+        service_accounts=values["serviceAccounts"],
+        data_claim_name=values["dataClaimName"],
+        run_as_user=values["runAsUser"],
+        smtp_client_namespaces=values["smtpClientNamespaces"],
+        ingress_namespaces=values["ingressNamespaces"],
+        backup=values["backup"],
+        adopt=values["adopt"],
+        reconciler_image=values["reconcilerImage"],
+    )
+
+
+def _with_addresses(
+    accounts: tuple[ServiceAccount, ...], domain: str
+) -> tuple[ServiceAccount, ...]:
+    """An account without `email` gets `<name>@<domain>` (a default that needs another key)."""
+    return tuple(
+        account if account.email else dataclasses.replace(account, email=f"{account.name}@{domain}")
+        for account in accounts
+    )
+
+
+def _structured(raw: Any) -> Any:
+    """A structured key arrives as JSON text from the CLI; a plain string stays a string."""
+    if not isinstance(raw, str):
+        return raw
+    try:
+        return json.loads(raw)
+    except json.JSONDecodeError:
+        return raw
+
+
+def _secret_or_none(value: str | None) -> pulumi.Output[str] | None:
+    return None if value is None else pulumi.Output.secret(value)

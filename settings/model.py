@@ -1,0 +1,139 @@
+"""The typed settings the program runs on: frozen value types with no defaults of their own.
+
+`settings/keys.py` holds every default, `settings/rules/` turns raw values into these types.
+Components receive them and never read configuration themselves.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import pulumi
+
+
+@dataclass(frozen=True)
+class TunnelRoute:
+    """One of the tunnel's other routes (`mailstack:tunnelRoutes`), kept in its order."""
+
+    hostname: str
+    service: str
+    path: str | None
+    origin_request: dict[str, Any] | None
+    """cloudflared origin settings, keyed by the provider's snake_case names."""
+
+
+@dataclass(frozen=True)
+class CredentialsTarget:
+    """Where a service account's password is delivered for its consumer."""
+
+    namespace: str
+    secret_name: str
+    key: str
+    create: bool
+    """True: the stack owns a dedicated Secret; False: one key is patched into an existing one."""
+
+
+@dataclass(frozen=True)
+class ServiceAccount:
+    """One entry of `mailstack:serviceAccounts`."""
+
+    name: str
+    """Short name: the SMTP username (Stalwart resolves AUTH by name, not by address)."""
+    email: str
+    description: str
+    credentials: CredentialsTarget
+    password_version: int
+    """Bump to rotate the generated password."""
+
+
+@dataclass(frozen=True)
+class Relay:
+    """`mailstack:relay`: the SMTP relay all outbound mail goes through (port 25 is blocked)."""
+
+    host: str
+    port: int
+    username: str
+    implicit_tls: bool
+    """465 is implicit TLS; a STARTTLS relay (587) needs false."""
+
+
+@dataclass(frozen=True)
+class BackupPolicy:
+    """`mailstack:backup`: Longhorn recurring jobs of the mail volume."""
+
+    longhorn_namespace: str
+    snapshot_cron: str
+    snapshot_retain: int
+    backup_enabled: bool
+    """Needs a backup target (NFS/S3) configured in Longhorn; snapshots live on the same disks."""
+    backup_cron: str
+    backup_retain: int
+
+
+@dataclass(frozen=True)
+class Adoption:
+    """`mailstack:adopt`: what the first update takes over instead of creating."""
+
+    kubernetes: bool
+    """Import the namespace and the data claim (the rest is deleted and recreated)."""
+    cloudflare: dict[str, str]
+    """`mailstack:adopt.cloudflare` key -> import id."""
+
+
+@dataclass(frozen=True)
+class CloudflareSettings:
+    account_id: str
+    zone_id: str
+    tunnel_id: str
+    tunnel_origin: str
+    """Where cloudflared sends the webmail host (Traefik)."""
+    tunnel_routes: tuple[TunnelRoute, ...]
+    admin_email: str
+    """Email Routing destination of the catch-all rule."""
+    resend_dkim_record: str
+    resend_region: str
+    dmarc: str
+    """The DMARC TXT value, e.g. `v=DMARC1; p=none;`."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the program needs from the stack configuration, validated."""
+
+    domain: str
+    """Mail domain and Cloudflare zone name, e.g. `example.com`."""
+    admin_password: pulumi.Output[str] | None
+    """Fallback admin password (secret); None means a pulumi-random password is generated."""
+    resend_api_key: pulumi.Output[str]
+    """Resend SMTP relay API key (secret)."""
+    webmail_hostname: str
+    """Label of the public webmail host: `<label>.<domain>`."""
+    tailnet_hostname: str
+    """Label of the Tailscale ingress host: `<label>.<tailnet>.ts.net`."""
+    namespace: str
+    image: str
+    storage_class: str
+    storage_size: str
+    cloudflare: CloudflareSettings
+    relay: Relay
+    auth_mechanisms: tuple[str, ...]
+    """SASL mechanisms Stalwart offers on 587 (PLAIN/LOGIN are what in-cluster apps use)."""
+    service_accounts: tuple[ServiceAccount, ...]
+    data_claim_name: str
+    """Name of the data PersistentVolumeClaim (an adopted claim keeps its old name)."""
+    adopt: Adoption
+    """What the first update takes over from the old system (MIGRATING.md)."""
+    run_as_user: int
+    """Uid/gid Stalwart switches to after binding its ports; 0 keeps root."""
+    smtp_client_namespaces: tuple[str, ...]
+    """Namespaces allowed to reach 587/993; empty: every namespace."""
+    ingress_namespaces: tuple[str, ...]
+    """Namespaces of the ingress controllers allowed to reach the webmail (8080)."""
+    backup: BackupPolicy
+    reconciler_image: str
+    """Image of the accounts Job: any pinned Python 3.11+ image (standard library only)."""
+
+    @property
+    def webmail_fqdn(self) -> str:
+        return f"{self.webmail_hostname}.{self.domain}"

@@ -1,0 +1,70 @@
+"""How a bad setting is reported: one line per problem, naming the key, what is wrong and the fix.
+
+The reader (`settings/__init__.py`) collects every line before it raises `SettingsError`, so an
+owner sees all of them at once, and no resource is registered before that.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import pulumi
+
+NAMESPACE = "mailstack"
+
+
+class SettingsError(pulumi.RunError):
+    """Bad stack settings; the message holds one line per problem."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        super().__init__("\n".join(problems))
+
+
+class Problems:
+    """Collects one line per bad value."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+
+    def add(self, key: str, problem: str, fix: str) -> None:
+        self.lines.append(f"{NAMESPACE}:{key}: {problem}. Fix: {fix}.")
+
+
+def set_command(key: str, example: str, secret: bool = False) -> str:
+    """The `pulumi config set` command that gives `key` the value `example`."""
+    flag = "--secret " if secret else ""
+    return f"pulumi config set {flag}{NAMESPACE}:{key} {example}"
+
+
+@dataclass(frozen=True)
+class Check:
+    """What a rule of one key works with: where to report, and the key's defaults."""
+
+    key: str
+    problems: Problems
+    default: Any = None
+    """The key's default as the stack file would write it (a rule may name it in a fix)."""
+    item_defaults: Mapping[str, Any] = field(default_factory=dict)
+    """For a list of objects: the default of each optional field of an item (`parent.field`)."""
+
+    def defaults_under(self, prefix: str = "") -> dict[str, Any]:
+        """The item defaults of the fields directly under `prefix` (`""`: the item itself)."""
+        found: dict[str, Any] = {}
+        for path, value in self.item_defaults.items():
+            parent, _, name = path.rpartition(".")
+            if parent == prefix:
+                found[name] = value
+        return found
+
+    def bad(self, problem: str, fix: str) -> None:
+        self.problems.add(self.key, problem, fix)
+
+    def set_fix(self, example: str) -> str:
+        return set_command(self.key, example)
+
+    @property
+    def count(self) -> int:
+        return len(self.problems.lines)

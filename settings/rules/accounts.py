@@ -1,0 +1,89 @@
+"""Rules of `mailstack:serviceAccounts`: each account's shape and where its password goes."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from settings import formats as f
+from settings.model import CredentialsTarget, ServiceAccount
+from settings.problems import Check
+
+_ACCOUNT_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,62}$")
+_FIELDS = {"name", "email", "description", "credentials", "passwordVersion"}
+_CREDENTIALS_FIELDS = {"namespace", "secretName", "key", "create"}
+
+
+def service_accounts(value: Any, check: Check) -> tuple[ServiceAccount, ...] | None:
+    fix = (
+        "see README 'Connecting a service'; e.g. mailstack:serviceAccounts: [{name: noreply, "
+        "credentials: {namespace: authentik, secretName: authentik-credentials}}]"
+    )
+    if not isinstance(value, list):
+        check.bad("must be a list of accounts", fix)
+        return None
+    before = check.count
+    accounts: list[ServiceAccount] = []
+    for index, item in enumerate(value, start=1):
+        where = f"account {index}"
+        if not isinstance(item, dict):
+            check.bad(f"{where} is not an object", fix)
+            continue
+        name = item.get("name")
+        unknown = sorted(set(item) - _FIELDS)
+        if unknown:
+            check.bad(f"{where} has unknown field(s) {', '.join(unknown)}", fix)
+            continue
+        if not isinstance(name, str) or not _ACCOUNT_NAME_RE.match(name) or name == "admin":
+            check.bad(
+                f"{where}: name {name!r} is not a lowercase account name (or is the reserved "
+                "'admin')",
+                "use a short name such as noreply; it is the SMTP username",
+            )
+            continue
+        where = f"account {index} ({name})"
+        merged = {**check.defaults_under(), **item}
+        email, description = merged["email"], merged["description"]
+        version = merged["passwordVersion"]
+        if not isinstance(email, str) or (email and not f.EMAIL_RE.match(email)):
+            check.bad(f"{where}: email {email!r} is not an address", fix)
+            continue
+        if not isinstance(description, str):
+            check.bad(f"{where}: description must be a string", fix)
+            continue
+        if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+            check.bad(
+                f"{where}: passwordVersion must be a positive integer",
+                "increase it by one to rotate the account's password",
+            )
+            continue
+        target = _credentials(item.get("credentials"), where, check)
+        if target is not None:
+            accounts.append(ServiceAccount(name, email, description, target, version))
+    if check.count != before:
+        return None
+    return tuple(accounts)
+
+
+def _credentials(value: Any, where: str, check: Check) -> CredentialsTarget | None:
+    fix = "give credentials: {namespace: <ns>, secretName: <secret>, key: smtp-password}"
+    if not isinstance(value, dict):
+        check.bad(f"{where}: credentials must be an object", fix)
+        return None
+    unknown = sorted(set(value) - _CREDENTIALS_FIELDS)
+    merged = {**check.defaults_under("credentials"), **value}
+    namespace, secret_name = merged.get("namespace"), merged.get("secretName")
+    key, create = merged["key"], merged["create"]
+    if unknown:
+        check.bad(f"{where}: unknown credentials field(s) {', '.join(unknown)}", fix)
+    elif not isinstance(namespace, str) or not f.LABEL_RE.match(namespace):
+        check.bad(f"{where}: credentials.namespace {namespace!r} is not a namespace", fix)
+    elif not isinstance(secret_name, str) or not f.SUBDOMAIN_RE.match(secret_name):
+        check.bad(f"{where}: credentials.secretName {secret_name!r} is not a Secret name", fix)
+    elif not isinstance(key, str) or not f.SECRET_KEY_RE.match(key):
+        check.bad(f"{where}: credentials.key {key!r} is not a Secret key", fix)
+    elif not isinstance(create, bool):
+        check.bad(f"{where}: credentials.create must be true or false", fix)
+    else:
+        return CredentialsTarget(namespace, secret_name, key, create)
+    return None

@@ -1,0 +1,40 @@
+"""Rules of `mailstack:adopt`: what the first update imports instead of creating."""
+
+from __future__ import annotations
+
+import difflib
+from typing import Any
+
+from components.cloudflare.resources import BY_ADOPT_KEY
+from settings.model import Adoption
+from settings.problems import Check
+
+
+def adopt(value: Any, check: Check) -> Adoption | None:
+    fix = (
+        "see MIGRATING.md; e.g. mailstack:adopt: {kubernetes: true, cloudflare: "
+        "{emailRoutingSettings: <zone_id>}} (make import-plan writes the cloudflare part)"
+    )
+    if not isinstance(value, dict):
+        check.bad("must be an object with kubernetes and cloudflare", fix)
+        return None
+    unknown = sorted(set(value) - set(check.default))
+    merged = {**check.default, **value}
+    kubernetes, cloudflare = merged["kubernetes"], merged["cloudflare"]
+    if unknown:
+        check.bad(f"unknown field(s) {', '.join(unknown)}", fix)
+    elif not isinstance(kubernetes, bool):
+        check.bad("kubernetes must be true or false", fix)
+    elif not isinstance(cloudflare, dict):
+        check.bad("cloudflare must map resource names to import ids", fix)
+    else:
+        unknown_resources = sorted(set(cloudflare) - set(BY_ADOPT_KEY))
+        if unknown_resources:
+            close = difflib.get_close_matches(unknown_resources[0], BY_ADOPT_KEY, n=1)
+            check.bad(
+                f"cloudflare.{unknown_resources[0]} is not a resource of this program",
+                f"did you mean cloudflare.{close[0]}?" if close else fix,
+            )
+            return None
+        return Adoption(kubernetes=kubernetes, cloudflare=dict(cloudflare))
+    return None

@@ -1,0 +1,122 @@
+"""Rules of the Kubernetes side: names, labels, storage, namespaces, backups, helper images."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from settings import formats as f
+from settings.model import BackupPolicy
+from settings.problems import NAMESPACE, Check
+
+MIN_STORAGE_BYTES = 1024**3
+"""RocksDB, the spam-filter rules and the webadmin bundle need room before the first message."""
+
+
+def label(what: str) -> Callable[[str, Check], None]:
+    """One DNS label: the first label of a host (`what`), or a namespace."""
+
+    def rule(value: str, check: Check) -> None:
+        if "." in value:
+            check.bad(
+                f"'{value}' contains a dot; give only the first label of the {what}",
+                check.set_fix(value.split(".")[0].lower() or "mail"),
+            )
+        elif value != value.lower():
+            check.bad(f"'{value}' has uppercase letters", check.set_fix(value.lower()))
+        elif not f.LABEL_RE.match(value):
+            check.bad(
+                f"'{value}' is not a DNS label (a-z, 0-9 and '-', at most 63 characters)",
+                check.set_fix("mail"),
+            )
+
+    return rule
+
+
+def kubernetes_name(value: str, check: Check) -> None:
+    if len(value) > 253 or not f.SUBDOMAIN_RE.match(value):
+        check.bad(
+            f"'{value}' is not a Kubernetes name (lowercase a-z, 0-9, '-' and '.')",
+            check.set_fix(check.default),
+        )
+
+
+def storage_size(value: str, check: Check) -> None:
+    size = f.parse_quantity(value)
+    if size is None:
+        check.bad(f"'{value}' is not a Kubernetes quantity", check.set_fix(check.default))
+    elif size < MIN_STORAGE_BYTES:
+        check.bad(
+            f"'{value}' is smaller than 1Gi, too small for the mail store",
+            check.set_fix(check.default),
+        )
+
+
+def namespace_list(allow_empty: bool) -> Callable[[Any, Check], tuple[str, ...] | None]:
+    def rule(value: Any, check: Check) -> tuple[str, ...] | None:
+        if (
+            not isinstance(value, list)
+            or not all(isinstance(v, str) and f.LABEL_RE.match(v) for v in value)
+            or (not value and not allow_empty)
+        ):
+            check.bad(
+                "must be a list of namespace names" + ("" if allow_empty else " (not empty)"),
+                f"set it in the stack file, e.g. {NAMESPACE}:{check.key}: [kube-system, tailscale]",
+            )
+            return None
+        return tuple(value)
+
+    return rule
+
+
+_BACKUP_FIELDS = {
+    "longhornNamespace": "longhorn_namespace",
+    "snapshotCron": "snapshot_cron",
+    "snapshotRetain": "snapshot_retain",
+    "backupEnabled": "backup_enabled",
+    "backupCron": "backup_cron",
+    "backupRetain": "backup_retain",
+}
+
+
+def backup(value: Any, check: Check) -> BackupPolicy | None:
+    fix = (
+        "e.g. mailstack:backup: {snapshotCron: '0 3 * * *', snapshotRetain: 7, "
+        "backupEnabled: true, backupCron: '30 3 * * 0', backupRetain: 8}"
+    )
+    if not isinstance(value, dict):
+        check.bad("must be an object", fix)
+        return None
+    unknown = sorted(set(value) - set(_BACKUP_FIELDS))
+    if unknown:
+        check.bad(f"unknown field(s) {', '.join(unknown)}", fix)
+        return None
+    merged = {**check.default, **value}
+    for key in ("snapshotCron", "backupCron"):
+        cron = merged[key]
+        if not isinstance(cron, str) or not f.CRON_RE.match(cron.strip()):
+            check.bad(f"{key} {cron!r} is not a five-field cron schedule", fix)
+            return None
+    for key in ("snapshotRetain", "backupRetain"):
+        retain = merged[key]
+        if isinstance(retain, bool) or not isinstance(retain, int) or not 1 <= retain <= 100:
+            check.bad(f"{key} must be a number from 1 to 100", fix)
+            return None
+    if not isinstance(merged["backupEnabled"], bool):
+        check.bad("backupEnabled must be true or false", fix)
+        return None
+    namespace = merged["longhornNamespace"]
+    if not isinstance(namespace, str) or not f.LABEL_RE.match(namespace):
+        check.bad("longhornNamespace must be a namespace name", fix)
+        return None
+    return BackupPolicy(**{_BACKUP_FIELDS[key]: item for key, item in merged.items()})
+
+
+def pinned_image(value: str, check: Check) -> None:
+    match = f.IMAGE_RE.match(value)
+    tag = match["tag"] if match else None
+    if match is None or (tag in (None, "latest") and match["digest"] is None):
+        check.bad(
+            f"'{value}' is not a pinned image (a tag other than latest, or a digest)",
+            check.set_fix(check.default),
+        )

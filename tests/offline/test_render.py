@@ -1,0 +1,222 @@
+"""`make render`: the whole stack offline, validated against real references."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import kubernetes_validate
+import pytest
+import yaml
+
+from components.stalwart import config_toml as sc
+from offline import render
+from offline.harness import PROJECT_ROOT
+from settings import SECRET_PLACEHOLDERS
+from tests.conftest import BASE_CONFIG, DEFAULT_MECHANISMS, DEFAULT_RELAY, SECRET_KEYS
+
+# A real sha512-crypt hash (the reconciler's source mentions the `$6$` prefix in prose).
+SHA512_CRYPT = re.compile(r"\$6\$(rounds=\d+\$)?[./0-9A-Za-z]{1,16}\$[./0-9A-Za-z]{86}")
+CUSTOM_RESOURCE_APIS = {"longhorn.io/v1beta2"}
+# k3s releases track upstream Kubernetes; 1.31 is the oldest line the homelab may run.
+KUBERNETES_VERSIONS = ["1.31.0", "1.33.0"]
+
+
+@pytest.fixture(scope="module")
+def rendered(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("render") / "rendered"
+    assert render.main(["--out", str(out)]) == 0
+    return out
+
+
+def manifests(rendered: Path) -> list[Path]:
+    return sorted((rendered / "kubernetes").glob("*.yaml"))
+
+
+def test_render_writes_every_artifact(rendered):
+    for item in ("resources.json", "SUMMARY.md", "stalwart/config.toml"):
+        assert (rendered / item).is_file(), item
+    kinds = sorted(yaml.safe_load(p.read_text())["kind"] for p in manifests(rendered))
+    assert kinds == [
+        "ConfigMap",
+        "ConfigMap",
+        "Deployment",
+        "Ingress",
+        "Ingress",
+        "Job",
+        "Namespace",
+        "NetworkPolicy",
+        "PersistentVolumeClaim",
+        "RecurringJob",
+        "Secret",
+        "Secret",
+        "Secret",
+        "Secret",
+        "Service",
+    ]
+
+
+@pytest.mark.parametrize("version", KUBERNETES_VERSIONS)
+def test_every_manifest_validates_strictly_against_the_kubernetes_schema(rendered, version):
+    for path in manifests(rendered):
+        document = yaml.safe_load(path.read_text())
+        if document["apiVersion"] in CUSTOM_RESOURCE_APIS:
+            continue  # no schema in kubernetes-validate; checked in tests/test_hardening.py
+        kubernetes_validate.validate(document, version, strict=True)
+
+
+def test_the_validator_rejects_an_unknown_field():
+    # Proof that the check above can fail: a field Kubernetes does not know.
+    bad = {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": "x"},
+        "spec": {"strategyy": {"type": "Recreate"}, "selector": {}, "template": {}},
+    }
+    with pytest.raises(kubernetes_validate.ValidationError):
+        kubernetes_validate.validate(bad, KUBERNETES_VERSIONS[0], strict=True)
+
+
+def test_resources_json_records_options_and_is_sorted_by_urn(rendered):
+    records = json.loads((rendered / "resources.json").read_text())
+    names = {(r["type"], r["name"]): r for r in records}
+    claim = names[("kubernetes:core/v1:PersistentVolumeClaim", "stalwart-data")]
+    assert (claim["protect"], claim["retainOnDelete"], claim["parent"]) == (True, True, "stalwart")
+    assert names[("mailstack:stalwart:StalwartServer", "stalwart")]["parent"] is None
+    assert set(records[0]) == {
+        "type",
+        "name",
+        "parent",
+        "inputs",
+        "protect",
+        "retainOnDelete",
+        "dependsOn",
+        "import",
+    }
+    secret = names[("kubernetes:core/v1:Secret", "stalwart-secrets")]
+    assert secret["inputs"]["stringData"] == "[secret]"
+
+
+def test_two_renders_are_byte_identical(rendered, tmp_path):
+    again = tmp_path / "again"
+    assert render.main(["--out", str(again)]) == 0
+    for path in sorted(rendered.rglob("*")):
+        if path.is_file():
+            assert path.read_bytes() == (again / path.relative_to(rendered)).read_bytes(), path
+
+
+def test_rendered_config_is_what_stalwart_reads(rendered):
+    text = (rendered / "stalwart" / "config.toml").read_text()
+    assert tomllib.loads(text) == sc.render_config(DEFAULT_RELAY, DEFAULT_MECHANISMS)
+
+
+def test_no_secret_stand_in_reaches_any_rendered_file(rendered):
+    for path in rendered.rglob("*"):
+        if path.is_file():
+            text = path.read_text()
+            for placeholder in SECRET_PLACEHOLDERS.values():
+                assert placeholder not in text, path
+            assert not SHA512_CRYPT.search(text), path
+
+
+def test_summary_lists_every_resource_with_its_protection(rendered):
+    summary = (rendered / "SUMMARY.md").read_text()
+    claim = "| `kubernetes:core/v1:PersistentVolumeClaim` | stalwart-data | yes | yes | - | - |"
+    secret = "| `kubernetes:core/v1:Secret` | stalwart-secrets | no | no | `stringData` | - |"
+    assert claim in summary
+    assert secret in summary
+    assert '| adminPassword | `"[secret]"` |' in summary
+
+
+def test_encrypted_settings_get_stand_ins_and_stay_secret(tmp_path):
+    (tmp_path / "Pulumi.enc.yaml").write_text(
+        "config:\n"
+        "  mailstack:domain: example.net\n"
+        "  mailstack:resendApiKey:\n"
+        "    secure: AAABAJ2Ho0c6b0p3xKGs8m0zCzAAAA==\n"
+        "  cloudflare:apiToken:\n"
+        "    secure: AAABAKx0QzAAAA==\n"
+    )
+    config, secret_keys = render.load_stack_config("enc", tmp_path)
+    assert config["mailstack:resendApiKey"] == SECRET_PLACEHOLDERS["mailstack:resendApiKey"]
+    assert secret_keys == {"mailstack:resendApiKey", "cloudflare:apiToken"}
+    assert "mailstack:adminPassword" not in config  # optional: the render shows it generated
+
+
+def run_render_cli(tmp_path: Path, **overrides: str) -> subprocess.CompletedProcess[str]:
+    config = {k: v for k, v in BASE_CONFIG.items() if k not in SECRET_KEYS}
+    config.update({f"mailstack:{key}": value for key, value in overrides.items()})
+    (tmp_path / "Pulumi.cli.yaml").write_text(yaml.safe_dump({"config": config}))
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "offline.render",
+            "--stack",
+            "cli",
+            "--config-dir",
+            str(tmp_path),
+            "--out",
+            str(tmp_path / "out"),
+        ],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+def test_bad_settings_exit_2_with_one_line_and_no_traceback(tmp_path):
+    result = run_render_cli(tmp_path, domain="Example.COM")
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [
+        "error: mailstack:domain: 'Example.COM' has uppercase letters. "
+        "Fix: pulumi config set mailstack:domain example.com."
+    ]
+    assert "Traceback" not in result.stderr + result.stdout
+    assert not (tmp_path / "out").exists()
+
+
+def test_good_settings_exit_0_and_print_where_the_files_are(tmp_path):
+    result = run_render_cli(tmp_path, domain="example.org")
+    assert result.returncode == 0, result.stderr
+    assert "rendered stack 'cli'" in result.stdout
+    assert (tmp_path / "out" / "resources.json").is_file()
+
+
+def test_render_includes_every_cloudflare_resource(rendered):
+    records = json.loads((rendered / "resources.json").read_text())
+    cloudflare_types = sorted(r["type"] for r in records if r["type"].startswith("cloudflare:"))
+    assert cloudflare_types == sorted(
+        ["cloudflare:index/dnsRecord:DnsRecord"] * 5
+        + [
+            "cloudflare:index/emailRoutingAddress:EmailRoutingAddress",
+            "cloudflare:index/emailRoutingCatchAll:EmailRoutingCatchAll",
+            "cloudflare:index/emailRoutingDns:EmailRoutingDns",
+            "cloudflare:index/emailRoutingSettings:EmailRoutingSettings",
+            "cloudflare:index/zeroTrustTunnelCloudflaredConfig:ZeroTrustTunnelCloudflaredConfig",
+        ]
+    )
+
+
+def test_summary_has_the_dns_table(rendered):
+    summary = (rendered / "SUMMARY.md").read_text()
+    assert "| name | type | content | ttl | proxied | priority |" in summary
+    assert (
+        "| send.example.com | MX | `feedback-smtp.us-east-1.amazonses.com` | auto | no | 10 |"
+        in summary
+    )
+    assert (
+        "| mail.example.com | CNAME | `6ff42ae2-765d-4adf-8112-31c55c1551ef.cfargotunnel.com`"
+        " | auto | yes | - |" in summary
+    )
+
+
+def test_render_prints_the_unverified_destination_warning(tmp_path):
+    result = run_render_cli(tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "warning: Email Routing destination owner@gmail.com is not verified" in result.stdout

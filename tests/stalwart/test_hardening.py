@@ -1,0 +1,180 @@
+"""Pod hardening, the NetworkPolicy and the Longhorn backups of the mail volume."""
+
+from __future__ import annotations
+
+import pytest
+
+from components.backup import GROUP_LABEL_PREFIX, SOURCE_LABEL
+from tests.conftest import refusal
+
+DEPLOYMENT = ("kubernetes:apps/v1:Deployment", "stalwart-deployment")
+POLICY = ("kubernetes:networking.k8s.io/v1:NetworkPolicy", "stalwart-network-policy")
+CLAIM = ("kubernetes:core/v1:PersistentVolumeClaim", "stalwart-data")
+RECURRING = "kubernetes:longhorn.io/v1beta2:RecurringJob"
+
+
+def pod(run):
+    return run.get(*DEPLOYMENT).inputs["spec"]["template"]["spec"]
+
+
+def test_pod_runs_with_runtime_default_seccomp_and_no_token(default_run):
+    spec = pod(default_run)
+    assert spec["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+    assert spec["automountServiceAccountToken"] is False
+
+
+def test_stalwart_drops_to_an_unprivileged_user_after_binding(default_run):
+    spec = pod(default_run)
+    container = spec["containers"][0]
+    assert {e["name"]: e["value"] for e in container["env"]} == {
+        "RUN_AS_USER": "2000",
+        "RUN_AS_GROUP": "2000",
+    }
+    assert container["securityContext"] == {
+        "allowPrivilegeEscalation": False,
+        "capabilities": {"drop": ["ALL"], "add": ["NET_BIND_SERVICE", "SETUID", "SETGID"]},
+    }
+    assert spec["securityContext"]["fsGroup"] == 2000
+    assert spec["securityContext"]["fsGroupChangePolicy"] == "OnRootMismatch"
+
+
+def test_init_container_keeps_no_capability(default_run):
+    (init,) = pod(default_run)["initContainers"]
+    assert init["securityContext"] == {
+        "allowPrivilegeEscalation": False,
+        "capabilities": {"drop": ["ALL"]},
+    }
+
+
+def test_run_as_user_zero_keeps_root_with_its_default_capabilities(run_stack):
+    # The fallback must still open data that uid 2000 wrote: root needs DAC_OVERRIDE/FOWNER.
+    spec = pod(run_stack({"mailstack:runAsUser": "0"}))
+    container = spec["containers"][0]
+    assert "env" not in container
+    assert container["securityContext"] == {"allowPrivilegeEscalation": False}
+    assert "fsGroup" not in spec["securityContext"]
+
+
+def test_resources_and_grace_period_are_set(default_run):
+    spec = pod(default_run)
+    assert spec["containers"][0]["resources"] == {
+        "requests": {"cpu": "100m", "memory": "256Mi"},
+        "limits": {"memory": "1Gi"},
+    }
+    assert spec["terminationGracePeriodSeconds"] == 60
+
+
+def test_network_policy_selects_only_the_stalwart_pods(default_run):
+    spec = default_run.get(*POLICY).inputs["spec"]
+    selector = default_run.get(*DEPLOYMENT).inputs["spec"]["selector"]["matchLabels"]
+    assert spec["podSelector"] == {"matchLabels": selector}
+    assert spec["policyTypes"] == ["Ingress", "Egress"]
+
+
+def test_submission_and_imaps_are_open_to_every_namespace_by_default(default_run):
+    smtp, _ = default_run.get(*POLICY).inputs["spec"]["ingress"]
+    assert smtp == {
+        "from": [{"namespaceSelector": {}}],
+        "ports": [{"protocol": "TCP", "port": 587}, {"protocol": "TCP", "port": 993}],
+    }
+
+
+def test_smtp_clients_can_be_limited_to_listed_namespaces(run_stack):
+    run = run_stack({"mailstack:smtpClientNamespaces": ["authentik", "monitoring"]})
+    smtp, _ = run.get(*POLICY).inputs["spec"]["ingress"]
+    assert smtp["from"] == [
+        {
+            "namespaceSelector": {
+                "matchExpressions": [
+                    {
+                        "key": "kubernetes.io/metadata.name",
+                        "operator": "In",
+                        "values": ["authentik", "monitoring"],
+                    }
+                ]
+            }
+        }
+    ]
+
+
+def test_webmail_port_only_from_ingress_controllers_and_the_accounts_job(default_run):
+    _, web = default_run.get(*POLICY).inputs["spec"]["ingress"]
+    assert web["ports"] == [{"protocol": "TCP", "port": 8080}]
+    controllers, job = web["from"]
+    assert controllers["namespaceSelector"]["matchExpressions"][0]["values"] == [
+        "kube-system",
+        "tailscale",
+    ]
+    job_labels = default_run.get("kubernetes:batch/v1:Job", "stalwart-accounts-job").inputs["spec"][
+        "template"
+    ]["metadata"]["labels"]
+    assert job["podSelector"]["matchLabels"] == job_labels
+
+
+def test_egress_is_dns_the_relay_and_https_only(default_run):
+    dns, relay, https = default_run.get(*POLICY).inputs["spec"]["egress"]
+    assert dns["to"] == [
+        {
+            "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "kube-system"}},
+            "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}},
+        }
+    ]
+    assert dns["ports"] == [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}]
+    assert relay["ports"] == [{"protocol": "TCP", "port": 465}]
+    assert https["ports"] == [{"protocol": "TCP", "port": 443}]
+    for rule in (relay, https):
+        assert rule["to"] == [{"ipBlock": {"cidr": "0.0.0.0/0"}}]
+
+
+def test_egress_follows_the_relay_port(run_stack):
+    run = run_stack({"mailstack:relay": {"port": 587, "implicitTls": False}})
+    _, relay, _ = run.get(*POLICY).inputs["spec"]["egress"]
+    assert relay["ports"] == [{"protocol": "TCP", "port": 587}]
+
+
+def test_daily_snapshots_are_kept_a_week(default_run):
+    (job,) = default_run.by_type(RECURRING)
+    assert job.inputs["metadata"]["namespace"] == "longhorn-system"
+    assert job.inputs["spec"] == {
+        "name": "stalwart-mail-snapshot",
+        "task": "snapshot",
+        "cron": "0 3 * * *",
+        "retain": 7,
+        "concurrency": 1,
+        "groups": ["stalwart-mail"],
+        "labels": {"app.kubernetes.io/name": "stalwart"},
+    }
+
+
+def test_weekly_backups_when_the_cluster_has_a_backup_target(run_stack):
+    run = run_stack({"mailstack:backup": {"backupEnabled": True, "backupRetain": 12}})
+    specs = {job.inputs["spec"]["task"]: job.inputs["spec"] for job in run.by_type(RECURRING)}
+    assert set(specs) == {"snapshot", "backup"}
+    assert specs["backup"]["cron"] == "30 3 * * 0"
+    assert specs["backup"]["retain"] == 12
+    assert specs["backup"]["groups"] == ["stalwart-mail"]
+
+
+def test_data_claim_joins_the_job_group_by_label(default_run):
+    labels = default_run.get(*CLAIM).inputs["metadata"]["labels"]
+    assert labels[SOURCE_LABEL] == "enabled"
+    assert labels[f"{GROUP_LABEL_PREFIX}stalwart-mail"] == "enabled"
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "expected"),
+    [
+        ("runAsUser", "nobody", "is not a numeric user id"),
+        ("runAsUser", "-1", "is not a numeric user id"),
+        ("smtpClientNamespaces", "authentik", "must be a list of namespace names"),
+        ("smtpClientNamespaces", ["Auth"], "must be a list of namespace names"),
+        ("ingressNamespaces", [], "(not empty)"),
+        ("backup", {"snapshotCron": "daily"}, "is not a five-field cron schedule"),
+        ("backup", {"snapshotRetain": 0}, "must be a number from 1 to 100"),
+        ("backup", {"backupEnabled": "yes"}, "backupEnabled must be true or false"),
+        ("backup", {"keep": 3}, "unknown field(s) keep"),
+        ("backup", [], "must be an object"),
+    ],
+)
+def test_bad_hardening_settings_are_refused_with_one_line(key, value, expected):
+    assert expected in refusal(key, value)
