@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STACK  ?= prod
 OUT    ?= rendered
 
-.PHONY: help venv render test lint typecheck lint-workflows pytest bench preview up clean import-plan
+.PHONY: help venv render test lint typecheck lint-workflows pytest bench preview up clean import-plan readme
 
 help:
 	@echo "make render   render the whole stack offline into $(OUT)/ (STACK=$(STACK))"
@@ -61,6 +61,10 @@ import-plan: venv
 
 bench: venv
 	$(BIN)/python -m offline.bench
+
+# README tables generated from code (the bad-settings table from tests/refused.py).
+readme: venv
+	$(BIN)/python -m scripts.readme
 
 policy/venv/.installed: policy/requirements.txt
 	$(PYTHON) -m venv policy/venv

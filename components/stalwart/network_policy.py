@@ -24,6 +24,7 @@ class NetworkRules:
     reconciler_labels: dict[str, str]
     """Labels of the accounts Job's pods, which call the management API on 8080."""
     relay_port: int
+    """The relay's port: the only SMTP port Stalwart may connect to."""
 
 
 def _namespaces(names: tuple[str, ...]) -> k8s.networking.v1.NetworkPolicyPeerArgs:

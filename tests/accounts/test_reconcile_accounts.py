@@ -1,6 +1,6 @@
 """The account reconciler against a local stand-in of the Stalwart v0.15 management API.
 
-Every test really talks HTTP to tests/stalwart_standin.py on 127.0.0.1.
+Every test really talks HTTP to tests/standins/stalwart_v015.py on 127.0.0.1.
 """
 
 from __future__ import annotations

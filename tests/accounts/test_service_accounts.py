@@ -9,7 +9,7 @@ from passlib.hash import sha512_crypt
 
 from components import service_accounts as sa
 from offline.harness import is_secret_value, reveal
-from tests.conftest import refusal, stack_run
+from tests.conftest import stack_run
 
 JOB = ("kubernetes:batch/v1:Job", "stalwart-accounts-job")
 DESIRED = ("kubernetes:core/v1:Secret", "stalwart-accounts-desired")
@@ -185,47 +185,3 @@ def test_removed_account_leaves_the_desired_list_so_the_job_deletes_it(accounts_
 def test_without_accounts_the_job_still_reconciles_an_empty_list(default_run):
     assert desired(default_run) == {"accounts": [], "domain": "example.com"}
     assert default_run.outputs["serviceAccounts"] == {}
-
-
-@pytest.mark.parametrize(
-    ("accounts", "expected"),
-    [
-        ({"name": "noreply"}, "must be a list"),
-        (["noreply"], "account 1 is not an object"),
-        ([{**NOREPLY, "name": "No Reply"}], "is not a lowercase account name"),
-        ([{**NOREPLY, "name": "admin"}], "reserved 'admin'"),
-        ([{**NOREPLY, "email": "noreply@example.net"}], "is outside example.com"),
-        ([{**NOREPLY, "email": "not-an-address"}], "is not an address"),
-        ([{**NOREPLY, "passwordVersion": 0}], "passwordVersion must be a positive integer"),
-        ([{**NOREPLY, "credential": {}}], "unknown field(s) credential"),
-        ([{"name": "noreply"}], "credentials must be an object"),
-        (
-            [{**NOREPLY, "credentials": {"namespace": "Auth", "secretName": "x"}}],
-            "is not a namespace",
-        ),
-        (
-            [{**NOREPLY, "credentials": {"namespace": "a", "secretName": "X_Y"}}],
-            "is not a Secret name",
-        ),
-        (
-            [{**NOREPLY, "credentials": {"namespace": "a", "secretName": "x", "key": "a/b"}}],
-            "is not a Secret key",
-        ),
-        (
-            [{**NOREPLY, "credentials": {"namespace": "a", "secretName": "x", "create": "yes"}}],
-            "create must be true or false",
-        ),
-        ([NOREPLY, NOREPLY], "appears twice"),
-        ([NOREPLY, {**ALERTS, "email": "noreply@example.com"}], "is used by another account"),
-        (
-            [NOREPLY, {**ALERTS, "credentials": NOREPLY["credentials"]}],
-            "already receives another account's password",
-        ),
-    ],
-)
-def test_bad_service_accounts_are_refused_with_one_line(accounts, expected):
-    assert expected in refusal("serviceAccounts", accounts)
-
-
-def test_unpinned_reconciler_image_is_refused():
-    assert "is not a pinned image" in refusal("reconcilerImage", "python:latest")

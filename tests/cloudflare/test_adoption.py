@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from components.cloudflare.resources import BY_ADOPT_KEY, RESOURCES
-from tests.conftest import ACCOUNT_ID, TUNNEL_ID, ZONE_ID, refusal, stack_run
+from tests.conftest import ACCOUNT_ID, TUNNEL_ID, ZONE_ID, stack_run
 
 RECORD = "0" * 31 + "1"
 ADDRESS_ID = "ab" * 16
@@ -92,39 +92,6 @@ def test_partial_cloudflare_adoption_imports_only_what_is_listed():
     assert {r.name: r.import_id for r in run.resources if r.import_id} == {
         "email-routing-settings": ZONE_ID
     }
-
-
-@pytest.mark.parametrize(
-    ("adopt", "expected"),
-    [
-        ("yes", "must be an object"),
-        ({"kubernetes": "yes"}, "kubernetes must be true or false"),
-        ({"flux": True}, "unknown field(s) flux"),
-        (
-            {"cloudflare": {"resendDkm": f"{ZONE_ID}/{RECORD}"}},
-            "did you mean cloudflare.resendDkim?",
-        ),
-        (
-            {"cloudflare": {"resendDkim": RECORD}},
-            "is not an import id of the form <zone_id>/<record_id>",
-        ),
-        ({"cloudflare": {"resendDkim": f"{'9' * 32}/{RECORD}"}}, "belongs to another zone"),
-        (
-            {"cloudflare": {"emailRoutingAddress": f"{ZONE_ID}/{ADDRESS_ID}"}},
-            "belongs to another account",
-        ),
-        (
-            {"cloudflare": {"webmailTunnelConfig": f"{ACCOUNT_ID}/homelab"}},
-            "<account_id>/<tunnel_id>",
-        ),
-    ],
-)
-def test_bad_adopt_settings_are_refused_with_one_line(adopt, expected):
-    assert expected in refusal("adopt", adopt)
-
-
-def test_bad_data_claim_name_is_refused():
-    assert "is not a Kubernetes name" in refusal("dataClaimName", "Stalwart Data")
 
 
 def test_imports_ignore_the_inputs_the_old_system_set_differently(adopting):

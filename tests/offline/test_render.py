@@ -170,22 +170,15 @@ def run_render_cli(tmp_path: Path, **overrides: str) -> subprocess.CompletedProc
     )
 
 
-def test_bad_settings_exit_2_with_one_line_and_no_traceback(tmp_path):
-    result = run_render_cli(tmp_path, domain="Example.COM")
-    assert result.returncode == 2
-    assert result.stderr.splitlines() == [
-        "error: mailstack:domain: 'Example.COM' has uppercase letters. "
-        "Fix: pulumi config set mailstack:domain example.com."
-    ]
-    assert "Traceback" not in result.stderr + result.stdout
-    assert not (tmp_path / "out").exists()
-
-
-def test_good_settings_exit_0_and_print_where_the_files_are(tmp_path):
+def test_the_command_line_exits_0_and_prints_the_files_and_the_warnings(tmp_path):
+    # The one render in a separate process: what `make render` runs. Bad settings (exit 2, one
+    # line, no traceback) go through the same entry point in tests/settings/test_refused.py.
     result = run_render_cli(tmp_path, domain="example.org")
     assert result.returncode == 0, result.stderr
     assert "rendered stack 'cli'" in result.stdout
     assert (tmp_path / "out" / "resources.json").is_file()
+    assert "warning: Email Routing destination owner@gmail.com is not verified" in result.stdout
+    assert "Traceback" not in result.stderr + result.stdout
 
 
 def test_render_includes_every_cloudflare_resource(rendered):
@@ -214,9 +207,3 @@ def test_summary_has_the_dns_table(rendered):
         "| mail.example.com | CNAME | `6ff42ae2-765d-4adf-8112-31c55c1551ef.cfargotunnel.com`"
         " | auto | yes | - |" in summary
     )
-
-
-def test_render_prints_the_unverified_destination_warning(tmp_path):
-    result = run_render_cli(tmp_path)
-    assert result.returncode == 0, result.stderr
-    assert "warning: Email Routing destination owner@gmail.com is not verified" in result.stdout

@@ -49,41 +49,10 @@ def test_missing_resend_key_asks_for_a_secret():
     assert "pulumi config set --secret mailstack:resendApiKey" in problem
 
 
-@pytest.mark.parametrize(
-    ("value", "expected"),
-    [
-        ("not a domain", "is not a domain name"),
-        ("localhost", "is not a domain name"),
-        ("-bad.example.com", "is not a domain name"),
-        ("example.c", "is not a domain name"),
-        ("Example.com", "has uppercase letters"),
-    ],
-)
-def test_domain_must_be_a_lowercase_domain_name(value, expected):
-    problem = single_problem({"mailstack:domain": value})
-    assert problem.startswith("mailstack:domain: ")
-    assert expected in problem
-    assert "Fix: pulumi config set mailstack:domain" in problem
-
-
 @pytest.mark.parametrize("key", ["webmailHostname", "tailnetHostname"])
-@pytest.mark.parametrize(
-    ("value", "expected"),
-    [
-        ("mail.example.com", "contains a dot"),
-        ("Mail", "has uppercase letters"),
-        ("mail_box", "is not a DNS label"),
-        ("", None),
-    ],
-)
-def test_hostnames_are_single_lowercase_labels(key, value, expected):
-    if expected is None:
-        # An empty value means "unset": the default applies.
-        stack_run({f"mailstack:{key}": value})
-        return
-    problem = single_problem({f"mailstack:{key}": value})
-    assert problem.startswith(f"mailstack:{key}: ")
-    assert expected in problem
+def test_an_empty_hostname_means_unset_and_takes_the_default(key):
+    run = stack_run({f"mailstack:{key}": ""})
+    assert run.error is None
 
 
 def test_hostname_with_a_dot_suggests_its_first_label():
@@ -91,22 +60,8 @@ def test_hostname_with_a_dot_suggests_its_first_label():
     assert "pulumi config set mailstack:webmailHostname webmail" in problem
 
 
-@pytest.mark.parametrize(
-    ("value", "expected"),
-    [
-        ("stalwartlabs/stalwart", "has no tag"),
-        ("stalwartlabs/stalwart:latest", "is not a pinned Stalwart v0.15.x release"),
-        ("stalwartlabs/stalwart:v0.16.0", "v0.16 replaced config.toml"),
-        ("stalwartlabs/stalwart:v1.0.0", "only v0.15.x is supported"),
-        ("stalwartlabs/stalwart:v0.14.1", "older than v0.15"),
-        ("stalwartlabs/stalwart:v0.15", "moves with every v0.15 patch release"),
-        ("Not An Image", "is not an image reference"),
-    ],
-)
-def test_image_must_be_a_pinned_v015_release(value, expected):
-    problem = single_problem({"mailstack:image": value})
-    assert problem.startswith("mailstack:image: ")
-    assert expected in problem
+def test_a_refused_image_suggests_the_default_image():
+    problem = single_problem({"mailstack:image": "stalwartlabs/stalwart:latest"})
     assert "pulumi config set mailstack:image stalwartlabs/stalwart:v0.15.5" in problem
 
 
@@ -124,35 +79,11 @@ def test_pinned_v015_images_are_accepted(value):
     assert deployment.inputs["spec"]["template"]["spec"]["containers"][0]["image"] == value
 
 
-@pytest.mark.parametrize(
-    ("value", "expected"),
-    [
-        ("ten gigs", "is not a Kubernetes quantity"),
-        ("10GB", "is not a Kubernetes quantity"),
-        ("512Mi", "smaller than 1Gi"),
-    ],
-)
-def test_storage_size_must_be_a_big_enough_quantity(value, expected):
-    problem = single_problem({"mailstack:storageSize": value})
-    assert problem.startswith("mailstack:storageSize: ")
-    assert expected in problem
-
-
 def test_quantities_parse_to_bytes():
     assert parse_quantity("10Gi") == 10 * 2**30
     assert parse_quantity("1.5G") == 1_500_000_000
     assert parse_quantity("20") == 20
     assert parse_quantity("10GB") is None
-
-
-def test_storage_class_must_be_a_kubernetes_name():
-    problem = single_problem({"mailstack:storageClass": "Longhorn Fast"})
-    assert problem.startswith("mailstack:storageClass: ")
-
-
-def test_namespace_must_be_a_dns_label():
-    problem = single_problem({"mailstack:namespace": "mail.system"})
-    assert problem.startswith("mailstack:namespace: ")
 
 
 def test_plaintext_resend_key_is_refused_without_echoing_it():
@@ -168,19 +99,6 @@ def test_plaintext_admin_password_is_refused():
     )
     assert problem.startswith("mailstack:adminPassword: is stored in plaintext")
     assert ADMIN_PASSWORD not in problem
-
-
-def test_malformed_resend_key_is_refused_without_echoing_it():
-    problem = single_problem({"mailstack:resendApiKey": "sk_live_123456789"})
-    assert problem.startswith("mailstack:resendApiKey: ")
-    assert "does not look like a Resend API key" in problem
-    assert "sk_live_123456789" not in problem
-
-
-def test_short_admin_password_is_refused():
-    problem = single_problem({"mailstack:adminPassword": "hunter2"})
-    assert problem.startswith("mailstack:adminPassword: ")
-    assert "hunter2" not in problem
 
 
 def test_unknown_key_suggests_the_close_match():
@@ -235,24 +153,3 @@ def test_auth_mechanisms_setting_renders_the_if_block(run_stack):
         {"if": "local_port != 25", "then": "[plain, login]"},
         {"else": "false"},
     ]
-
-
-@pytest.mark.parametrize(
-    ("key", "value", "expected"),
-    [
-        ("relay", "smtp.resend.com", "must be an object"),
-        ("relay", {"host": "smtp resend"}, "is not a hostname"),
-        ("relay", {"port": 70000}, "is not a TCP port"),
-        ("relay", {"port": "465"}, "is not a TCP port"),
-        ("relay", {"port": 25}, "port 25 is blocked"),
-        ("relay", {"implicitTls": "yes"}, "implicitTls must be true or false"),
-        ("relay", {"tls": True}, "unknown field(s) tls"),
-        ("authMechanisms", ["plain", "cram-md5"], "must be a non-empty list"),
-        ("authMechanisms", [], "must be a non-empty list"),
-        ("authMechanisms", ["xoauth2"], "offers neither plain nor login"),
-    ],
-)
-def test_bad_relay_and_auth_settings(key, value, expected):
-    problem = single_problem({f"mailstack:{key}": value})
-    assert problem.startswith(f"mailstack:{key}: ")
-    assert expected in problem

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import pytest
-
 from components.backup import GROUP_LABEL_PREFIX, SOURCE_LABEL
-from tests.conftest import refusal
 
 DEPLOYMENT = ("kubernetes:apps/v1:Deployment", "stalwart-deployment")
 POLICY = ("kubernetes:networking.k8s.io/v1:NetworkPolicy", "stalwart-network-policy")
@@ -159,22 +156,3 @@ def test_data_claim_joins_the_job_group_by_label(default_run):
     labels = default_run.get(*CLAIM).inputs["metadata"]["labels"]
     assert labels[SOURCE_LABEL] == "enabled"
     assert labels[f"{GROUP_LABEL_PREFIX}stalwart-mail"] == "enabled"
-
-
-@pytest.mark.parametrize(
-    ("key", "value", "expected"),
-    [
-        ("runAsUser", "nobody", "is not a numeric user id"),
-        ("runAsUser", "-1", "is not a numeric user id"),
-        ("smtpClientNamespaces", "authentik", "must be a list of namespace names"),
-        ("smtpClientNamespaces", ["Auth"], "must be a list of namespace names"),
-        ("ingressNamespaces", [], "(not empty)"),
-        ("backup", {"snapshotCron": "daily"}, "is not a five-field cron schedule"),
-        ("backup", {"snapshotRetain": 0}, "must be a number from 1 to 100"),
-        ("backup", {"backupEnabled": "yes"}, "backupEnabled must be true or false"),
-        ("backup", {"keep": 3}, "unknown field(s) keep"),
-        ("backup", [], "must be an object"),
-    ],
-)
-def test_bad_hardening_settings_are_refused_with_one_line(key, value, expected):
-    assert expected in refusal(key, value)

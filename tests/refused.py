@@ -1,0 +1,480 @@
+"""THE table of refused settings: every kind of bad value of every key, and what its one line
+says. `tests/settings/test_refused.py` runs each row through `make render`'s entry point (exit 2,
+one line naming the key and the fix, no traceback, no file), and README "Bad settings" mirrors it.
+
+A value of `None` removes the key; `PLAINTEXT` stores a secret key unencrypted; a `Decrypted`
+value is a secret the owner stored with `--secret`, which the offline render never decrypts, so
+those rows run in-process under the mock runtime instead.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from tests.conftest import ACCOUNT_ID, ZONE_ID
+
+TRAEFIK = "http://traefik.kube-system.svc.cluster.local:80"
+ROUTE = {"hostname": "auth.example.com", "service": "http://traefik:80"}
+ACCOUNT = {"name": "noreply", "credentials": {"namespace": "authentik", "secretName": "creds"}}
+PLAINTEXT = "PLAINTEXT"
+
+
+@dataclass(frozen=True)
+class Decrypted:
+    """A secret setting's value as the program sees it after `--secret` decryption."""
+
+    value: str
+
+
+REFUSED: list[tuple[str, Any, str]] = [
+    ("domain", None, "is required but not set"),
+    ("domain", "", "is required but not set"),
+    ("domain", "mail server", "is not a domain name"),
+    ("domain", "Example.com", "has uppercase letters"),
+    ("domain", "not a domain", "is not a domain name"),
+    ("domain", "localhost", "is not a domain name"),
+    ("domain", "-bad.example.com", "is not a domain name"),
+    ("domain", "example.c", "is not a domain name"),
+    ("adminPassword", PLAINTEXT, "is stored in plaintext in the stack file"),
+    ("adminPassword", Decrypted("hunter2"), "shorter than 12 characters"),
+    ("resendApiKey", None, "is required but not set"),
+    ("resendApiKey", PLAINTEXT, "is stored in plaintext in the stack file"),
+    ("resendApiKey", Decrypted("sk_live_123456789"), "does not look like a Resend API key"),
+    ("webmailHostname", "mail.example.com", "contains a dot"),
+    ("webmailHostname", "MAIL", "has uppercase letters"),
+    ("webmailHostname", "Mail", "has uppercase letters"),
+    ("webmailHostname", "mail_box", "is not a DNS label"),
+    ("tailnetHostname", "mail_1", "is not a DNS label"),
+    ("tailnetHostname", "mail.example.com", "contains a dot"),
+    ("tailnetHostname", "Mail", "has uppercase letters"),
+    ("namespace", "-stalwart", "is not a DNS label"),
+    ("namespace", "mail.system", "contains a dot"),
+    ("image", "stalwartlabs/stalwart:latest", "is not a pinned Stalwart v0.15.x release"),
+    ("image", "stalwartlabs/stalwart:v0.16.0", "v0.16 replaced config.toml"),
+    ("image", "stalwartlabs/stalwart", "has no tag"),
+    ("image", "stalwartlabs/stalwart:v1.0.0", "only v0.15.x is supported"),
+    ("image", "stalwartlabs/stalwart:v0.14.1", "older than v0.15"),
+    ("image", "stalwartlabs/stalwart:v0.15", "moves with every v0.15 patch release"),
+    ("image", "Not An Image", "is not an image reference"),
+    ("storageClass", "Longhorn", "is not a Kubernetes name"),
+    ("storageClass", "Longhorn Fast", "is not a Kubernetes name"),
+    ("storageSize", "ten", "is not a Kubernetes quantity"),
+    ("storageSize", "100Mi", "smaller than 1Gi"),
+    ("storageSize", "ten gigs", "is not a Kubernetes quantity"),
+    ("storageSize", "10GB", "is not a Kubernetes quantity"),
+    ("storageSize", "512Mi", "smaller than 1Gi"),
+    ("cloudflareAccountId", "12345", "is not a Cloudflare account ID"),
+    ("cloudflareAccountId", "ABCDEF", "is not a Cloudflare account ID"),
+    ("cloudflareZoneId", None, "is required but not set"),
+    ("cloudflareZoneId", "0123456789ABCDEF0123456789ABCDEF", "is not a Cloudflare zone ID"),
+    ("tunnelId", "homelab", "is not a tunnel UUID"),
+    ("tunnelOrigin", "traefik:80", "is not a cloudflared service URL"),
+    ("tunnelRoutes", "auth.example.com", "must be a list"),
+    ("tunnelRoutes", [{"service": "http://x:1"}], "is a catch-all"),
+    (
+        "tunnelRoutes",
+        [{"hostname": "auth.example.net", "service": "http://traefik:80"}],
+        "outside the zone",
+    ),
+    (
+        "tunnelRoutes",
+        [
+            {"hostname": "auth.example.com", "service": "http://traefik:80"},
+            {"hostname": "auth.example.com", "service": "http://traefik:80"},
+        ],
+        "repeats an earlier hostname",
+    ),
+    ("tunnelRoutes", {"hostname": "a.example.com"}, "must be a list"),
+    (
+        "tunnelRoutes",
+        [{"service": "http://traefik.kube-system.svc.cluster.local:80"}],
+        "route 1 has no hostname, so it is a catch-all",
+    ),
+    ("tunnelRoutes", [{"hostname": "*", "service": "http_status:404"}], "is a catch-all"),
+    (
+        "tunnelRoutes",
+        [
+            {
+                "hostname": "a.example.net",
+                "service": "http://traefik.kube-system.svc.cluster.local:80",
+            }
+        ],
+        "outside the zone",
+    ),
+    (
+        "tunnelRoutes",
+        [
+            {
+                "hostname": "mail.example.com",
+                "service": "http://traefik.kube-system.svc.cluster.local:80",
+            }
+        ],
+        "is the webmail host",
+    ),
+    (
+        "tunnelRoutes",
+        [
+            {
+                "hostname": "a.example.com",
+                "service": "http://traefik.kube-system.svc.cluster.local:80",
+            },
+            {
+                "hostname": "a.example.com",
+                "service": "http://traefik.kube-system.svc.cluster.local:80",
+            },
+        ],
+        "route 2 (a.example.com) repeats an earlier hostname",
+    ),
+    (
+        "tunnelRoutes",
+        [
+            {
+                "hostname": "*.example.com",
+                "service": "http://traefik.kube-system.svc.cluster.local:80",
+            }
+        ],
+        "would swallow mail.example.com",
+    ),
+    (
+        "tunnelRoutes",
+        [{"hostname": "a.example.com", "service": "traefik"}],
+        "is not a cloudflared service",
+    ),
+    (
+        "tunnelRoutes",
+        [
+            {
+                "hostname": "a.example.com",
+                "service": "http://traefik.kube-system.svc.cluster.local:80",
+                "originRequest": {"noTLSVerify": True},
+            }
+        ],
+        "unknown originRequest field 'noTLSVerify'",
+    ),
+    (
+        "tunnelRoutes",
+        [
+            {
+                "hostname": "A.example.com",
+                "service": "http://traefik.kube-system.svc.cluster.local:80",
+            }
+        ],
+        "is not a lowercase hostname",
+    ),
+    ("adminEmail", "owner", "is not an email address"),
+    ("adminEmail", "postmaster@example.com", "would forward every message to itself"),
+    ("adminEmail", "owner-at-gmail", "is not an email address"),
+    ("adminEmail", "admin@example.com", "the catch-all would forward every message to itself"),
+    ("resendDkimRecord", "MIGf", "is not the DKIM record Resend shows"),
+    ("resendDkimRecord", "MIGfMA0GCSq", "is not the DKIM record Resend shows"),
+    ("resendRegion", "USEAST", "is not a sending region"),
+    ("resendRegion", "us east", "is not a sending region"),
+    ("dmarc", "p=none", "is not a DMARC record"),
+    ("dmarc", {"policy": "maybe"}, "policy must be one of"),
+    ("dmarc", 5, "must be a string or an object"),
+    ("dmarc", {"policy": "block"}, "policy must be one of none, quarantine, reject"),
+    ("dmarc", {"policy": "none", "rua": "not-an-address"}, "rua must be an email address"),
+    ("dmarc", {"policy": "none", "ruf": "x@example.net"}, "unknown field(s) ruf"),
+    ("serviceAccounts", {"name": "noreply"}, "must be a list of accounts"),
+    (
+        "serviceAccounts",
+        [{"name": "admin", "credentials": {"namespace": "authentik", "secretName": "creds"}}],
+        "reserved 'admin'",
+    ),
+    (
+        "serviceAccounts",
+        [
+            {"name": "noreply", "credentials": {"namespace": "authentik", "secretName": "creds"}},
+            {"name": "noreply", "credentials": {"namespace": "authentik", "secretName": "creds"}},
+        ],
+        "appears twice",
+    ),
+    (
+        "serviceAccounts",
+        [
+            {
+                "name": "noreply",
+                "credentials": {"namespace": "authentik", "secretName": "creds"},
+                "passwordVersion": -1,
+            }
+        ],
+        "positive integer",
+    ),
+    ("serviceAccounts", {"name": "noreply"}, "must be a list"),
+    ("serviceAccounts", ["noreply"], "account 1 is not an object"),
+    (
+        "serviceAccounts",
+        [
+            {
+                "name": "No Reply",
+                "description": "Authentik",
+                "credentials": {"namespace": "authentik", "secretName": "authentik-credentials"},
+            }
+        ],
+        "is not a lowercase account name",
+    ),
+    (
+        "serviceAccounts",
+        [
+            {
+                "name": "admin",
+                "description": "Authentik",
+                "credentials": {"namespace": "authentik", "secretName": "authentik-credentials"},
+            }
+        ],
+        "reserved 'admin'",
+    ),
+    (
+        "serviceAccounts",
+        [
+            {
+                "name": "noreply",
+                "description": "Authentik",
+                "credentials": {"namespace": "authentik", "secretName": "authentik-credentials"},
+                "email": "noreply@example.net",
+            }
+        ],
+        "is outside example.com",
+    ),
+    (
+        "serviceAccounts",
+        [
+            {
+                "name": "noreply",
+                "description": "Authentik",
+                "credentials": {"namespace": "authentik", "secretName": "authentik-credentials"},
+                "email": "not-an-address",
+            }
+        ],
+        "is not an address",
+    ),
+    (
+        "serviceAccounts",
+        [
+            {
+                "name": "noreply",
+                "description": "Authentik",
+                "credentials": {"namespace": "authentik", "secretName": "authentik-credentials"},
+                "passwordVersion": 0,
+            }
+        ],
+        "passwordVersion must be a positive integer",
+    ),
+    (
+        "serviceAccounts",
+        [
+            {
+                "name": "noreply",
+                "description": "Authentik",
+                "credentials": {"namespace": "authentik", "secretName": "authentik-credentials"},
+                "credential": {},
+            }
+        ],
+        "unknown field(s) credential",
+    ),
+    ("serviceAccounts", [{"name": "noreply"}], "credentials must be an object"),
+    (
+        "serviceAccounts",
+        [
+            {
+                "name": "noreply",
+                "description": "Authentik",
+                "credentials": {"namespace": "Auth", "secretName": "x"},
+            }
+        ],
+        "is not a namespace",
+    ),
+    (
+        "serviceAccounts",
+        [
+            {
+                "name": "noreply",
+                "description": "Authentik",
+                "credentials": {"namespace": "a", "secretName": "X_Y"},
+            }
+        ],
+        "is not a Secret name",
+    ),
+    (
+        "serviceAccounts",
+        [
+            {
+                "name": "noreply",
+                "description": "Authentik",
+                "credentials": {"namespace": "a", "secretName": "x", "key": "a/b"},
+            }
+        ],
+        "is not a Secret key",
+    ),
+    (
+        "serviceAccounts",
+        [
+            {
+                "name": "noreply",
+                "description": "Authentik",
+                "credentials": {"namespace": "a", "secretName": "x", "create": "yes"},
+            }
+        ],
+        "create must be true or false",
+    ),
+    (
+        "serviceAccounts",
+        [
+            {
+                "name": "noreply",
+                "description": "Authentik",
+                "credentials": {"namespace": "authentik", "secretName": "authentik-credentials"},
+            },
+            {
+                "name": "noreply",
+                "description": "Authentik",
+                "credentials": {"namespace": "authentik", "secretName": "authentik-credentials"},
+            },
+        ],
+        "appears twice",
+    ),
+    (
+        "serviceAccounts",
+        [
+            {
+                "name": "noreply",
+                "description": "Authentik",
+                "credentials": {"namespace": "authentik", "secretName": "authentik-credentials"},
+            },
+            {
+                "name": "alerts",
+                "email": "noreply@example.com",
+                "credentials": {
+                    "namespace": "monitoring",
+                    "secretName": "alertmanager-smtp",
+                    "key": "password",
+                    "create": True,
+                },
+            },
+        ],
+        "is used by another account",
+    ),
+    (
+        "serviceAccounts",
+        [
+            {
+                "name": "noreply",
+                "description": "Authentik",
+                "credentials": {"namespace": "authentik", "secretName": "authentik-credentials"},
+            },
+            {
+                "name": "alerts",
+                "email": "monitoring@example.com",
+                "credentials": {"namespace": "authentik", "secretName": "authentik-credentials"},
+            },
+        ],
+        "already receives another account's password",
+    ),
+    ("reconcilerImage", "python", "is not a pinned image"),
+    ("reconcilerImage", "python:latest", "is not a pinned image"),
+    ("relay", {"port": 25}, "port 25 is blocked"),
+    ("relay", {"port": 99999}, "is not a TCP port"),
+    ("relay", "smtp.resend.com", "must be an object"),
+    ("relay", {"host": "smtp resend"}, "is not a hostname"),
+    ("relay", {"port": 70000}, "is not a TCP port"),
+    ("relay", {"port": "465"}, "is not a TCP port"),
+    ("relay", {"implicitTls": "yes"}, "implicitTls must be true or false"),
+    ("relay", {"tls": True}, "unknown field(s) tls"),
+    ("dataClaimName", "Data", "is not a Kubernetes name"),
+    ("dataClaimName", "Stalwart Data", "is not a Kubernetes name"),
+    ("adopt", {"cloudflare": {"resendDkim": "x"}}, "is not an import id"),
+    ("adopt", {"kubernetes": "yes"}, "kubernetes must be true or false"),
+    ("adopt", "yes", "must be an object"),
+    ("adopt", {"flux": True}, "unknown field(s) flux"),
+    (
+        "adopt",
+        {"cloudflare": {"resendDkm": f"{ZONE_ID}/{'0' * 31}1"}},
+        "did you mean cloudflare.resendDkim?",
+    ),
+    (
+        "adopt",
+        {"cloudflare": {"resendDkim": "00000000000000000000000000000001"}},
+        "is not an import id of the form <zone_id>/<record_id>",
+    ),
+    (
+        "adopt",
+        {
+            "cloudflare": {
+                "resendDkim": "99999999999999999999999999999999/00000000000000000000000000000001"
+            }
+        },
+        "belongs to another zone",
+    ),
+    (
+        "adopt",
+        {"cloudflare": {"emailRoutingAddress": f"{ZONE_ID}/{'ab' * 16}"}},
+        "belongs to another account",
+    ),
+    (
+        "adopt",
+        {"cloudflare": {"webmailTunnelConfig": f"{ACCOUNT_ID}/homelab"}},
+        "<account_id>/<tunnel_id>",
+    ),
+    ("runAsUser", "root", "is not a numeric user id"),
+    ("runAsUser", "nobody", "is not a numeric user id"),
+    ("runAsUser", "-1", "is not a numeric user id"),
+    ("smtpClientNamespaces", "all", "must be a list of namespace names"),
+    ("smtpClientNamespaces", "authentik", "must be a list of namespace names"),
+    ("smtpClientNamespaces", ["Auth"], "must be a list of namespace names"),
+    ("ingressNamespaces", [], "must be a list of namespace names (not empty)"),
+    ("ingressNamespaces", [], "(not empty)"),
+    ("backup", {"snapshotRetain": 1000}, "must be a number from 1 to 100"),
+    ("backup", {"snapshotCron": "@daily"}, "is not a five-field cron schedule"),
+    ("backup", {"snapshotCron": "daily"}, "is not a five-field cron schedule"),
+    ("backup", {"snapshotRetain": 0}, "must be a number from 1 to 100"),
+    ("backup", {"backupEnabled": "yes"}, "backupEnabled must be true or false"),
+    ("backup", {"keep": 3}, "unknown field(s) keep"),
+    ("backup", [], "must be an object"),
+    ("authMechanisms", ["cram-md5"], "must be a non-empty list of distinct SASL mechanisms"),
+    ("authMechanisms", ["oauthbearer"], "offers neither plain nor login"),
+    ("authMechanisms", ["plain", "cram-md5"], "must be a non-empty list"),
+    ("authMechanisms", [], "must be a non-empty list"),
+    ("authMechanisms", ["xoauth2"], "offers neither plain nor login"),
+    ("storagesize", "10Gi", "did you mean 'mailstack:storageSize'?"),
+]
+
+
+def readme_table() -> str:
+    """README "Bad settings" as this table makes it (`make readme` writes it between markers)."""
+    groups: dict[str, tuple[list[str], list[str]]] = {}
+    for key, value, says in REFUSED:
+        examples, lines = groups.setdefault(key, ([], []))
+        example = _example(value)
+        if example and example not in examples and len(examples) < 3:
+            examples.append(example)
+        if not any(says in line for line in lines):
+            lines[:] = [line for line in lines if line not in says] + [says]
+    rows = ["| key | bad value (examples) | the line says |", "|---|---|---|"]
+    for key, (examples, lines) in groups.items():
+        shown = ", ".join(examples) or "(see tests/refused.py)"
+        if key in UNKNOWN_KEYS:
+            shown = f"any key this program does not know, e.g. {shown}"
+        rows.append(f"| `mailstack:{key}` | {_cell(shown)} | {_cell(' / '.join(lines))} |")
+    return "\n".join(rows) + "\n"
+
+
+UNKNOWN_KEYS = {"storagesize"}
+
+
+def _example(value: Any) -> str | None:
+    if value is None:
+        return "unset"
+    if value == PLAINTEXT:
+        return "set without `--secret`"
+    if isinstance(value, Decrypted):
+        return f"`{value.value}` (with `--secret`)"
+    text = value if isinstance(value, str) else json.dumps(value, separators=(", ", ": "))
+    if len(text) > 48:
+        return None
+    return f"`{text}`" if text else "`''`"
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|")
