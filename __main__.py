@@ -10,20 +10,29 @@ from components.cloudflare.resend_dns import ResendDns, ResendDnsArgs
 from components.cloudflare.resources import EMAIL_ROUTING, RESEND_DNS, TUNNEL_ROUTE
 from components.cloudflare.tunnel_route import TunnelRoute, TunnelRouteArgs
 from components.service_accounts import ServiceAccounts, ServiceAccountsArgs, job_pod_labels
+from components.stalwart.apply_job import apply_job_labels
 from components.stalwart.network_policy import NetworkRules
 from components.stalwart.server import StalwartServer, StalwartServerArgs
 from settings import load_settings
+from settings.generation import record
 
+SERVER = "stalwart"
 ACCOUNTS = "stalwart-accounts"
 
 settings = load_settings()
 cf = settings.cloudflare
+# v0.16's apply Job calls the API and checks that 587/993 accept (the NetworkPolicy lets it).
+apply_jobs = (apply_job_labels(SERVER),) if settings.generation == "0.16" else ()
 
 server = StalwartServer(
-    "stalwart",
+    SERVER,
     StalwartServerArgs(
         namespace=settings.namespace,
+        generation=settings.generation,
         image=settings.image,
+        cli_image=settings.cli_image,
+        jobs_image=settings.reconciler_image,
+        domain=settings.domain,
         storage_class=settings.storage_class,
         storage_size=settings.storage_size,
         webmail_fqdn=settings.webmail_fqdn,
@@ -38,7 +47,8 @@ server = StalwartServer(
         network=NetworkRules(
             smtp_client_namespaces=settings.smtp_client_namespaces,
             ingress_namespaces=settings.ingress_namespaces,
-            reconciler_labels=job_pod_labels(ACCOUNTS),
+            job_labels=(job_pod_labels(ACCOUNTS), *apply_jobs),
+            probe_labels=apply_jobs,
             relay_port=settings.relay.port,
         ),
         backup=settings.backup,
@@ -58,7 +68,8 @@ accounts = ServiceAccounts(
         smtp_port=server.smtp_port,
         image=settings.reconciler_image,
         data_claim_uid=server.data_claim.metadata.apply(lambda m: m.uid or ""),
-        deployment=server.deployment,
+        ready=server.ready,
+        generation=settings.generation,
     ),
 )
 
@@ -107,3 +118,5 @@ pulumi.export("adminPassword", server.admin_password)
 pulumi.export("adminEmailVerified", email_routing.admin_email_verified)
 pulumi.export("serviceAccounts", accounts.smtp_settings)
 pulumi.export("serviceAccountPasswords", accounts.passwords)
+# Read back by the next run (settings/history.py): which generation the data claim holds.
+pulumi.export("stalwartData", record(settings.data_claim_name, settings.generation))

@@ -13,23 +13,25 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 import pulumi
 import pulumi_kubernetes as k8s
 import pulumi_random as random
 
+from components.accounts_job import (
+    ACCOUNTS_FILE,
+    ADMIN_PASSWORD_FILE,
+    JOB_DEADLINE_SECONDS,
+    JOB_TIMEOUTS,
+    JobPod,
+    accounts_pod_spec,
+    job_scripts,
+)
 from components.credentials import salted_hash
 from components.kube import object_name, standard_labels
 from settings.model import ServiceAccount
 
 COMPONENT_TYPE = "mailstack:stalwart:ServiceAccounts"
-RECONCILER = Path(__file__).resolve().parent.parent / "incluster" / "reconcile_accounts.py"
-SCRIPT_DIR = "/opt/mailstack"
-DESIRED_DIR = "/run/secrets/mailstack-accounts"
-ACCOUNTS_FILE = "accounts.json"
-ADMIN_PASSWORD_FILE = "admin-password"
-NOBODY = 65534  # the reconciler needs no identity; files are readable through fsGroup
 # Annotation on the Job's pod template: a replaced data claim (restore, new volume) gives a new
 # template, so the Job runs again and recreates the accounts.
 DATA_CLAIM_ANNOTATION = "mailstack.pulumi.com/data-claim-uid"
@@ -57,8 +59,10 @@ class ServiceAccountsArgs:
     """Pinned Python 3.11+ image for the Job."""
     data_claim_uid: pulumi.Input[str]
     """UID of the data claim: a new claim (restore) reruns the Job."""
-    deployment: pulumi.Resource
-    """The Stalwart Deployment: the Job starts once it is rolled out."""
+    ready: pulumi.Resource
+    """What the Job waits for: the Deployment (v0.15) or the applied plan (v0.16)."""
+    generation: str
+    """The Stalwart generation: the v0.15 REST reconciler or the v0.16 JMAP one."""
 
 
 def job_pod_labels(name: str) -> dict[str, str]:
@@ -135,12 +139,7 @@ class ServiceAccounts(pulumi.ComponentResource):
             },
             opts=child,
         )
-        script = k8s.core.v1.ConfigMap(
-            f"{name}-script",
-            metadata=k8s.meta.v1.ObjectMetaArgs(namespace=args.namespace, labels=labels),
-            data={RECONCILER.name: RECONCILER.read_text()},
-            opts=child,
-        )
+        script = job_scripts(f"{name}-script", args.generation, args.namespace, labels, child)
         job = k8s.batch.v1.Job(
             f"{name}-job",
             metadata=k8s.meta.v1.ObjectMetaArgs(
@@ -152,17 +151,29 @@ class ServiceAccounts(pulumi.ComponentResource):
             ),
             spec=k8s.batch.v1.JobSpecArgs(
                 backoff_limit=2,
-                # The script waits up to READY_TIMEOUT_SECONDS for Stalwart on its own.
-                active_deadline_seconds=900,
+                # The script waits up to READY_TIMEOUT_SECONDS for Stalwart on its own; the
+                # deadline stays below the provider's wait (JOB_TIMEOUTS).
+                active_deadline_seconds=JOB_DEADLINE_SECONDS,
                 template=k8s.core.v1.PodTemplateSpecArgs(
                     metadata=k8s.meta.v1.ObjectMetaArgs(
                         labels=labels,
                         annotations={DATA_CLAIM_ANNOTATION: args.data_claim_uid},
                     ),
-                    spec=_job_pod_spec(args, desired, script),
+                    spec=accounts_pod_spec(
+                        JobPod(
+                            generation=args.generation,
+                            image=args.image,
+                            stalwart_url=args.stalwart_url,
+                            admin_user=args.admin_user,
+                            desired_secret=desired.metadata.apply(object_name),
+                            scripts=script.metadata.apply(object_name),
+                        )
+                    ),
                 ),
             ),
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[args.deployment]),
+            opts=pulumi.ResourceOptions(
+                parent=self, depends_on=[args.ready], custom_timeouts=JOB_TIMEOUTS
+            ),
         )
 
         self.smtp_settings = {}
@@ -231,69 +242,3 @@ def _smtp_settings(account: ServiceAccount, port: int) -> Callable[[str], dict[s
         }
 
     return settings
-
-
-def _job_pod_spec(
-    args: ServiceAccountsArgs, desired: k8s.core.v1.Secret, script: k8s.core.v1.ConfigMap
-) -> k8s.core.v1.PodSpecArgs:
-    return k8s.core.v1.PodSpecArgs(
-        restart_policy="Never",
-        automount_service_account_token=False,
-        security_context=k8s.core.v1.PodSecurityContextArgs(
-            run_as_non_root=True,
-            run_as_user=NOBODY,
-            run_as_group=NOBODY,
-            fs_group=NOBODY,
-            seccomp_profile=k8s.core.v1.SeccompProfileArgs(type="RuntimeDefault"),
-        ),
-        containers=[
-            k8s.core.v1.ContainerArgs(
-                name="reconcile-accounts",
-                image=args.image,
-                command=["python3", f"{SCRIPT_DIR}/{RECONCILER.name}"],
-                env=[
-                    k8s.core.v1.EnvVarArgs(name="STALWART_URL", value=args.stalwart_url),
-                    k8s.core.v1.EnvVarArgs(name="STALWART_ADMIN_USER", value=args.admin_user),
-                    k8s.core.v1.EnvVarArgs(
-                        name="ADMIN_PASSWORD_FILE", value=f"{DESIRED_DIR}/{ADMIN_PASSWORD_FILE}"
-                    ),
-                    k8s.core.v1.EnvVarArgs(
-                        name="ACCOUNTS_FILE", value=f"{DESIRED_DIR}/{ACCOUNTS_FILE}"
-                    ),
-                    k8s.core.v1.EnvVarArgs(name="PYTHONDONTWRITEBYTECODE", value="1"),
-                ],
-                volume_mounts=[
-                    k8s.core.v1.VolumeMountArgs(
-                        name="script", mount_path=SCRIPT_DIR, read_only=True
-                    ),
-                    k8s.core.v1.VolumeMountArgs(
-                        name="desired", mount_path=DESIRED_DIR, read_only=True
-                    ),
-                ],
-                security_context=k8s.core.v1.SecurityContextArgs(
-                    allow_privilege_escalation=False,
-                    read_only_root_filesystem=True,
-                    capabilities=k8s.core.v1.CapabilitiesArgs(drop=["ALL"]),
-                ),
-                resources=k8s.core.v1.ResourceRequirementsArgs(
-                    requests={"cpu": "10m", "memory": "32Mi"},
-                    limits={"memory": "128Mi"},
-                ),
-            )
-        ],
-        volumes=[
-            k8s.core.v1.VolumeArgs(
-                name="script",
-                config_map=k8s.core.v1.ConfigMapVolumeSourceArgs(
-                    name=script.metadata.apply(object_name)
-                ),
-            ),
-            k8s.core.v1.VolumeArgs(
-                name="desired",
-                secret=k8s.core.v1.SecretVolumeSourceArgs(
-                    secret_name=desired.metadata.apply(object_name),
-                    default_mode=0o440,
-                ),
-            ),
-        ],
-    )

@@ -24,69 +24,13 @@ from pulumi.runtime import rpc
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
+from offline.secrets import secret
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 MAIN = PROJECT_ROOT / "__main__.py"
 PROJECT = "mailstack"
-
-SECRET_SIG_KEY = rpc._special_sig_key
-SECRET_SIG = rpc._special_secret_sig
-
-
-def is_secret_value(value: Any) -> bool:
-    return isinstance(value, dict) and value.get(SECRET_SIG_KEY) == SECRET_SIG
-
-
-def secret(value: Any) -> dict[str, Any]:
-    """Wraps a value the way the engine marks a secret on the wire."""
-    return {SECRET_SIG_KEY: SECRET_SIG, "value": value}
-
-
-def reveal(value: Any) -> Any:
-    """The value with every secret wrapper removed (tests compare plaintext with this)."""
-    if is_secret_value(value):
-        return reveal(value["value"])
-    if isinstance(value, dict):
-        return {k: reveal(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [reveal(v) for v in value]
-    return value
-
-
-def redact(value: Any, marker: str = "[secret]", keep_shape: bool = False) -> Any:
-    """The value with every secret replaced by `marker`.
-
-    With `keep_shape`, a secret map or list keeps its keys and items and only its leaves become
-    `marker` (a Kubernetes Secret's `stringData` stays a map, as the manifest needs).
-    """
-    if is_secret_value(value):
-        return _mark_leaves(reveal(value), marker) if keep_shape else marker
-    if isinstance(value, dict):
-        return {k: redact(v, marker, keep_shape) for k, v in value.items()}
-    if isinstance(value, list):
-        return [redact(v, marker, keep_shape) for v in value]
-    return value
-
-
-def _mark_leaves(value: Any, marker: str) -> Any:
-    if isinstance(value, dict):
-        return {k: _mark_leaves(v, marker) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_mark_leaves(v, marker) for v in value]
-    return marker
-
-
-def secret_paths(value: Any, prefix: str = "") -> list[str]:
-    """Dotted paths of every secret inside `value`."""
-    if is_secret_value(value):
-        return [prefix or "."]
-    found: list[str] = []
-    if isinstance(value, dict):
-        for key, item in value.items():
-            found += secret_paths(item, f"{prefix}.{key}" if prefix else str(key))
-    elif isinstance(value, list):
-        for index, item in enumerate(value):
-            found += secret_paths(item, f"{prefix}[{index}]")
-    return found
+ORGANIZATION = "homelab"
+READ_STACK_OUTPUTS = "pulumi:pulumi:readStackOutputs"
 
 
 @dataclass
@@ -149,11 +93,17 @@ def _mock_string(seed: str, length: int) -> str:
 class ProgramMocks(pulumi.runtime.Mocks):
     """Stands in for the providers: returns the inputs as outputs plus what the provider adds.
 
-    `provider_state` adds outputs per type token, e.g. a verified Email Routing destination.
+    `provider_state` adds outputs per type token, e.g. a verified Email Routing destination;
+    `previous_outputs` are the stack outputs the engine returns for this stack's last update.
     """
 
-    def __init__(self, provider_state: Mapping[str, Mapping[str, Any]] | None = None) -> None:
+    def __init__(
+        self,
+        provider_state: Mapping[str, Mapping[str, Any]] | None = None,
+        previous_outputs: Mapping[str, Any] | None = None,
+    ) -> None:
         self.provider_state = provider_state or {}
+        self.previous_outputs = dict(previous_outputs or {})
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str | None, dict]:
         state = {**args.inputs, **self.provider_state.get(args.typ, {})}
@@ -173,8 +123,12 @@ class ProgramMocks(pulumi.runtime.Mocks):
             resource_id = f"{namespace}/{metadata['name']}" if namespace else metadata["name"]
         return resource_id, state
 
-    def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict, list[tuple[str, str]] | None]:
-        return {}, None
+    def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict, list[tuple[str, str]]]:
+        if args.token == READ_STACK_OUTPUTS:
+            # The builtin provider's answer (pkg/resource/deploy/builtins.go readStackReference).
+            name = args.args.get("name")
+            return {"name": name, "outputs": self.previous_outputs, "secretOutputNames": []}, []
+        return {}, []
 
 
 class RecordingMonitor(pulumi_mocks.MockMonitor):
@@ -238,11 +192,13 @@ def run_program(
     preview: bool = False,
     check: bool = True,
     provider_state: Mapping[str, Mapping[str, Any]] | None = None,
+    previous_outputs: Mapping[str, Any] | None = None,
 ) -> StackRun:
     """Runs `program` (default: the project's __main__.py) under mocks with `config`.
 
     `config` maps full keys (`mailstack:domain`) to values; structured values are passed as
-    JSON like the Pulumi CLI does. Exceptions of the program (e.g. SettingsError) propagate,
+    JSON like the Pulumi CLI does; `previous_outputs` stand for the stack's last update (none:
+    a stack that was never updated). Exceptions of the program (e.g. SettingsError) propagate,
     or with `check=False` are returned in `StackRun.error` next to what was registered.
     """
     if str(PROJECT_ROOT) not in sys.path:
@@ -258,10 +214,16 @@ def run_program(
         logger.propagate = False
         logger.setLevel(logging.DEBUG)
         logger.addHandler(handler)
-        mocks = ProgramMocks(provider_state)
+        mocks = ProgramMocks(provider_state, previous_outputs)
         monitor = RecordingMonitor(mocks)
         pulumi.runtime.set_mocks(
-            mocks, project=PROJECT, stack=stack, preview=preview, logger=logger, monitor=monitor
+            mocks,
+            project=PROJECT,
+            stack=stack,
+            preview=preview,
+            logger=logger,
+            monitor=monitor,
+            organization=ORGANIZATION,
         )
         root = pulumi.runtime.settings.get_root_resource()
 

@@ -5,7 +5,8 @@ Runs __main__.py under the mock runtime with the settings of `Pulumi.<stack>.yam
 well-formed stand-in, and every secret value is written as `[secret]`.
 
 Usage: python -m offline.render [--stack prod] [--out rendered]
-Exit codes: 0 rendered, 2 bad settings (one line per problem on stderr).
+Exit codes: 0 rendered, 2 bad settings (one line per problem on stderr), 1 a v0.16 plan that
+does not fit Stalwart's schema (a bug of this program).
 """
 
 from __future__ import annotations
@@ -19,19 +20,16 @@ from typing import Any
 
 import yaml
 
-from offline.harness import (
-    PROJECT_ROOT,
-    Registration,
-    StackRun,
-    redact,
-    reveal,
-    run_program,
-    secret_paths,
-)
+from offline.harness import PROJECT_ROOT, Registration, StackRun, run_program
+from offline.secrets import redact, reveal, secret_paths
+from offline.stalwart_schema import plan_problems
 from settings import KEYS, NAMESPACE, SECRET_PLACEHOLDERS, SettingsError
 
 SECRET_MARKER = "[secret]"
 DNS_RECORD_TYPE = "cloudflare:index/dnsRecord:DnsRecord"
+# The server's own files, as it reads them: v0.15's config.toml; v0.16's config.json and the
+# `stalwart-cli apply` plans.
+STALWART_FILES = ("config.toml", "config.json", "plan.ndjson", "reload.ndjson")
 # Order in which `kubectl apply` would want the objects (dependencies first).
 KIND_ORDER = ["Namespace", "PersistentVolumeClaim", "Secret", "ConfigMap", "Deployment"]
 
@@ -153,6 +151,7 @@ def _summary(run: StackRun, ordered: list[Registration]) -> str:
             "Email Routing also adds and locks its own MX and SPF records at the zone apex "
             "(`EmailRoutingDns`); Cloudflare chooses their content.",
         ]
+    lines += _stalwart_section(run)
     lines += ["", "## Stack outputs", "", "| output | value |", "|---|---|"]
     for key, value in sorted(run.outputs.items()):
         shown = redact(value, SECRET_MARKER)
@@ -160,8 +159,33 @@ def _summary(run: StackRun, ordered: list[Registration]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_render(run: StackRun, out: Path) -> dict[str, int]:
-    """Writes resources.json, kubernetes/, stalwart/config.toml and SUMMARY.md into `out`."""
+def _stalwart_section(run: StackRun) -> list[str]:
+    record = reveal(run.outputs.get("stalwartData")) or {}
+    primary = record.get("primary") or {}
+    images = sorted(
+        {
+            str(container.get("image"))
+            for r in run.resources
+            if r.type == "kubernetes:apps/v1:Deployment"
+            for container in (
+                r.inputs.get("spec", {}).get("template", {}).get("spec", {}).get("containers") or []
+            )
+        }
+    )
+    return [
+        "",
+        "## Stalwart",
+        "",
+        f"- Generation: **v{primary.get('generation', '?')}** "
+        f"({', '.join(f'`{image}`' for image in images)}).",
+        f"- The data claim `{primary.get('claim', '?')}` holds v{primary.get('generation', '?')} "
+        "data after this update (the stack output `stalwartData` records it).",
+    ]
+
+
+def write_render(run: StackRun, out: Path) -> list[str]:
+    """Writes resources.json, kubernetes/, stalwart/ (the server's own files) and SUMMARY.md into
+    `out`; returns what it wrote."""
     if out.exists():
         shutil.rmtree(out)
     (out / "kubernetes").mkdir(parents=True)
@@ -179,13 +203,18 @@ def write_render(run: StackRun, out: Path) -> dict[str, int]:
         path = out / "kubernetes" / f"{index:02d}-{kind}-{name}.yaml"
         path.write_text(yaml.safe_dump(body, sort_keys=False))
 
+    written = ["resources.json", "kubernetes/"]
     for registration in objects:
         data = reveal(registration.state.get("data")) or {}
-        if registration.state.get("kind") == "ConfigMap" and "config.toml" in data:
-            (out / "stalwart" / "config.toml").write_text(data["config.toml"])
+        if registration.state.get("kind") != "ConfigMap":
+            continue
+        for file_name in STALWART_FILES:
+            if file_name in data:
+                (out / "stalwart" / file_name).write_text(data[file_name])
+                written.append(f"stalwart/{file_name}")
 
     (out / "SUMMARY.md").write_text(_summary(run, ordered))
-    return {"resources": len(records), "kubernetes": len(objects)}
+    return [*written, "SUMMARY.md"]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -203,17 +232,35 @@ def main(argv: list[str] | None = None) -> int:
         for line in error.problems:
             print(f"error: {line}", file=sys.stderr)
         return 2
-    counts = write_render(run, options.out)
+    problems = plan_problems_of(run)
+    if problems:
+        for line in problems:
+            print(f"error: plan.ndjson {line} (against Stalwart's schema)", file=sys.stderr)
+        return 1
+    written = write_render(run, options.out)
     for level, message in run.logs:
         if level in ("warning", "error"):
             print(f"{level}: {message}")
+    kubernetes = sum(1 for r in run.resources if r.type.startswith("kubernetes:"))
     print(
-        f"rendered stack '{options.stack}': {counts['resources']} resources, "
-        f"{counts['kubernetes']} Kubernetes objects"
+        f"rendered stack '{options.stack}': {len(run.resources)} resources, "
+        f"{kubernetes} Kubernetes objects"
     )
-    for item in ("resources.json", "kubernetes/", "stalwart/config.toml", "SUMMARY.md"):
+    for item in written:
         print(f"  {options.out / item}")
     return 0
+
+
+def plan_problems_of(run: StackRun) -> list[str]:
+    """The v0.16 plans of the run, checked against the vendored schema (empty for v0.15)."""
+    problems: list[str] = []
+    for registration in run.resources:
+        data = reveal(registration.state.get("data")) or {}
+        for file_name in ("plan.ndjson", "reload.ndjson"):
+            if registration.state.get("kind") == "ConfigMap" and file_name in data:
+                operations = [json.loads(line) for line in data[file_name].splitlines() if line]
+                problems += plan_problems(operations)
+    return problems
 
 
 if __name__ == "__main__":

@@ -17,9 +17,12 @@ from typing import Any
 import pulumi
 
 from settings.across import check_across
+from settings.generation import check_generation, held_generation
+from settings.history import read_history
 from settings.keys import KEYS, SECRET_PLACEHOLDERS
 from settings.model import CloudflareSettings, ServiceAccount, Settings
 from settings.problems import NAMESPACE, Check, Problems, SettingsError, set_command
+from settings.rules.stalwart import generation_of
 
 __all__ = ["KEYS", "NAMESPACE", "SECRET_PLACEHOLDERS", "SettingsError", "load_settings"]
 
@@ -90,6 +93,10 @@ def load_settings() -> Settings:
         check_across(values, problems)
     if problems.lines:
         raise SettingsError(problems.lines)
+    generation = generation_of(values["image"])
+    check_generation(values, generation, held_generation(read_history(), values["adopt"]), problems)
+    if problems.lines:
+        raise SettingsError(problems.lines)
 
     return Settings(
         domain=values["domain"],
@@ -122,6 +129,8 @@ def load_settings() -> Settings:
         backup=values["backup"],
         adopt=values["adopt"],
         reconciler_image=values["reconcilerImage"],
+        cli_image=values["cliImage"],
+        generation=generation,
     )
 
 

@@ -51,7 +51,7 @@ KEYS: dict[str, Key] = {
     "webmailHostname": Key(cluster.label("public webmail host"), default="mail"),
     "tailnetHostname": Key(cluster.label("Tailscale host"), default="mail"),
     "namespace": Key(cluster.label("namespace"), default="stalwart"),
-    "image": Key(stalwart.image, default="stalwartlabs/stalwart:v0.15.5"),
+    "image": Key(stalwart.image, default="stalwartlabs/stalwart:v0.16.18"),
     "storageClass": Key(cluster.kubernetes_name, default="longhorn"),
     "storageSize": Key(cluster.storage_size, default="10Gi"),
     "cloudflareAccountId": Key(
@@ -80,6 +80,8 @@ KEYS: dict[str, Key] = {
         },
     ),
     "reconcilerImage": Key(cluster.pinned_image, default="python:3.12.8-slim-bookworm"),
+    # stalwartlabs/cli: distroless, tags without `v`; 1.0.12 added `scope` and strict plan keys.
+    "cliImage": Key(cluster.pinned_image, default="ghcr.io/stalwartlabs/cli:1.0.13"),
     "relay": Key(
         stalwart.relay,
         default={"host": "smtp.resend.com", "port": 465, "username": "resend", "implicitTls": True},

@@ -132,7 +132,11 @@ class Settings:
     """Namespaces of the ingress controllers allowed to reach the webmail (8080)."""
     backup: BackupPolicy
     reconciler_image: str
-    """Image of the accounts Job: any pinned Python 3.11+ image (standard library only)."""
+    """Image of the in-cluster Jobs' scripts: any pinned Python 3.11+ image (standard library)."""
+    cli_image: str
+    """Image of the official stalwart-cli (v0.16): applies the plan."""
+    generation: str
+    """The Stalwart generation that runs: `0.15` or `0.16` (from the image's tag)."""
 
     @property
     def webmail_fqdn(self) -> str:

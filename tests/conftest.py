@@ -18,6 +18,9 @@ ZONE_ID = "fedcba9876543210fedcba9876543210"
 TUNNEL_ID = "c0ffee00-1234-4abc-8def-0123456789ab"
 DKIM = "p=MIGfMA0GCSqGSIb3DQEBAQUAA4GNADCBiQKBgQDtestkey+/AB"
 
+V015_IMAGE = "stalwartlabs/stalwart:v0.15.5"
+V016_IMAGE = "stalwartlabs/stalwart:v0.16.18"
+
 BASE_CONFIG: dict[str, Any] = {
     "mailstack:domain": "example.com",
     "mailstack:resendApiKey": RESEND_KEY,
@@ -26,6 +29,8 @@ BASE_CONFIG: dict[str, Any] = {
     "mailstack:tunnelId": TUNNEL_ID,
     "mailstack:adminEmail": "owner@gmail.com",
     "mailstack:resendDkimRecord": DKIM,
+    # The running homelab's generation; tests of v0.16 remove the key (the default) or set it.
+    "mailstack:image": V015_IMAGE,
 }
 # The defaults of `mailstack:relay` and `mailstack:authMechanisms` (settings/keys.py).
 DEFAULT_RELAY = Relay("smtp.resend.com", 465, "resend", True)
@@ -40,12 +45,19 @@ def stack_run(
     remove: tuple[str, ...] = (),
     secret_keys: set[str] | None = None,
     check: bool = True,
+    previous_outputs: dict[str, Any] | None = None,
 ) -> StackRun:
-    """Runs __main__.py with the base settings changed by `overrides` (full keys)."""
+    """Runs __main__.py with the base settings changed by `overrides` (full keys), as the first
+    update of a stack unless `previous_outputs` stand for an earlier one."""
     config = {**BASE_CONFIG, **(overrides or {})}
     for key in remove:
         config.pop(key, None)
-    return run_program(config, secret_keys if secret_keys is not None else SECRET_KEYS, check=check)
+    return run_program(
+        config,
+        secret_keys if secret_keys is not None else SECRET_KEYS,
+        check=check,
+        previous_outputs=previous_outputs,
+    )
 
 
 def refusals(overrides: dict[str, Any], **kwargs: Any) -> list[str]:

@@ -21,8 +21,10 @@ class NetworkRules:
     """Namespaces allowed to submit (587) and read mail (993); empty means every namespace."""
     ingress_namespaces: tuple[str, ...]
     """Namespaces of the ingress controllers that reach the webmail (8080)."""
-    reconciler_labels: dict[str, str]
-    """Labels of the accounts Job's pods, which call the management API on 8080."""
+    job_labels: tuple[dict[str, str], ...]
+    """Labels of the Jobs' pods, which call the management API on 8080."""
+    probe_labels: tuple[dict[str, str], ...]
+    """Labels of the pods that check that 587 and 993 accept (the v0.16 apply Job)."""
     relay_port: int
     """The relay's port: the only SMTP port Stalwart may connect to."""
 
@@ -40,6 +42,16 @@ def _namespaces(names: tuple[str, ...]) -> k8s.networking.v1.NetworkPolicyPeerAr
         else k8s.meta.v1.LabelSelectorArgs()
     )
     return k8s.networking.v1.NetworkPolicyPeerArgs(namespace_selector=selector)
+
+
+def _pods(selectors: tuple[dict[str, str], ...]) -> list[k8s.networking.v1.NetworkPolicyPeerArgs]:
+    """Pods of Stalwart's own namespace, by their labels."""
+    return [
+        k8s.networking.v1.NetworkPolicyPeerArgs(
+            pod_selector=k8s.meta.v1.LabelSelectorArgs(match_labels=labels)
+        )
+        for labels in selectors
+    ]
 
 
 def _tcp(*ports: int) -> list[k8s.networking.v1.NetworkPolicyPortArgs]:
@@ -63,20 +75,13 @@ def network_policy_spec(
             # Submission and IMAPS are cluster-internal (ClusterIP only): the services that send
             # mail, and IMAP clients that reach in through a port-forward.
             k8s.networking.v1.NetworkPolicyIngressRuleArgs(
-                from_=[_namespaces(rules.smtp_client_namespaces)],
+                from_=[_namespaces(rules.smtp_client_namespaces), *_pods(rules.probe_labels)],
                 ports=_tcp(SUBMISSION_PORT, IMAPS_PORT),
             ),
             # Webmail and the admin API only through Traefik (public, behind Authentik) and the
             # Tailscale operator's proxies (private), plus the accounts Job in this namespace.
             k8s.networking.v1.NetworkPolicyIngressRuleArgs(
-                from_=[
-                    _namespaces(rules.ingress_namespaces),
-                    k8s.networking.v1.NetworkPolicyPeerArgs(
-                        pod_selector=k8s.meta.v1.LabelSelectorArgs(
-                            match_labels=rules.reconciler_labels
-                        )
-                    ),
-                ],
+                from_=[_namespaces(rules.ingress_namespaces), *_pods(rules.job_labels)],
                 ports=_tcp(HTTP_PORT),
             ),
         ],

@@ -1,15 +1,14 @@
-"""Stalwart v0.15's pod: the config copy, the privilege drop after binding, probes, volumes."""
+"""What the Stalwart pod of either generation shares: resources, probes, ports, a container's
+security context."""
 
 from __future__ import annotations
 
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.stalwart import config_toml as toml
-from components.stalwart.endpoints import PORTS
+from components.kube import standard_labels
+from components.stalwart.endpoints import DEPLOYMENT_NAME, PORTS
 
-CONFIG_FILE = "config.toml"
-CONFIG_SOURCE_DIR = "/etc/mailstack"
 # Measured on a homelab this size (a handful of senders, spam filter on): ~200-350 MiB resident
 # after the rules load. The request keeps the node's scheduler honest; the limit leaves room for
 # RocksDB compactions and bursts without letting a leak take the node. No CPU limit: throttling
@@ -20,114 +19,6 @@ RESOURCES = k8s.core.v1.ResourceRequirementsArgs(
 # SIGTERM lets Stalwart finish the SMTP sessions and relay deliveries in flight; the queue itself
 # is in RocksDB and survives. A minute covers a slow relay handshake with retries.
 TERMINATION_GRACE_SECONDS = 60
-
-
-def pod_spec(
-    image: str,
-    run_as_user: int,
-    claim_name: pulumi.Input[str],
-    secret_name: pulumi.Input[str],
-    config_name: pulumi.Input[str],
-) -> k8s.core.v1.PodSpecArgs:
-    """The Deployment's pod: `run_as_user` 0 keeps Stalwart root, as the old manifests did."""
-    etc_dir = f"{toml.DATA_MOUNT}/etc"
-    config_source = k8s.core.v1.VolumeMountArgs(
-        name="config-source", mount_path=CONFIG_SOURCE_DIR, read_only=True
-    )
-    config_dir = k8s.core.v1.VolumeMountArgs(name="config", mount_path=etc_dir)
-    drops_privileges = run_as_user != 0
-    return k8s.core.v1.PodSpecArgs(
-        automount_service_account_token=False,
-        termination_grace_period_seconds=TERMINATION_GRACE_SECONDS,
-        security_context=k8s.core.v1.PodSecurityContextArgs(
-            seccomp_profile=k8s.core.v1.SeccompProfileArgs(type="RuntimeDefault"),
-            # The volumes' group becomes Stalwart's group after the privilege drop: the
-            # claim (data written by root under the old manifests included), the config
-            # copy and the secret files. OnRootMismatch walks the volume only once.
-            fs_group=run_as_user if drops_privileges else None,
-            fs_group_change_policy="OnRootMismatch" if drops_privileges else None,
-        ),
-        # Stalwart rewrites config.toml when a local key is edited in the webadmin, so it gets
-        # a writable copy (group-writable for the dropped user), made fresh on every pod start
-        # by the Stalwart image itself (no package download at boot, unlike the runbook's
-        # alpine init container).
-        init_containers=[
-            k8s.core.v1.ContainerArgs(
-                name="install-config",
-                image=image,
-                command=[
-                    "install",
-                    "-m",
-                    "0664",
-                    f"{CONFIG_SOURCE_DIR}/{CONFIG_FILE}",
-                    toml.CONFIG_PATH,
-                ],
-                volume_mounts=[config_source, config_dir],
-                security_context=container_security([]),
-                resources=k8s.core.v1.ResourceRequirementsArgs(
-                    requests={"cpu": "10m", "memory": "16Mi"}, limits={"memory": "64Mi"}
-                ),
-            )
-        ],
-        containers=[
-            k8s.core.v1.ContainerArgs(
-                name="stalwart",
-                image=image,
-                env=(
-                    [
-                        k8s.core.v1.EnvVarArgs(name="RUN_AS_USER", value=str(run_as_user)),
-                        k8s.core.v1.EnvVarArgs(name="RUN_AS_GROUP", value=str(run_as_user)),
-                    ]
-                    if drops_privileges
-                    else None
-                ),
-                # Root only until the listeners are bound: binding 587/993 needs
-                # NET_BIND_SERVICE, switching to RUN_AS_USER needs SETUID and SETGID. With
-                # runAsUser 0 Stalwart stays root and keeps the runtime's default
-                # capabilities: data written by uid 2000 needs DAC_OVERRIDE/FOWNER to reach.
-                security_context=(
-                    container_security(["NET_BIND_SERVICE", "SETUID", "SETGID"])
-                    if drops_privileges
-                    else k8s.core.v1.SecurityContextArgs(allow_privilege_escalation=False)
-                ),
-                resources=RESOURCES,
-                ports=container_ports(),
-                volume_mounts=[
-                    k8s.core.v1.VolumeMountArgs(name="data", mount_path=toml.DATA_MOUNT),
-                    config_dir,
-                    k8s.core.v1.VolumeMountArgs(
-                        name="secrets", mount_path=toml.SECRETS_MOUNT, read_only=True
-                    ),
-                ],
-                # v0.15 serves both anonymously on every http listener
-                # (crates/http/src/request.rs); ready turns 200 once the data store is up.
-                startup_probe=http_probe("/healthz/live", period=10, failures=30),
-                liveness_probe=http_probe("/healthz/live", period=30, failures=3),
-                readiness_probe=http_probe("/healthz/ready", period=10, failures=3),
-            )
-        ],
-        volumes=[
-            k8s.core.v1.VolumeArgs(
-                name="data",
-                persistent_volume_claim=k8s.core.v1.PersistentVolumeClaimVolumeSourceArgs(
-                    claim_name=claim_name
-                ),
-            ),
-            k8s.core.v1.VolumeArgs(
-                name="config-source",
-                config_map=k8s.core.v1.ConfigMapVolumeSourceArgs(name=config_name),
-            ),
-            k8s.core.v1.VolumeArgs(name="config", empty_dir=k8s.core.v1.EmptyDirVolumeSourceArgs()),
-            k8s.core.v1.VolumeArgs(
-                name="secrets",
-                secret=k8s.core.v1.SecretVolumeSourceArgs(
-                    secret_name=secret_name,
-                    # Read after the privilege drop (file macros): group-readable via fsGroup.
-                    default_mode=0o440,
-                ),
-            ),
-        ],
-    )
 
 
 def container_ports() -> list[k8s.core.v1.ContainerPortArgs]:
@@ -151,4 +42,34 @@ def http_probe(path: str, period: int, failures: int) -> k8s.core.v1.ProbeArgs:
         period_seconds=period,
         failure_threshold=failures,
         timeout_seconds=5,
+    )
+
+
+def stalwart_deployment(
+    name: str,
+    namespace: pulumi.Input[str],
+    selector: dict[str, str],
+    spec: k8s.core.v1.PodSpecArgs,
+    opts: pulumi.ResourceOptions,
+    replicas: int = 1,
+) -> k8s.apps.v1.Deployment:
+    """The `stalwart` Deployment of either generation around its pod spec."""
+    return k8s.apps.v1.Deployment(
+        f"{name}-deployment",
+        metadata=k8s.meta.v1.ObjectMetaArgs(
+            name=DEPLOYMENT_NAME, namespace=namespace, labels=standard_labels(name, "mail-server")
+        ),
+        spec=k8s.apps.v1.DeploymentSpecArgs(
+            replicas=replicas,
+            # RocksDB holds an exclusive lock: a second pod next to the old one never starts.
+            strategy=k8s.apps.v1.DeploymentStrategyArgs(type="Recreate"),
+            selector=k8s.meta.v1.LabelSelectorArgs(match_labels=selector),
+            template=k8s.core.v1.PodTemplateSpecArgs(
+                metadata=k8s.meta.v1.ObjectMetaArgs(
+                    labels={**standard_labels(name, "mail-server"), **selector}
+                ),
+                spec=spec,
+            ),
+        ),
+        opts=opts,
     )

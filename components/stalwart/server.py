@@ -13,10 +13,8 @@ from components.adoption import adopted
 from components.backup import MailBackups, MailBackupsArgs, claim_labels
 from components.credentials import salted_hash
 from components.kube import object_name, standard_labels
-from components.stalwart import config_toml as toml
 from components.stalwart.endpoints import (
     ADMIN_USER,
-    DEPLOYMENT_NAME,
     HTTP_PORT,
     NETWORK_POLICY_NAME,
     PORTS,
@@ -25,7 +23,9 @@ from components.stalwart.endpoints import (
 )
 from components.stalwart.ingress import published_url, webmail_ingresses
 from components.stalwart.network_policy import NetworkRules, network_policy_spec
-from components.stalwart.pod import CONFIG_FILE, pod_spec
+from components.stalwart.runtime import Runtime, RuntimeInputs
+from components.stalwart.runtime_v015 import deploy_v015
+from components.stalwart.runtime_v016 import deploy_v016
 from settings.model import BackupPolicy, Relay
 
 COMPONENT_TYPE = "mailstack:stalwart:StalwartServer"
@@ -37,8 +37,16 @@ class StalwartServerArgs:
 
     namespace: str
     """Namespace created for Stalwart (`stalwart`)."""
+    generation: str
+    """The Stalwart generation the image runs: `0.15` or `0.16`."""
     image: str
-    """Pinned `stalwartlabs/stalwart:v0.15.x` image."""
+    """Pinned `stalwartlabs/stalwart` image of that generation."""
+    cli_image: str
+    """v0.16: pinned stalwart-cli image of the apply Job."""
+    jobs_image: str
+    """Pinned Python image of the in-cluster scripts."""
+    domain: str
+    """The mail domain (v0.16: the Domain object and default domain of logins)."""
     storage_class: str
     """Storage class of the data claim (Longhorn)."""
     storage_size: str
@@ -71,7 +79,7 @@ class StalwartServerArgs:
 
 
 class StalwartServer(pulumi.ComponentResource):
-    """Stalwart v0.15 with its data volume, rendered config, Service and ingresses."""
+    """Stalwart (v0.15 or v0.16) with its data volume, config, Service and ingresses."""
 
     namespace: pulumi.Output[str]
     """Name of the namespace (consumers' SMTP host is `stalwart.<namespace>.svc.cluster.local`)."""
@@ -89,8 +97,8 @@ class StalwartServer(pulumi.ComponentResource):
     """https URL of the Tailscale ingress once the operator has published it."""
     http_url: pulumi.Output[str]
     """In-cluster URL of the HTTP listener (management API), for the accounts Job."""
-    deployment: k8s.apps.v1.Deployment
-    """The Deployment; what needs a running Stalwart depends on it."""
+    ready: pulumi.Resource
+    """What needs a configured Stalwart waits for: the Deployment (v0.15), the apply Job (v0.16)."""
     data_claim: k8s.core.v1.PersistentVolumeClaim
     """The data claim (its UID reruns the accounts Job after a restore)."""
 
@@ -115,59 +123,6 @@ class StalwartServer(pulumi.ComponentResource):
         # Kept in state so the hash (and so the Secret and the pod) only change with the password.
         admin_hash = salted_hash(f"{name}-admin", admin_password, child)
 
-        # Auto-named: a new value gives a new Secret/ConfigMap name, which changes the pod
-        # template and rolls the pod (create-before-delete, so the old pod keeps its files).
-        secrets = k8s.core.v1.Secret(
-            f"{name}-secrets",
-            metadata=k8s.meta.v1.ObjectMetaArgs(
-                namespace=namespace, labels=standard_labels(name, "secrets")
-            ),
-            type="Opaque",
-            string_data={
-                toml.ADMIN_SECRET_FILE: admin_hash,
-                toml.RELAY_SECRET_FILE: pulumi.Output.secret(args.resend_api_key),
-            },
-            opts=child,
-        )
-        config = k8s.core.v1.ConfigMap(
-            f"{name}-config",
-            metadata=k8s.meta.v1.ObjectMetaArgs(
-                namespace=namespace, labels=standard_labels(name, "config")
-            ),
-            data={
-                CONFIG_FILE: toml.render_toml(toml.render_config(args.relay, args.auth_mechanisms))
-            },
-            opts=child,
-        )
-
-        deployment = k8s.apps.v1.Deployment(
-            f"{name}-deployment",
-            metadata=k8s.meta.v1.ObjectMetaArgs(
-                name=DEPLOYMENT_NAME,
-                namespace=namespace,
-                labels=standard_labels(name, "mail-server"),
-            ),
-            spec=k8s.apps.v1.DeploymentSpecArgs(
-                replicas=1,
-                # RocksDB holds an exclusive lock: a second pod next to the old one never starts.
-                strategy=k8s.apps.v1.DeploymentStrategyArgs(type="Recreate"),
-                selector=k8s.meta.v1.LabelSelectorArgs(match_labels=selector),
-                template=k8s.core.v1.PodTemplateSpecArgs(
-                    metadata=k8s.meta.v1.ObjectMetaArgs(
-                        labels={**standard_labels(name, "mail-server"), **selector}
-                    ),
-                    spec=pod_spec(
-                        args.image,
-                        args.run_as_user,
-                        claim_name=data.metadata.apply(object_name),
-                        secret_name=secrets.metadata.apply(object_name),
-                        config_name=config.metadata.apply(object_name),
-                    ),
-                ),
-            ),
-            opts=child,
-        )
-
         service = k8s.core.v1.Service(
             f"{name}-service",
             metadata=k8s.meta.v1.ObjectMetaArgs(
@@ -184,6 +139,32 @@ class StalwartServer(pulumi.ComponentResource):
             opts=child,
         )
         service_name = service.metadata.apply(object_name)
+        # Through the Service: the Jobs that reach Stalwart depend on it existing.
+        http_url = service_name.apply(
+            lambda svc: f"http://{svc}.{args.namespace}.svc.cluster.local:{HTTP_PORT}"
+        )
+        inputs = RuntimeInputs(
+            name=name,
+            namespace=namespace,
+            selector=selector,
+            image=args.image,
+            claim_name=data.metadata.apply(object_name),
+            admin_hash=admin_hash,
+            admin_password=admin_password,
+            relay_password=args.resend_api_key,
+            relay=args.relay,
+            mechanisms=args.auth_mechanisms,
+            run_as_user=args.run_as_user,
+            domain=args.domain,
+            hostname=args.webmail_fqdn,
+            http_url=http_url,
+            cli_image=args.cli_image,
+            jobs_image=args.jobs_image,
+        )
+        runtime: Runtime = (deploy_v016 if args.generation == "0.16" else deploy_v015)(
+            inputs, child
+        )
+
         k8s.networking.v1.NetworkPolicy(
             f"{name}-network-policy",
             metadata=k8s.meta.v1.ObjectMetaArgs(
@@ -204,11 +185,9 @@ class StalwartServer(pulumi.ComponentResource):
         )
 
         self.namespace = namespace
-        self.deployment = deployment
+        self.ready = runtime.ready
         self.data_claim = data
-        self.http_url = service_name.apply(
-            lambda svc: f"http://{svc}.{args.namespace}.svc.cluster.local:{HTTP_PORT}"
-        )
+        self.http_url = http_url
         self.smtp_host = service_name.apply(lambda svc: f"{svc}.{args.namespace}.svc.cluster.local")
         self.smtp_port = SUBMISSION_PORT
         self.admin_user = ADMIN_USER
@@ -225,7 +204,7 @@ class StalwartServer(pulumi.ComponentResource):
                 "webmail_url": self.webmail_url,
                 "tailnet_url": self.tailnet_url,
                 "http_url": self.http_url,
-                "deployment": self.deployment,
+                "ready": self.ready,
                 "data_claim": self.data_claim,
             }
         )

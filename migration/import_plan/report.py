@@ -11,6 +11,8 @@ import yaml
 from components.cloudflare.resources import COMPONENTS, RESOURCES
 from migration.import_plan.state import StackSettings
 
+ADOPTED_IMAGE = "stalwartlabs/stalwart:v0.15.5"
+
 
 @dataclass
 class Plan:
@@ -41,7 +43,11 @@ class Plan:
         return {"resources": resources}
 
     def adopt_yaml(self, source: str) -> str:
-        mapping = {"mailstack:adopt": {"kubernetes": True, "cloudflare": dict(self.import_ids)}}
+        mapping = {
+            # The adopted claim holds v0.15 data: the stack runs v0.15 until the upgrade.
+            "mailstack:image": ADOPTED_IMAGE,
+            "mailstack:adopt": {"kubernetes": True, "cloudflare": dict(self.import_ids)},
+        }
         body = yaml.safe_dump(mapping, sort_keys=False, default_flow_style=False)
         return "\n".join(
             [

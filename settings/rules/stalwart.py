@@ -9,11 +9,20 @@ from settings import formats as f
 from settings.model import Relay
 from settings.problems import NAMESPACE, Check, set_command
 
-# Stalwart v0.16 replaced config.toml with a JSON data-store file and JMAP settings objects and
-# removed the /api endpoints this program renders for (UPGRADING/v0_16.md); only v0.15.x fits.
-SUPPORTED_STALWART_MINOR = (0, 15)
 AUTH_MECHANISMS = ("plain", "login", "oauthbearer", "xoauth2")
 """What Stalwart accepts in `session.auth.mechanisms` (crates/common/src/config/smtp/session.rs)."""
+GENERATIONS = ("0.15", "0.16")
+"""The Stalwart generations this program renders: v0.15 (config.toml, /api) and v0.16 (config.json,
+JMAP objects applied by stalwart-cli)."""
+
+
+def generation_of(image: str) -> str:
+    """`0.15` or `0.16` for an image the image rule accepted."""
+    match = f.IMAGE_RE.match(image)
+    version = f.VERSION_TAG_RE.match(match["tag"]) if match and match["tag"] else None
+    if version is None:
+        raise ValueError(f"not a checked Stalwart image: {image}")
+    return f"{int(version['major'])}.{int(version['minor'])}"
 
 
 def image(value: str, check: Check) -> None:
@@ -22,31 +31,42 @@ def image(value: str, check: Check) -> None:
     if match is None:
         check.bad(f"'{value}' is not an image reference", fix)
         return
-    tag = match["tag"]
+    tag, digest = match["tag"], match["digest"]
+    if tag is None and digest is not None:
+        check.bad(
+            f"'{value}' has a digest but no version tag, so the program cannot tell which "
+            "Stalwart generation it renders for",
+            f"keep the digest and add the release: {match['repo']}:v0.16.N@{digest}",
+        )
+        return
     if tag is None:
-        check.bad(f"'{value}' has no tag, which means 'latest' (Stalwart v0.16+)", fix)
+        check.bad(f"'{value}' has no tag, which means 'latest'", fix)
         return
     version = f.VERSION_TAG_RE.match(tag)
     if version is None:
         check.bad(
-            f"tag '{tag}' is not a pinned Stalwart v0.15.x release ('latest' is v0.16+, "
-            "whose config model this program does not render)",
+            f"tag '{tag}' is not a pinned Stalwart release (v0.15.x or v0.16.x); "
+            "'latest' moves to every new release",
             fix,
         )
         return
-    minor = (int(version["major"]), int(version["minor"]))
-    if minor > SUPPORTED_STALWART_MINOR:
+    generation = f"{int(version['major'])}.{int(version['minor'])}"
+    if generation not in GENERATIONS:
+        older = (int(version["major"]), int(version["minor"])) < (0, 15)
         check.bad(
-            f"tag '{tag}' is Stalwart {minor[0]}.{minor[1]}; v0.16 replaced config.toml and the "
-            "/api endpoints this program relies on, so only v0.15.x is supported",
+            f"tag '{tag}' is Stalwart {generation}, "
+            + (
+                "older than v0.15; upgrade it to v0.15 first (UPGRADING/v0_15.md upstream)"
+                if older
+                else "which this program does not render (it renders v0.15.x and v0.16.x)"
+            ),
             fix,
         )
-    elif minor < SUPPORTED_STALWART_MINOR:
+    elif version["patch"] is None and digest is None:
         check.bad(
-            f"tag '{tag}' is older than v0.15; this program renders the v0.15 configuration", fix
+            f"tag '{tag}' moves with every v{generation} patch release; pin a patch release",
+            check.set_fix(f"{match['repo']}:v{generation}.N"),
         )
-    elif version["patch"] is None and match["digest"] is None:
-        check.bad(f"tag '{tag}' moves with every v0.15 patch release; pin a patch release", fix)
 
 
 def resend_api_key(value: str, check: Check) -> None:

@@ -7,8 +7,9 @@ import json
 import pytest
 from passlib.hash import sha512_crypt
 
-from components import service_accounts as sa
-from offline.harness import is_secret_value, reveal
+from components import accounts_job as sa
+from components import service_accounts
+from offline.secrets import is_secret_value, reveal
 from tests.conftest import stack_run
 
 JOB = ("kubernetes:batch/v1:Job", "stalwart-accounts-job")
@@ -126,7 +127,7 @@ def test_script_config_map_is_the_tested_reconciler_and_holds_no_secret(accounts
 
 def test_job_reruns_when_the_data_claim_is_replaced(accounts_run):
     template = accounts_run.get(*JOB).inputs["spec"]["template"]
-    assert sa.DATA_CLAIM_ANNOTATION in template["metadata"]["annotations"]
+    assert service_accounts.DATA_CLAIM_ANNOTATION in template["metadata"]["annotations"]
 
 
 def test_existing_consumer_secret_gets_one_key_by_server_side_apply(accounts_run):

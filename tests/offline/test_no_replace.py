@@ -41,6 +41,7 @@ OTHER_VALUES: dict[str, Any] = {
         {"name": "noreply", "credentials": {"namespace": "authentik", "secretName": "creds"}}
     ],
     "reconcilerImage": "python:3.13.1-slim-bookworm",
+    "cliImage": "ghcr.io/stalwartlabs/cli:1.0.12",
     "relay": {"host": "smtp.example.net", "port": 587, "implicitTls": False},
     "authMechanisms": ["plain"],
     "dataClaimName": "mail-data",

@@ -33,6 +33,18 @@ def rendered(tmp_path_factory) -> Path:
     return out
 
 
+@pytest.fixture(scope="module")
+def rendered_v016(tmp_path_factory) -> Path:
+    """The example stack as a new homelab would write it: no image pinned, so v0.16."""
+    stacks = tmp_path_factory.mktemp("stacks")
+    example = (PROJECT_ROOT / "Pulumi.prod.yaml").read_text()
+    lines = [line for line in example.splitlines() if "mailstack:image:" not in line]
+    (stacks / "Pulumi.fresh.yaml").write_text("\n".join(lines) + "\n")
+    out = tmp_path_factory.mktemp("render16") / "rendered"
+    assert render.main(["--stack", "fresh", "--config-dir", str(stacks), "--out", str(out)]) == 0
+    return out
+
+
 def manifests(rendered: Path) -> list[Path]:
     return sorted((rendered / "kubernetes").glob("*.yaml"))
 
@@ -60,9 +72,12 @@ def test_render_writes_every_artifact(rendered):
     ]
 
 
+@pytest.mark.parametrize("generation", ["v0.15", "v0.16"])
 @pytest.mark.parametrize("version", KUBERNETES_VERSIONS)
-def test_every_manifest_validates_strictly_against_the_kubernetes_schema(rendered, version):
-    for path in manifests(rendered):
+def test_every_manifest_validates_strictly_against_the_kubernetes_schema(
+    rendered, rendered_v016, version, generation
+):
+    for path in manifests(rendered if generation == "v0.15" else rendered_v016):
         document = yaml.safe_load(path.read_text())
         if document["apiVersion"] in CUSTOM_RESOURCE_APIS:
             continue  # no schema in kubernetes-validate; checked in tests/test_hardening.py
@@ -206,4 +221,27 @@ def test_summary_has_the_dns_table(rendered):
     assert (
         "| mail.example.com | CNAME | `6ff42ae2-765d-4adf-8112-31c55c1551ef.cfargotunnel.com`"
         " | auto | yes | - |" in summary
+    )
+
+
+def test_a_v016_render_writes_config_json_and_the_plans(rendered_v016):
+    stalwart = rendered_v016 / "stalwart"
+    assert sorted(p.name for p in stalwart.iterdir()) == [
+        "config.json",
+        "plan.ndjson",
+        "reload.ndjson",
+    ]
+    assert json.loads((stalwart / "config.json").read_text())["@type"] == "RocksDb"
+    lines = (stalwart / "plan.ndjson").read_text().splitlines()
+    assert json.loads(lines[0])["object"] == "Domain"
+
+
+def test_the_summary_says_which_generation_runs(rendered, rendered_v016):
+    assert (
+        "- Generation: **v0.15** (`stalwartlabs/stalwart:v0.15.5`)."
+        in (rendered / "SUMMARY.md").read_text()
+    )
+    assert (
+        "- Generation: **v0.16** (`stalwartlabs/stalwart:v0.16.18`)."
+        in (rendered_v016 / "SUMMARY.md").read_text()
     )

@@ -62,7 +62,7 @@ def test_hostname_with_a_dot_suggests_its_first_label():
 
 def test_a_refused_image_suggests_the_default_image():
     problem = single_problem({"mailstack:image": "stalwartlabs/stalwart:latest"})
-    assert "pulumi config set mailstack:image stalwartlabs/stalwart:v0.15.5" in problem
+    assert "pulumi config set mailstack:image stalwartlabs/stalwart:v0.16.18" in problem
 
 
 @pytest.mark.parametrize(

@@ -7,7 +7,7 @@ from passlib.hash import sha512_crypt
 
 from components import credentials
 from components.stalwart import config_toml as sc
-from offline.harness import is_secret_value, reveal, secret_paths
+from offline.secrets import is_secret_value, reveal, secret_paths
 from tests.conftest import ADMIN_PASSWORD, DEFAULT_MECHANISMS, DEFAULT_RELAY, RESEND_KEY, stack_run
 
 DEPLOYMENT = ("kubernetes:apps/v1:Deployment", "stalwart-deployment")

@@ -1,0 +1,126 @@
+"""The accounts Job's pod for each Stalwart generation: the v0.15 REST reconciler
+(incluster/reconcile_accounts.py) or the v0.16 JMAP one (incluster/jmap_jobs.py), both standard
+library only, run by a pinned Python image from a ConfigMap (no package download at start)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from components.incluster import (
+    job_container_security,
+    python_env,
+    scripts_config_map,
+    scripts_mount,
+    scripts_volume,
+)
+
+RECONCILER = Path(__file__).resolve().parent.parent / "incluster" / "reconcile_accounts.py"
+SCRIPT_DIR = "/opt/mailstack"
+DESIRED_DIR = "/run/secrets/mailstack-accounts"
+ACCOUNTS_FILE = "accounts.json"
+ADMIN_PASSWORD_FILE = "admin-password"
+NOBODY = 65534  # the reconciler needs no identity; files are readable through fsGroup
+# The script waits for Stalwart on its own (READY_TIMEOUT_SECONDS, 300 s); the Job's deadline
+# bounds it below the provider's wait, so a stuck Job fails the update instead of outliving it.
+JOB_DEADLINE_SECONDS = 540
+JOB_TIMEOUTS = pulumi.CustomTimeouts(create="15m", update="15m")
+
+
+@dataclass(frozen=True)
+class JobPod:
+    generation: str
+    """`0.15` (REST reconciler) or `0.16` (JMAP)."""
+    image: str
+    """Pinned Python 3.11+ image."""
+    stalwart_url: pulumi.Input[str]
+    """In-cluster URL of Stalwart's HTTP listener."""
+    admin_user: str
+    """The admin the script logs in as."""
+    desired_secret: pulumi.Input[str]
+    """Name of the Secret with the accounts document and the admin password."""
+    scripts: pulumi.Input[str]
+    """Name of the ConfigMap with the script(s)."""
+
+
+def job_scripts(
+    resource_name: str,
+    generation: str,
+    namespace: pulumi.Input[str],
+    labels: dict[str, str],
+    opts: pulumi.ResourceOptions,
+) -> k8s.core.v1.ConfigMap:
+    if generation == "0.16":
+        return scripts_config_map(resource_name, namespace, labels, opts)
+    return k8s.core.v1.ConfigMap(
+        resource_name,
+        metadata=k8s.meta.v1.ObjectMetaArgs(namespace=namespace, labels=labels),
+        data={RECONCILER.name: RECONCILER.read_text()},
+        opts=opts,
+    )
+
+
+def accounts_pod_spec(pod: JobPod) -> k8s.core.v1.PodSpecArgs:
+    env = [
+        k8s.core.v1.EnvVarArgs(name="STALWART_URL", value=pod.stalwart_url),
+        k8s.core.v1.EnvVarArgs(name="STALWART_ADMIN_USER", value=pod.admin_user),
+        k8s.core.v1.EnvVarArgs(
+            name="ADMIN_PASSWORD_FILE", value=f"{DESIRED_DIR}/{ADMIN_PASSWORD_FILE}"
+        ),
+        k8s.core.v1.EnvVarArgs(name="ACCOUNTS_FILE", value=f"{DESIRED_DIR}/{ACCOUNTS_FILE}"),
+    ]
+    if pod.generation == "0.16":
+        command = ["python3", "-m", "incluster.jmap_jobs", "accounts"]
+        env += python_env()
+        script_mount, script_volume = scripts_mount(), scripts_volume(pod.scripts)
+    else:
+        command = ["python3", f"{SCRIPT_DIR}/{RECONCILER.name}"]
+        env.append(k8s.core.v1.EnvVarArgs(name="PYTHONDONTWRITEBYTECODE", value="1"))
+        script_mount = k8s.core.v1.VolumeMountArgs(
+            name="script", mount_path=SCRIPT_DIR, read_only=True
+        )
+        script_volume = k8s.core.v1.VolumeArgs(
+            name="script", config_map=k8s.core.v1.ConfigMapVolumeSourceArgs(name=pod.scripts)
+        )
+    return k8s.core.v1.PodSpecArgs(
+        restart_policy="Never",
+        automount_service_account_token=False,
+        security_context=k8s.core.v1.PodSecurityContextArgs(
+            run_as_non_root=True,
+            run_as_user=NOBODY,
+            run_as_group=NOBODY,
+            fs_group=NOBODY,
+            seccomp_profile=k8s.core.v1.SeccompProfileArgs(type="RuntimeDefault"),
+        ),
+        containers=[
+            k8s.core.v1.ContainerArgs(
+                name="reconcile-accounts",
+                image=pod.image,
+                command=command,
+                env=env,
+                volume_mounts=[
+                    script_mount,
+                    k8s.core.v1.VolumeMountArgs(
+                        name="desired", mount_path=DESIRED_DIR, read_only=True
+                    ),
+                ],
+                security_context=job_container_security(),
+                resources=k8s.core.v1.ResourceRequirementsArgs(
+                    requests={"cpu": "10m", "memory": "32Mi"},
+                    limits={"memory": "128Mi"},
+                ),
+            )
+        ],
+        volumes=[
+            script_volume,
+            k8s.core.v1.VolumeArgs(
+                name="desired",
+                secret=k8s.core.v1.SecretVolumeSourceArgs(
+                    secret_name=pod.desired_secret, default_mode=0o440
+                ),
+            ),
+        ],
+    )

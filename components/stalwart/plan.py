@@ -1,0 +1,194 @@
+"""Stalwart v0.16's desired state: `config.json` (the data store only) and the `stalwart-cli apply`
+plan (NDJSON) of the server's settings, as pure functions (no Pulumi calls).
+
+The plan holds no secret: the relay password is read by the server from a file of the mounted
+Secret (`SecretKeyOptional` variant `File`). Accounts are not in it: `apply` rewrites an account's
+whole credential list on every run (dropping its app passwords) and cannot remove only the
+accounts the stack created; the accounts Job does both (incluster/stalwart_jmap.py).
+
+Shapes: stalwart-cli `apply` (op discriminator `@type`; `upsert`/`reconcile` match on `matchOn`,
+reconcile destroys the unmatched objects of the type) and the server's object schema at v0.16.18
+(lists and sets as JSON objects, expressions as `{"match": {"0": {"if", "then"}}, "else"}`);
+tests/stalwart/test_plan.py checks every op against the vendored schema.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from components.stalwart.endpoints import HTTP_PORT, IMAPS_PORT, SUBMISSION_PORT
+from settings.model import Relay
+
+DATA_MOUNT = "/var/lib/stalwart"  # the image's data volume (Dockerfile VOLUME, uid 2000)
+# RocksDB lives in `data/` below the claim's root, where v0.15 kept it (/opt/stalwart/data): a
+# fresh claim and an upgraded copy of a v0.15 claim have the same layout.
+DATA_PATH = f"{DATA_MOUNT}/data"
+CONFIG_DIR = "/etc/stalwart"
+CONFIG_FILE = "config.json"
+SECRETS_MOUNT = "/run/secrets/mailstack"
+RELAY_SECRET_FILE = "relay-password"
+RELAY_ROUTE = "relay"
+LOCAL_ROUTE = "local"
+
+
+def config_json() -> str:
+    """The data store: single-node RocksDB on the claim (crates/store/src/registry/local.rs)."""
+    return json.dumps({"@type": "RocksDb", "path": DATA_PATH}, indent=2) + "\n"
+
+
+@dataclass(frozen=True)
+class PlanInputs:
+    domain: str
+    """The mail domain (Domain object, default domain of bare logins)."""
+    hostname: str
+    """`SystemSettings.defaultHostname`: EHLO, Message-ID and Received: carry it."""
+    relay: Relay
+    """The relay every non-local message goes through."""
+    auth_mechanisms: tuple[str, ...]
+    """SASL mechanisms offered on submission without TLS."""
+
+
+def expression(*pairs: tuple[str, str], otherwise: str) -> dict[str, Any]:
+    """An expression: `if`/`then` pairs in order, then `else` (lists are objects keyed 0, 1...)."""
+    return {
+        "match": {str(i): {"if": cond, "then": then} for i, (cond, then) in enumerate(pairs)},
+        "else": otherwise,
+    }
+
+
+def _listener(name: str, protocol: str, port: int, tls: bool, implicit: bool) -> dict[str, Any]:
+    return {
+        "name": name,
+        "protocol": protocol,
+        "bind": {f"[::]:{port}": True},
+        "useTls": tls,
+        "tlsImplicit": implicit,
+    }
+
+
+LISTENERS = {
+    # Submission is cluster-internal without TLS (the runbook's design): 587 offers no
+    # STARTTLS, so a consumer must not require it (README "Connecting a service").
+    "submission": _listener("submission", "smtp", SUBMISSION_PORT, False, False),
+    "imaps": _listener("imaps", "imap", IMAPS_PORT, True, True),
+    "http": _listener("http", "http", HTTP_PORT, False, False),
+}
+"""The listeners the stack owns, by name; their ports must accept after a restart."""
+
+
+def render_plan(inputs: PlanInputs) -> list[dict[str, Any]]:
+    """The plan's operations in order (stalwart-cli runs destroys, then these in order, then the
+    reconcile removals)."""
+    relay = inputs.relay
+    return [
+        # Resend signs (DKIM record resend._domainkey); Automatic would make Stalwart sign too.
+        {
+            "@type": "upsert",
+            "object": "Domain",
+            "matchOn": ["name"],
+            "value": {"domain": {"name": inputs.domain, "dkimManagement": {"@type": "Manual"}}},
+        },
+        # Both are required together (SystemSettings validation); without a hostname Stalwart
+        # puts the pod's name into EHLO, Message-ID and Received:.
+        {
+            "@type": "update",
+            "object": "SystemSettings",
+            "value": {"defaultHostname": inputs.hostname, "defaultDomainId": "#domain"},
+        },
+        # Owned whole: the first normal start creates smtp 25, submissions 465, imaps 993, pop3s
+        # 995, sieve 4190, https 443 and http 8080; only what the Service exposes stays.
+        {
+            "@type": "reconcile",
+            "object": "NetworkListener",
+            "matchOn": ["name"],
+            "value": LISTENERS,
+        },
+        # The default offers PLAIN/LOGIN only with TLS (`local_port != 25 && is_tls`).
+        {
+            "@type": "update",
+            "object": "MtaStageAuth",
+            "value": {
+                "saslMechanisms": expression(
+                    ("local_port != 25", f"[{', '.join(inputs.auth_mechanisms)}]"),
+                    otherwise="false",
+                )
+            },
+        },
+        # Owned whole: local delivery and the relay; the default `mx` route goes (port 25 is
+        # blocked, so direct delivery could only fail).
+        {
+            "@type": "reconcile",
+            "object": "MtaRoute",
+            "matchOn": ["name"],
+            "value": {
+                LOCAL_ROUTE: {"@type": "Local", "name": LOCAL_ROUTE},
+                RELAY_ROUTE: {
+                    "@type": "Relay",
+                    "name": RELAY_ROUTE,
+                    "address": relay.host,
+                    "port": relay.port,
+                    "protocol": "smtp",
+                    "implicitTls": relay.implicit_tls,
+                    "authUsername": relay.username,
+                    "authSecret": {
+                        "@type": "File",
+                        "filePath": f"{SECRETS_MOUNT}/{RELAY_SECRET_FILE}",
+                    },
+                },
+            },
+        },
+        {
+            "@type": "update",
+            "object": "MtaOutboundStrategy",
+            "value": {
+                "route": expression(
+                    ("is_local_domain(rcpt_domain)", f"'{LOCAL_ROUTE}'"),
+                    otherwise=f"'{RELAY_ROUTE}'",
+                )
+            },
+        },
+        # The default tracer writes files to /var/log/stalwart; `kubectl logs` is where logs go.
+        {
+            "@type": "reconcile",
+            "object": "Tracer",
+            "matchOn": "*",
+            "value": {
+                "stdout": {
+                    "@type": "Stdout",
+                    "level": "info",
+                    "ansi": False,
+                    "multiline": False,
+                    "buffered": False,
+                    "enable": True,
+                }
+            },
+        },
+        # First-start downloads, decided (README "Stalwart v0.16"): this server relays
+        # authenticated in-cluster submissions only, so no ASN/GeoIP data, no spam filter and
+        # no Pyzor (UDP to public.pyzor.org, which the NetworkPolicy blocks anyway). The WebUI
+        # (x:Application) keeps its default: it is what the two ingresses serve.
+        {"@type": "update", "object": "Asn", "value": {"@type": "Disabled"}},
+        {
+            "@type": "update",
+            "object": "SpamSettings",
+            "value": {"enable": False, "spamFilterRulesUrl": None},
+        },
+        {"@type": "update", "object": "SpamPyzor", "value": {"enable": False}},
+    ]
+
+
+RELOAD_PLAN: list[dict[str, Any]] = [
+    # Settings objects take effect on a reload (crates/jmap/src/registry/mapping/action.rs);
+    # `apply` never reloads and runs reconcile removals after every other op, so this is its own
+    # plan, applied second. Listener sockets are only bound at start (common/src/cache/reload.rs).
+    {"@type": "create", "object": "Action", "value": {"reload": {"@type": "ReloadSettings"}}},
+]
+
+
+def to_ndjson(operations: list[dict[str, Any]]) -> str:
+    """One operation a line, keys sorted: the same plan gives the same bytes on every run."""
+    return "".join(
+        json.dumps(op, sort_keys=True, separators=(",", ":")) + "\n" for op in operations
+    )

@@ -1,0 +1,132 @@
+"""Stalwart v0.16's pod, as its image expects it (Dockerfile.build at v0.16.18): uid/gid 2000,
+`/etc/stalwart/config.json` and the data under `/var/lib/stalwart`."""
+
+from __future__ import annotations
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from components.stalwart import plan
+from components.stalwart.pod import (
+    RESOURCES,
+    TERMINATION_GRACE_SECONDS,
+    container_ports,
+    http_probe,
+)
+
+STALWART_UID = 2000
+RECOVERY_ADMIN_KEY = "recovery-admin"
+
+
+def pod_spec(
+    image: str,
+    hostname: str,
+    claim_name: pulumi.Input[str],
+    secret_name: pulumi.Input[str],
+    config_name: pulumi.Input[str],
+    recovery: bool = False,
+) -> k8s.core.v1.PodSpecArgs:
+    """The Deployment's pod; `recovery` starts Stalwart in recovery mode (HTTP on 8080 only)."""
+    env = [
+        # The break-glass admin, honoured in every mode before the directory
+        # (crates/common/src/auth/authentication.rs): `admin:<sha512-crypt hash>`.
+        k8s.core.v1.EnvVarArgs(
+            name="STALWART_RECOVERY_ADMIN",
+            value_from=k8s.core.v1.EnvVarSourceArgs(
+                secret_key_ref=k8s.core.v1.SecretKeySelectorArgs(
+                    name=secret_name, key=RECOVERY_ADMIN_KEY
+                )
+            ),
+        ),
+        # A stable node id across pod restarts (the lease key is the hostname).
+        k8s.core.v1.EnvVarArgs(name="STALWART_HOSTNAME", value=hostname),
+    ]
+    if recovery:
+        env.append(k8s.core.v1.EnvVarArgs(name="STALWART_RECOVERY_MODE", value="1"))
+    return k8s.core.v1.PodSpecArgs(
+        automount_service_account_token=False,
+        termination_grace_period_seconds=TERMINATION_GRACE_SECONDS,
+        security_context=k8s.core.v1.PodSecurityContextArgs(
+            run_as_user=STALWART_UID,
+            run_as_group=STALWART_UID,
+            run_as_non_root=True,
+            fs_group=STALWART_UID,
+            fs_group_change_policy="OnRootMismatch",
+            seccomp_profile=k8s.core.v1.SeccompProfileArgs(type="RuntimeDefault"),
+            # A non-root process may bind 587 and 993: the binary's file capability
+            # (cap_net_bind_service+ep) is not granted under no_new_privs, which
+            # allowPrivilegeEscalation: false sets. A safe, namespaced sysctl (Kubernetes 1.22+).
+            sysctls=[k8s.core.v1.SysctlArgs(name="net.ipv4.ip_unprivileged_port_start", value="0")],
+        ),
+        containers=[
+            k8s.core.v1.ContainerArgs(
+                name="stalwart",
+                image=image,
+                args=["--config", f"{plan.CONFIG_DIR}/{plan.CONFIG_FILE}"],
+                env=env,
+                # NET_BIND_SERVICE stays in the bounding set: exec of a binary whose file
+                # capabilities are not all in it fails with EPERM, whatever the ports.
+                security_context=k8s.core.v1.SecurityContextArgs(
+                    allow_privilege_escalation=False,
+                    read_only_root_filesystem=True,
+                    capabilities=k8s.core.v1.CapabilitiesArgs(
+                        drop=["ALL"], add=["NET_BIND_SERVICE"]
+                    ),
+                ),
+                resources=RESOURCES,
+                ports=container_ports(),
+                volume_mounts=[
+                    k8s.core.v1.VolumeMountArgs(name="data", mount_path=plan.DATA_MOUNT),
+                    k8s.core.v1.VolumeMountArgs(
+                        name="config", mount_path=plan.CONFIG_DIR, read_only=True
+                    ),
+                    k8s.core.v1.VolumeMountArgs(
+                        name="secrets", mount_path=plan.SECRETS_MOUNT, read_only=True
+                    ),
+                    # The WebUI bundle unpacks to the temp dir; the first start's default
+                    # tracer writes /var/log/stalwart until the plan replaces it.
+                    k8s.core.v1.VolumeMountArgs(name="tmp", mount_path="/tmp"),
+                    k8s.core.v1.VolumeMountArgs(name="logs", mount_path="/var/log/stalwart"),
+                ],
+                # Anonymous on every http listener, recovery mode included (request.rs).
+                startup_probe=http_probe("/healthz/live", period=10, failures=30),
+                liveness_probe=http_probe("/healthz/live", period=30, failures=3),
+                readiness_probe=http_probe("/healthz/ready", period=10, failures=3),
+            )
+        ],
+        volumes=[
+            k8s.core.v1.VolumeArgs(
+                name="data",
+                persistent_volume_claim=k8s.core.v1.PersistentVolumeClaimVolumeSourceArgs(
+                    claim_name=claim_name
+                ),
+            ),
+            # Projected by key: a ConfigMap without config.json fails the mount instead of
+            # starting Stalwart's interactive bootstrap mode.
+            k8s.core.v1.VolumeArgs(
+                name="config",
+                config_map=k8s.core.v1.ConfigMapVolumeSourceArgs(
+                    name=config_name,
+                    items=[k8s.core.v1.KeyToPathArgs(key=plan.CONFIG_FILE, path=plan.CONFIG_FILE)],
+                ),
+            ),
+            k8s.core.v1.VolumeArgs(
+                name="secrets",
+                secret=k8s.core.v1.SecretVolumeSourceArgs(
+                    secret_name=secret_name,
+                    items=[
+                        k8s.core.v1.KeyToPathArgs(
+                            key=plan.RELAY_SECRET_FILE, path=plan.RELAY_SECRET_FILE
+                        )
+                    ],
+                    default_mode=0o440,
+                ),
+            ),
+            k8s.core.v1.VolumeArgs(
+                name="tmp", empty_dir=k8s.core.v1.EmptyDirVolumeSourceArgs(size_limit="256Mi")
+            ),
+            k8s.core.v1.VolumeArgs(
+                name="logs", empty_dir=k8s.core.v1.EmptyDirVolumeSourceArgs(size_limit="256Mi")
+            ),
+        ],
+    )

@@ -1,0 +1,54 @@
+"""What the server component hands a Stalwart generation's resources, and what it gets back."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from settings.model import Relay
+
+
+@dataclass(frozen=True)
+class RuntimeInputs:
+    name: str
+    """The server component's name: prefix of every logical name."""
+    namespace: pulumi.Input[str]
+    """Stalwart's namespace."""
+    selector: dict[str, str]
+    """Labels that select the Stalwart pod (Service, NetworkPolicy, restarts)."""
+    image: str
+    """The pinned Stalwart image."""
+    claim_name: pulumi.Input[str]
+    """The data claim the pod mounts."""
+    admin_hash: pulumi.Output[str]
+    """SHA-512-crypt hash of the admin password (secret)."""
+    admin_password: pulumi.Output[str]
+    """The admin password itself (secret), for the Jobs that log in."""
+    relay_password: pulumi.Input[str]
+    """The relay's credential (secret)."""
+    relay: Relay
+    """The relay every non-local message goes through."""
+    mechanisms: tuple[str, ...]
+    """SASL mechanisms offered on submission without TLS."""
+    run_as_user: int
+    """v0.15: uid/gid Stalwart drops to after binding (0 keeps root)."""
+    domain: str
+    """The mail domain."""
+    hostname: str
+    """Stalwart's hostname (the public webmail host)."""
+    http_url: pulumi.Output[str]
+    """In-cluster URL of the HTTP listener."""
+    cli_image: str
+    """v0.16: the pinned stalwart-cli image that applies the plan."""
+    jobs_image: str
+    """The pinned Python image of the in-cluster scripts."""
+
+
+@dataclass(frozen=True)
+class Runtime:
+    deployment: k8s.apps.v1.Deployment
+    """The Stalwart Deployment."""
+    ready: pulumi.Resource
+    """What accounts wait for: the Deployment (v0.15) or the applied plan (v0.16)."""

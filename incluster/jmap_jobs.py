@@ -1,0 +1,439 @@
+"""The in-cluster Jobs of Stalwart v0.16 (Python standard library only), over JMAP.
+
+    python3 -m incluster.jmap_jobs accounts    # the service accounts (the accounts Job)
+    python3 -m incluster.jmap_jobs listeners   # after `stalwart-cli apply`: are 587/993 bound?
+
+Management is `POST /jmap` with `x:<Type>/query|get|set` (crates/jmap/src/registry at v0.16.18),
+HTTP Basic as Stalwart's recovery admin (honoured in every mode). Environment:
+
+- ``STALWART_URL`` (the HTTP listener), ``STALWART_ADMIN_USER`` (``admin``),
+  ``ADMIN_PASSWORD_FILE`` (one trailing newline is stripped)
+- ``accounts``: ``ACCOUNTS_FILE``, JSON ``{"domain": "example.com", "accounts": [{"name",
+  "email", "description", "secretHash"}]}``
+- ``listeners``: ``LISTENER_PORTS`` (``587,993``), ``POD_SELECTOR`` (the Deployment's pods),
+  ``POD_NAMESPACE``; the Kubernetes API from the pod's service account (or ``KUBE_API_URL``,
+  ``KUBE_TOKEN_FILE``, ``KUBE_CA_FILE``)
+- bounds: ``READY_TIMEOUT_SECONDS`` (300), ``REQUEST_TIMEOUT_SECONDS`` (10), ``AUTH_RETRIES`` (5)
+
+Accounts this tool manages carry ``[managed by mailstack; credential <fingerprint>]`` at the end
+of their description; the fingerprint (16 hex of SHA-256 of the stored hash) tells whether the
+password changed, so credentials are rewritten only then (a rewrite replaces the whole credential
+list, app passwords included). Only managed `User` accounts of the domain that are no longer
+listed are destroyed (destroying an account destroys its mail); names compare case-insensitively.
+Exit 0 on success, 1 on failure; the last line summarises the run and never holds a secret.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import re
+import socket
+import sys
+import time
+import urllib.parse
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+from incluster.client import (
+    Client,
+    ClientError,
+    Redactor,
+    Unreachable,
+    basic,
+    positive_number,
+)
+
+USING = ["urn:ietf:params:jmap:core", "urn:stalwart:jmap"]
+MARKER = "managed by mailstack"
+_MANAGED_RE = re.compile(r"\[managed by mailstack(?:; credential ([0-9a-f]{16}))?\]\s*$")
+HASH_PREFIXES = ("$6$", "$5$", "$2a$", "$2b$", "$2y$", "$argon2", "$pbkdf2", "$scrypt")
+PAGE = 100
+MAX_OBJECTS = 10_000
+SERVICE_ACCOUNT_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"
+
+Log = Callable[[str], None]
+Sleep = Callable[[float], None]
+
+
+def _print(line: str) -> None:
+    print(line, flush=True)
+
+
+def fingerprint(secret_hash: str) -> str:
+    """Tells two hashes apart without revealing anything usable about either."""
+    return hashlib.sha256(secret_hash.encode()).hexdigest()[:16]
+
+
+def managed_description(description: str, secret_hash: str) -> str:
+    tag = f"[{MARKER}; credential {fingerprint(secret_hash)}]"
+    description = _MANAGED_RE.sub("", description).strip()
+    return f"{description} {tag}" if description else tag
+
+
+def managed_fingerprint(description: object) -> str | None:
+    """`""` for a managed account without a fingerprint, None for one this tool did not make."""
+    if not isinstance(description, str):
+        return None
+    match = _MANAGED_RE.search(description)
+    return None if match is None else (match.group(1) or "")
+
+
+@dataclass(frozen=True)
+class Account:
+    name: str
+    email: str
+    description: str
+    secret_hash: str = field(repr=False)
+
+
+@dataclass
+class Summary:
+    created: int = 0
+    updated: int = 0
+    credentials: int = 0
+    unchanged: int = 0
+    deleted: int = 0
+
+    def counts(self) -> str:
+        return (
+            f"created={self.created} updated={self.updated} credentials={self.credentials} "
+            f"unchanged={self.unchanged} deleted={self.deleted}"
+        )
+
+
+class Jmap:
+    """`x:` method calls, bounded in count and time; JMAP errors become ClientErrors."""
+
+    def __init__(self, client: Client) -> None:
+        self.client = client
+
+    def call(self, calls: list[list[object]]) -> list[list[object]]:
+        names = ", ".join(str(call[0]) for call in calls)
+        document = self.client.json(
+            f"POST /jmap ({names})",
+            self.client.send("POST", "/jmap", {"using": USING, "methodCalls": calls}),
+        )
+        responses = document.get("methodResponses") if isinstance(document, dict) else None
+        if not isinstance(responses, list) or len(responses) != len(calls):
+            raise ClientError(f"POST /jmap ({names}): not a JMAP response")
+        for response, call in zip(responses, calls, strict=True):
+            if not isinstance(response, list) or len(response) != 3:
+                raise ClientError(f"{call[0]}: malformed method response")
+            if response[0] == "error":
+                detail = response[1] if isinstance(response[1], dict) else {}
+                raise ClientError(
+                    f"{call[0]}: {detail.get('type')}: "
+                    f"{self.client.redact(str(detail.get('description', '')))[:200]}"
+                )
+        return responses
+
+    def query(self, object_type: str, condition: dict[str, object]) -> list[str]:
+        """Every id the filter selects, page by page, at most MAX_OBJECTS."""
+        ids: list[str] = []
+        while len(ids) < MAX_OBJECTS:
+            args = {"filter": condition, "position": len(ids), "limit": PAGE}
+            ((_, result, _),) = self.call([[f"x:{object_type}/query", args, "q"]])
+            page = result.get("ids") if isinstance(result, dict) else None
+            if not isinstance(page, list) or not all(isinstance(i, str) for i in page):
+                raise ClientError(f"x:{object_type}/query: no id list")
+            ids += page
+            if len(page) < PAGE:
+                return ids
+        raise ClientError(f"x:{object_type}/query: more than {MAX_OBJECTS} objects")
+
+    def get(
+        self, object_type: str, ids: list[str], properties: list[str]
+    ) -> list[dict[str, object]]:
+        found: list[dict[str, object]] = []
+        for start in range(0, len(ids), PAGE):
+            args = {"ids": ids[start : start + PAGE], "properties": properties}
+            ((_, result, _),) = self.call([[f"x:{object_type}/get", args, "g"]])
+            items = result.get("list") if isinstance(result, dict) else None
+            if not isinstance(items, list):
+                raise ClientError(f"x:{object_type}/get: no list")
+            found += [item for item in items if isinstance(item, dict)]
+        return found
+
+    def set(self, object_type: str, what: str, args: dict[str, object]) -> dict[str, object]:
+        ((_, result, _),) = self.call([[f"x:{object_type}/set", args, "s"]])
+        if not isinstance(result, dict):
+            raise ClientError(f"{what}: malformed answer")
+        for failed in ("notCreated", "notUpdated", "notDestroyed"):
+            errors = result.get(failed)
+            if isinstance(errors, dict) and errors:
+                error = next(iter(errors.values()))
+                kind = error.get("type") if isinstance(error, dict) else error
+                text = error.get("description", "") if isinstance(error, dict) else ""
+                raise ClientError(f"{what}: {kind}: {self.client.redact(str(text))[:200]}")
+        return result
+
+
+def wait_until_ready(jmap: Jmap, timeout: float, auth_retries: int, sleep: Sleep, log: Log) -> None:
+    """Until `/healthz/ready` answers and the admin credentials are accepted, with backoff."""
+    deadline = time.monotonic() + timeout
+    delay, refused, attempt = 1.0, 0, 0
+    while True:
+        attempt += 1
+        try:
+            health = jmap.client.send("GET", "/healthz/ready", auth=False)
+            if health.status != 200:
+                raise Unreachable(f"GET /healthz/ready: HTTP {health.status}")
+            probe = jmap.client.send(
+                "POST", "/jmap", {"using": USING, "methodCalls": [["x:Domain/query", {}, "p"]]}
+            )
+            if probe.status == 401:
+                refused += 1
+                if refused >= auth_retries:
+                    raise ClientError(
+                        f"the admin credentials were refused {refused} times (HTTP 401): is the "
+                        "pod still running with the old STALWART_RECOVERY_ADMIN?"
+                    )
+                raise Unreachable("HTTP 401 for the admin credentials (pod may still be rolling)")
+            jmap.client.json("POST /jmap", probe)
+            log(f"stalwart ready at {jmap.client.origin} (attempt {attempt})")
+            return
+        except Unreachable as err:
+            reason = str(err)
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise ClientError(f"Stalwart not ready after {timeout:g}s; last problem: {reason}")
+        log(f"waiting for stalwart: {reason}")
+        sleep(min(delay, remaining))
+        delay = min(delay * 2, 10.0)
+
+
+def domain_id(jmap: Jmap, domain: str) -> str:
+    ids = jmap.query("Domain", {"name": domain})
+    if len(ids) != 1:
+        raise ClientError(f"domain {domain!r}: {len(ids)} found (the apply Job creates it)")
+    return ids[0]
+
+
+def _user_body(account: Account, domain_ref: str, domain: str) -> dict[str, object]:
+    body: dict[str, object] = {
+        "@type": "User",
+        "name": account.name,
+        "domainId": domain_ref,
+        "description": managed_description(account.description, account.secret_hash),
+        "roles": {"@type": "User"},
+        "credentials": {"0": {"@type": "Password", "secret": account.secret_hash}},
+    }
+    local = account.email.rpartition("@")[0]
+    if local and local != account.name and account.email.endswith("@" + domain):
+        # The sender must be the account's address or an alias (MtaStageAuth.mustMatchSender).
+        body["aliases"] = {"0": {"name": local, "domainId": domain_ref}}
+    return body
+
+
+def sync_accounts(
+    jmap: Jmap, domain: str, accounts: Sequence[Account], summary: Summary, log: Log
+) -> None:
+    """Creates and updates the listed accounts, then destroys managed ones no longer listed."""
+    domain_ref = domain_id(jmap, domain)
+    ids = jmap.query("Account", {"domainId": domain_ref})
+    existing = jmap.get("Account", ids, ["name", "@type", "description", "aliases"])
+    by_name = {str(item.get("name", "")).lower(): item for item in existing}
+    for account in accounts:
+        body = _user_body(account, domain_ref, domain)
+        current = by_name.get(account.name.lower())
+        if current is None:
+            jmap.set("Account", f"create account {account.name!r}", {"create": {"new": body}})
+            summary.created += 1
+            log(f"account {account.name}: created")
+            continue
+        if current.get("@type") != "User":
+            raise ClientError(
+                f"account {account.name!r} exists as a {current.get('@type')!r}; not touching it"
+            )
+        patch: dict[str, object] = {}
+        if current.get("description") != body["description"]:
+            patch["description"] = body["description"]
+        if managed_fingerprint(current.get("description")) != fingerprint(account.secret_hash):
+            patch["credentials"] = body["credentials"]
+        if "aliases" in body and current.get("aliases") != body["aliases"]:
+            patch["aliases"] = body["aliases"]
+        if not patch:
+            summary.unchanged += 1
+            log(f"account {account.name}: unchanged")
+            continue
+        jmap.set("Account", f"update account {account.name!r}", {"update": {current["id"]: patch}})
+        summary.updated += 1
+        summary.credentials += "credentials" in patch
+        log(f"account {account.name}: updated ({', '.join(sorted(patch))})")
+    wanted = {account.name.lower() for account in accounts}
+    for item in existing:
+        name = str(item.get("name", ""))
+        if (
+            item.get("@type") != "User"
+            or name.lower() in wanted
+            or managed_fingerprint(item.get("description")) is None
+        ):
+            continue
+        jmap.set("Account", f"destroy account {name!r}", {"destroy": [item["id"]]})
+        summary.deleted += 1
+        log(f"account {name}: destroyed (managed by mailstack, no longer listed)")
+
+
+def parse_accounts(document: object) -> tuple[str, list[Account]]:
+    """The ACCOUNTS_FILE document; messages never include a hash."""
+    if not isinstance(document, dict) or not isinstance(document.get("domain"), str):
+        raise ClientError("accounts file: needs a 'domain' string")
+    domain = document["domain"].strip().lower()
+    entries = document.get("accounts", [])
+    if not isinstance(entries, list):
+        raise ClientError("accounts file: 'accounts' must be a list")
+    accounts: list[Account] = []
+    for index, entry in enumerate(entries):
+        if not isinstance(entry, dict) or not isinstance(entry.get("name"), str):
+            raise ClientError(f"accounts file entry {index}: needs a 'name'")
+        name = entry["name"].strip().lower()
+        secret_hash = entry.get("secretHash")
+        if not isinstance(secret_hash, str) or not secret_hash.startswith(HASH_PREFIXES):
+            raise ClientError(
+                f"accounts file account {name!r}: 'secretHash' is not a password hash; refusing "
+                "to send what Stalwart would store as a plaintext password"
+            )
+        email = str(entry.get("email") or f"{name}@{domain}").lower()
+        accounts.append(Account(name, email, str(entry.get("description") or ""), secret_hash))
+    return domain, accounts
+
+
+def port_open(host: str, port: int, timeout: float) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+class Pods:
+    """The Deployment's pods through the Kubernetes API (list and delete in one namespace)."""
+
+    def __init__(self, env: Mapping[str, str], redact: Redactor, timeout: float) -> None:
+        token_file = env.get("KUBE_TOKEN_FILE", f"{SERVICE_ACCOUNT_DIR}/token")
+        url = env.get("KUBE_API_URL") or (
+            f"https://{env.get('KUBERNETES_SERVICE_HOST', '')}:"
+            f"{env.get('KUBERNETES_SERVICE_PORT', '443')}"
+        )
+        token = _read(token_file, "the service account token").strip()
+        self.client = Client(
+            url,
+            f"Bearer {token}",
+            redact,
+            timeout=timeout,
+            ca_file=env.get("KUBE_CA_FILE", f"{SERVICE_ACCOUNT_DIR}/ca.crt"),
+        )
+        self.namespace = env.get("POD_NAMESPACE", "")
+        self.selector = env.get("POD_SELECTOR", "")
+        if not self.namespace or not self.selector:
+            raise ClientError("POD_NAMESPACE and POD_SELECTOR must both be set")
+
+    def restart(self) -> list[str]:
+        base = f"/api/v1/namespaces/{urllib.parse.quote(self.namespace)}/pods"
+        query = urllib.parse.urlencode({"labelSelector": self.selector})
+        listing = self.client.json("list pods", self.client.send("GET", f"{base}?{query}"))
+        items = listing.get("items") if isinstance(listing, dict) else None
+        names = [
+            str(item["metadata"]["name"])
+            for item in items or []
+            if isinstance(item, dict) and isinstance(item.get("metadata"), dict)
+        ]
+        for name in names:
+            self.client.json(
+                f"delete pod {name}",
+                self.client.send("DELETE", f"{base}/{urllib.parse.quote(name)}"),
+            )
+        return names
+
+
+def ensure_listeners(
+    jmap: Jmap, pods: Callable[[], Pods], ports: list[int], timeout: float, sleep: Sleep, log: Log
+) -> str:
+    """Stalwart binds listener sockets only at start: restart it when a declared one is closed."""
+    host = urllib.parse.urlsplit(jmap.client.origin).hostname or ""
+    closed = [port for port in ports if not port_open(host, port, jmap.client.timeout)]
+    if not closed:
+        return "listeners ok: " + ", ".join(map(str, ports)) + " accepting"
+    log(f"not accepting on {closed}: restarting Stalwart so that it binds the new listeners")
+    restarted = pods().restart()
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        sleep(2.0)
+        if all(port_open(host, port, jmap.client.timeout) for port in ports):
+            return f"listeners ok after restarting {', '.join(restarted) or 'nothing'}"
+    raise ClientError(f"after a restart, port(s) {closed} still refuse connections")
+
+
+def _read(path: str, what: str) -> str:
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return handle.read(1024 * 1024)
+    except OSError as err:
+        raise ClientError(f"cannot read {what} {path!r}: {err.strerror}") from None
+
+
+def main(
+    argv: Sequence[str] | None = None,
+    env: Mapping[str, str] | None = None,
+    sleep: Sleep = time.sleep,
+) -> int:
+    parser = argparse.ArgumentParser(description="Stalwart v0.16 in-cluster jobs")
+    parser.add_argument("command", choices=["accounts", "listeners"])
+    command = parser.parse_args(argv).command
+    env = os.environ if env is None else env
+    redact = Redactor()
+    summary = Summary()
+    try:
+        password = _read(env.get("ADMIN_PASSWORD_FILE", ""), "ADMIN_PASSWORD_FILE")
+        password = password.removesuffix("\n").removesuffix("\r")
+        if not password:
+            raise ClientError("ADMIN_PASSWORD_FILE is empty")
+        redact.add(password)
+        ready = positive_number(env.get("READY_TIMEOUT_SECONDS"), 300.0, "READY_TIMEOUT_SECONDS")
+        request = positive_number(
+            env.get("REQUEST_TIMEOUT_SECONDS"), 10.0, "REQUEST_TIMEOUT_SECONDS"
+        )
+        retries = int(positive_number(env.get("AUTH_RETRIES"), 5.0, "AUTH_RETRIES"))
+        user = env.get("STALWART_ADMIN_USER", "").strip() or "admin"
+        client = Client(env.get("STALWART_URL", ""), basic(user, password), redact, timeout=request)
+        jmap = Jmap(client)
+        if command == "accounts":
+            domain, accounts = parse_accounts(
+                _json(_read(env.get("ACCOUNTS_FILE", ""), "ACCOUNTS_FILE"))
+            )
+            for account in accounts:
+                redact.add(account.secret_hash)
+            wait_until_ready(jmap, ready, retries, sleep, _print)
+            sync_accounts(jmap, domain, accounts, summary, _print)
+            result = f"accounts ok: {summary.counts()}"
+        else:
+            ports = [int(p) for p in env.get("LISTENER_PORTS", "").split(",") if p.strip()]
+            wait_until_ready(jmap, ready, retries, sleep, _print)
+            result = ensure_listeners(
+                jmap, lambda: Pods(env, redact, request), ports, ready, sleep, _print
+            )
+    except (ClientError, ValueError) as err:
+        print(f"{command} failed: {redact(str(err))}; {summary.counts()}", file=sys.stderr)
+        return 1
+    except Exception as err:  # a bug must still end in one safe line and exit 1
+        print(
+            f"{command} failed: unexpected {type(err).__name__}: {redact(str(err))[:200]}",
+            file=sys.stderr,
+        )
+        return 1
+    _print(result)
+    return 0
+
+
+def _json(text: str) -> object:
+    try:
+        return json.loads(text)
+    except ValueError:
+        raise ClientError("ACCOUNTS_FILE is not valid JSON") from None
+
+
+if __name__ == "__main__":
+    sys.exit(main())

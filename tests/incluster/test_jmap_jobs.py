@@ -1,0 +1,219 @@
+"""The v0.16 Jobs' own code (incluster/jmap_jobs.py), really talking HTTP to local stand-ins of
+Stalwart's JMAP endpoints and of the Kubernetes API on 127.0.0.1."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from incluster import jmap_jobs
+from tests.standins.kube_pods import PodsStandin, free_port
+from tests.standins.stalwart_v016 import JmapStandin
+
+HASH_1 = "$6$saltsaltsaltsalt$" + "A" * 86
+HASH_2 = "$6$saltsaltsaltsalt$" + "B" * 86
+
+
+def account(name="noreply", secret_hash=HASH_1, description="Authentik", email=None):
+    return {
+        "name": name,
+        "email": email or f"{name}@example.com",
+        "description": description,
+        "secretHash": secret_hash,
+    }
+
+
+def run(standin: JmapStandin, tmp_path: Path, command: str, accounts=(), **env: str) -> int:
+    (tmp_path / "admin").write_text(standin.admin_password + "\n")
+    (tmp_path / "accounts.json").write_text(
+        json.dumps({"domain": "example.com", "accounts": list(accounts)})
+    )
+    environment = {
+        "STALWART_URL": standin.url,
+        "ADMIN_PASSWORD_FILE": str(tmp_path / "admin"),
+        "ACCOUNTS_FILE": str(tmp_path / "accounts.json"),
+        "READY_TIMEOUT_SECONDS": "5",
+        **env,
+    }
+    return jmap_jobs.main([command], environment, sleep=lambda _: None)
+
+
+@pytest.fixture
+def standin():
+    with JmapStandin() as server:
+        server.add("Domain", {"name": "example.com"})
+        yield server
+
+
+def sets(standin: JmapStandin) -> list[dict]:
+    return [
+        call[1]
+        for r in standin.requests
+        if r.path == "/jmap" and r.body
+        for call in r.body["methodCalls"]
+        if call[0] == "x:Account/set"
+    ]
+
+
+def test_creates_the_account_as_a_user_with_its_hash_and_the_marker(standin, tmp_path, capsys):
+    assert run(standin, tmp_path, "accounts", [account()]) == 0
+    created = standin.accounts()["noreply"]
+    assert created["@type"] == "User"
+    assert created["domainId"] == "1"
+    assert created["roles"] == {"@type": "User"}
+    assert created["credentials"] == {"0": {"@type": "Password", "secret": HASH_1}}
+    fingerprint = jmap_jobs.fingerprint(HASH_1)
+    assert created["description"] == f"Authentik [managed by mailstack; credential {fingerprint}]"
+    assert capsys.readouterr().out.splitlines()[-1].startswith("accounts ok: created=1")
+
+
+def test_a_second_run_changes_nothing(standin, tmp_path, capsys):
+    assert run(standin, tmp_path, "accounts", [account()]) == 0
+    before = len(sets(standin))
+    assert run(standin, tmp_path, "accounts", [account()]) == 0
+    assert len(sets(standin)) == before
+    assert "unchanged=1" in capsys.readouterr().out
+
+
+def test_credentials_are_rewritten_only_when_the_password_changed(standin, tmp_path):
+    assert run(standin, tmp_path, "accounts", [account()]) == 0
+    assert run(standin, tmp_path, "accounts", [account(description="Authentik SSO")]) == 0
+    (update,) = [s["update"] for s in sets(standin) if "update" in s]
+    assert set(next(iter(update.values()))) == {"description"}
+    assert run(standin, tmp_path, "accounts", [account(secret_hash=HASH_2)]) == 0
+    update = [s["update"] for s in sets(standin) if "update" in s][-1]
+    assert set(next(iter(update.values()))) == {"description", "credentials"}
+    assert standin.accounts()["noreply"]["credentials"]["0"]["secret"] == HASH_2
+
+
+def test_an_address_other_than_name_at_domain_becomes_an_alias(standin, tmp_path):
+    alerts = account("alerts", email="monitoring@example.com")
+    assert run(standin, tmp_path, "accounts", [alerts]) == 0
+    assert standin.accounts()["alerts"]["aliases"] == {"0": {"name": "monitoring", "domainId": "1"}}
+
+
+def test_only_managed_users_no_longer_listed_are_destroyed(standin, tmp_path):
+    standin.add(
+        "Account", {"@type": "User", "name": "owner", "domainId": "1", "description": "hand-made"}
+    )
+    standin.add(
+        "Account",
+        {
+            "@type": "Group",
+            "name": "team",
+            "domainId": "1",
+            "description": "[managed by mailstack]",
+        },
+    )
+    assert run(standin, tmp_path, "accounts", [account(), account("alerts")]) == 0
+    assert run(standin, tmp_path, "accounts", [account()]) == 0
+    assert set(standin.accounts()) == {"noreply", "owner", "team"}
+
+
+def test_names_compare_case_insensitively(standin, tmp_path):
+    standin.add(
+        "Account",
+        {
+            "@type": "User",
+            "name": "NoReply",
+            "domainId": "1",
+            "description": "[managed by mailstack]",
+        },
+    )
+    assert run(standin, tmp_path, "accounts", [account()]) == 0
+    assert set(standin.accounts()) == {"NoReply"}  # adopted and updated, not destroyed
+
+
+def test_a_name_held_by_a_group_is_not_touched(standin, tmp_path, capsys):
+    standin.add("Account", {"@type": "Group", "name": "noreply", "domainId": "1"})
+    assert run(standin, tmp_path, "accounts", [account()]) == 1
+    assert "exists as a 'Group'; not touching it" in capsys.readouterr().err
+
+
+def test_a_refused_create_fails_and_names_the_servers_error(standin, tmp_path, capsys):
+    standin.set_error = {"type": "forbidden", "description": "Insufficient permissions"}
+    assert run(standin, tmp_path, "accounts", [account()]) == 1
+    err = capsys.readouterr().err
+    assert "create account 'noreply': forbidden: Insufficient permissions" in err
+
+
+def test_a_plaintext_secret_is_refused_before_any_request(standin, tmp_path, capsys):
+    assert run(standin, tmp_path, "accounts", [account(secret_hash="hunter2-plaintext")]) == 1
+    assert standin.requests == []
+    assert "hunter2" not in capsys.readouterr().err
+
+
+def test_wrong_admin_password_fails_after_a_few_401s(standin, tmp_path, capsys):
+    real, standin.admin_password = standin.admin_password, "the-pods-password"
+    (tmp_path / "accounts.json").write_text('{"domain": "example.com", "accounts": []}')
+    (tmp_path / "admin").write_text(real)
+    env = {
+        "STALWART_URL": standin.url,
+        "ADMIN_PASSWORD_FILE": str(tmp_path / "admin"),
+        "ACCOUNTS_FILE": str(tmp_path / "accounts.json"),
+    }
+    assert jmap_jobs.main(["accounts"], env, sleep=lambda _: None) == 1
+    assert "refused 5 times (HTTP 401)" in capsys.readouterr().err
+
+
+def test_not_ready_then_ready_succeeds(tmp_path):
+    with JmapStandin(not_ready_requests=3) as server:
+        server.add("Domain", {"name": "example.com"})
+        assert run(server, tmp_path, "accounts", [account()]) == 0
+
+
+def test_output_never_holds_a_password_or_a_hash(standin, tmp_path, capsys):
+    assert run(standin, tmp_path, "accounts", [account(), account("alerts", HASH_2)]) == 0
+    assert run(standin, tmp_path, "accounts", [account(secret_hash=HASH_2)]) == 0
+    captured = capsys.readouterr()
+    for secret in (HASH_1, HASH_2, standin.admin_password):
+        assert secret not in captured.out + captured.err
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "-1", "0", "soon"])
+def test_a_timeout_that_never_expires_is_refused(standin, tmp_path, capsys, value):
+    assert run(standin, tmp_path, "accounts", [account()], READY_TIMEOUT_SECONDS=value) == 1
+    assert "READY_TIMEOUT_SECONDS" in capsys.readouterr().err
+
+
+# --- listeners -----------------------------------------------------------------------------
+
+
+def listeners_env(tmp_path: Path, kube: PodsStandin, port: int) -> dict[str, str]:
+    (tmp_path / "token").write_text(kube.token)
+    return {
+        "LISTENER_PORTS": str(port),
+        "POD_NAMESPACE": "stalwart",
+        "POD_SELECTOR": "app.kubernetes.io/name=stalwart",
+        "KUBE_API_URL": kube.url,
+        "KUBE_TOKEN_FILE": str(tmp_path / "token"),
+    }
+
+
+def test_bound_listeners_need_no_restart(standin, tmp_path, capsys):
+    port = free_port()
+    with PodsStandin("kube-token", ["stalwart-abc"], restart_opens=port) as kube:
+        kube._restart()  # already bound
+        assert run(standin, tmp_path, "listeners", **listeners_env(tmp_path, kube, port)) == 0
+        assert kube.requests == []
+    assert "listeners ok" in capsys.readouterr().out
+
+
+def test_a_closed_listener_restarts_the_pod_which_then_binds_it(standin, tmp_path, capsys):
+    port = free_port()
+    with PodsStandin("kube-token", ["stalwart-abc"], restart_opens=port) as kube:
+        assert run(standin, tmp_path, "listeners", **listeners_env(tmp_path, kube, port)) == 0
+        assert [method for method, _ in kube.requests] == ["GET", "DELETE"]
+        assert "labelSelector=app.kubernetes.io%2Fname%3Dstalwart" in kube.requests[0][1]
+        assert kube.requests[1][1] == "/api/v1/namespaces/stalwart/pods/stalwart-abc"
+    assert "after restarting stalwart-abc" in capsys.readouterr().out
+
+
+def test_a_listener_still_closed_after_the_restart_fails(standin, tmp_path, capsys):
+    port = free_port()
+    with PodsStandin("kube-token", ["stalwart-abc"], restart_opens=None) as kube:
+        env = listeners_env(tmp_path, kube, port)
+        assert run(standin, tmp_path, "listeners", **env, READY_TIMEOUT_SECONDS="0.2") == 1
+    assert "still refuse connections" in capsys.readouterr().err

@@ -1,0 +1,87 @@
+"""A local stand-in of the two Kubernetes API calls the listeners Job makes, on 127.0.0.1 only:
+``GET /api/v1/namespaces/<ns>/pods?labelSelector=...`` (a PodList) and
+``DELETE /api/v1/namespaces/<ns>/pods/<name>``. Deleting a pod "restarts Stalwart": the stand-in
+then starts accepting TCP connections on `restart_opens` (standing for 587 bound at start).
+Requests must carry `Authorization: Bearer <token>`; `requests` records (method, path).
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+class PodsStandin:
+    def __init__(self, token: str, pods: list[str], restart_opens: int | None = None) -> None:
+        self.token = token
+        self.pods = list(pods)
+        self.restart_opens = restart_opens
+        self.requests: list[tuple[str, str]] = []
+        self.listening: socket.socket | None = None
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self._server.server_address[1]}"
+
+    def __enter__(self) -> PodsStandin:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        if self.listening is not None:
+            self.listening.close()
+
+    def _restart(self) -> None:
+        if self.restart_opens is not None and self.listening is None:
+            self.listening = socket.create_server(("127.0.0.1", self.restart_opens))
+
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        standin = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: object) -> None:
+                pass
+
+            def _answer(self, status: int, body: object) -> None:
+                data = json.dumps(body).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def _allowed(self) -> bool:
+                if self.headers.get("Authorization") != f"Bearer {standin.token}":
+                    self._answer(401, {"kind": "Status", "code": 401})
+                    return False
+                return True
+
+            def do_GET(self) -> None:
+                standin.requests.append(("GET", self.path))
+                if self._allowed():
+                    items = [{"metadata": {"name": name}} for name in standin.pods]
+                    self._answer(200, {"kind": "PodList", "items": items})
+
+            def do_DELETE(self) -> None:
+                standin.requests.append(("DELETE", self.path))
+                if self._allowed():
+                    name = self.path.rsplit("/", 1)[-1]
+                    standin.pods.remove(name)
+                    standin._restart()
+                    self._answer(200, {"kind": "Pod", "metadata": {"name": name}})
+
+        return Handler

@@ -1,0 +1,222 @@
+"""A local stand-in of Stalwart v0.16's JMAP management endpoints, bound to 127.0.0.1 only.
+
+Shapes from the v0.16.18 source (crates/http/src/request.rs, crates/jmap-proto/src/{request,
+response,method,error}, crates/jmap/src/registry/{query,get,set}.rs and mapping/principal.rs):
+
+- ``GET /healthz/ready``: no auth, 200 (503 for the first ``not_ready_requests`` requests).
+- ``POST /jmap``: HTTP Basic (401 problem+json otherwise); body ``{"using", "methodCalls"}``;
+  answer ``{"methodResponses": [[name, args, callId]], "sessionState"}``; an unknown method is
+  ``["error", {"type": "unknownMethod"}, callId]``.
+- ``x:Domain/query`` (filter ``name``), ``x:Account/query`` (filters ``name``, ``domainId``;
+  ``position``/``limit`` paging), ``x:<T>/get`` (``ids``, ``properties``; password secrets masked
+  as ``****``), ``x:Account/set`` (create: unique (name, domainId) else ``primaryKeyViolation``,
+  a secret that is not a ``$``-hash is ``invalidProperties``; update: top-level properties or JSON
+  pointers ``a/b``; a whole ``credentials`` value replaces the list; destroy).
+
+Knobs: ``not_ready_requests``, ``admin_password``, ``set_error`` (every create/update/destroy
+fails with that SetError); ``requests`` records (method, path, body).
+"""
+
+from __future__ import annotations
+
+import base64
+import itertools
+import json
+import threading
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Recorded:
+    method: str
+    path: str
+    body: Any
+    authorized: bool
+
+
+class JmapStandin:
+    def __init__(self, admin_password: str = "admin-password", not_ready_requests: int = 0):
+        self.admin_password = admin_password
+        self.not_ready_requests = not_ready_requests
+        self.set_error: dict[str, Any] | None = None
+        self.objects: dict[str, dict[str, dict[str, Any]]] = {"Domain": {}, "Account": {}}
+        self.requests: list[Recorded] = []
+        self._ids = itertools.count(1)
+        self._lock = threading.RLock()
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
+
+    # --- lifecycle ---------------------------------------------------------------------------
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self._server.server_address[1]}"
+
+    def __enter__(self) -> JmapStandin:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    # --- data ----------------------------------------------------------------------------------
+    def add(self, object_type: str, body: dict[str, Any]) -> str:
+        with self._lock:
+            object_id = format(next(self._ids), "x")
+            self.objects[object_type][object_id] = {"id": object_id, **body}
+            return object_id
+
+    def accounts(self) -> dict[str, dict[str, Any]]:
+        """Account name -> stored object (secrets unmasked, as the server keeps them)."""
+        return {a["name"]: a for a in self.objects["Account"].values()}
+
+    # --- JMAP ----------------------------------------------------------------------------------
+    def jmap(self, request: Any) -> dict[str, Any]:
+        responses = []
+        for name, args, call_id in request["methodCalls"]:
+            object_type, _, method = name.removeprefix("x:").partition("/")
+            if object_type not in self.objects or method not in ("query", "get", "set"):
+                responses.append(["error", {"type": "unknownMethod"}, call_id])
+                continue
+            handler = getattr(self, f"_{method}")
+            responses.append([name, handler(object_type, args), call_id])
+        return {"methodResponses": responses, "sessionState": "0"}
+
+    def _query(self, object_type: str, args: dict[str, Any]) -> dict[str, Any]:
+        condition = args.get("filter") or {}
+        ids = [
+            object_id
+            for object_id, body in sorted(self.objects[object_type].items())
+            if all(body.get(key) == value for key, value in condition.items())
+        ]
+        position, limit = int(args.get("position", 0)), int(args.get("limit", 1000))
+        return {
+            "accountId": "a",
+            "queryState": "0",
+            "position": position,
+            "ids": ids[position : position + limit],
+        }
+
+    def _get(self, object_type: str, args: dict[str, Any]) -> dict[str, Any]:
+        found, missing = [], []
+        for object_id in args.get("ids") or list(self.objects[object_type]):
+            body = self.objects[object_type].get(object_id)
+            if body is None:
+                missing.append(object_id)
+                continue
+            shown = json.loads(json.dumps(body))
+            for credential in (shown.get("credentials") or {}).values():
+                credential["secret"] = "****"
+            properties = args.get("properties")
+            if properties:
+                shown = {k: v for k, v in shown.items() if k in properties or k == "id"}
+            found.append(shown)
+        return {"accountId": "a", "state": "0", "list": found, "notFound": missing}
+
+    def _set(self, object_type: str, args: dict[str, Any]) -> dict[str, Any]:
+        result: dict[str, Any] = {"accountId": "a"}
+        for client_id, body in (args.get("create") or {}).items():
+            error = self._invalid(object_type, body, None)
+            if error:
+                result.setdefault("notCreated", {})[client_id] = error
+            else:
+                result.setdefault("created", {})[client_id] = {"id": self.add(object_type, body)}
+        for object_id, patch in (args.get("update") or {}).items():
+            current = self.objects[object_type].get(object_id)
+            if current is None:
+                result.setdefault("notUpdated", {})[object_id] = {"type": "notFound"}
+                continue
+            updated = json.loads(json.dumps(current))
+            for pointer, value in patch.items():
+                *parents, leaf = pointer.split("/")
+                target = updated
+                for part in parents:
+                    target = target.setdefault(part, {})
+                target[leaf] = value
+            error = self._invalid(object_type, updated, object_id)
+            if error:
+                result.setdefault("notUpdated", {})[object_id] = error
+            else:
+                self.objects[object_type][object_id] = updated
+                result.setdefault("updated", {})[object_id] = None
+        for object_id in args.get("destroy") or []:
+            if self.objects[object_type].pop(object_id, None) is None:
+                result.setdefault("notDestroyed", {})[object_id] = {"type": "notFound"}
+            else:
+                result.setdefault("destroyed", []).append(object_id)
+        return result
+
+    def _invalid(self, object_type: str, body: dict[str, Any], own_id: str | None) -> Any:
+        if self.set_error is not None:
+            return self.set_error
+        if object_type != "Account":
+            return None
+        for object_id, other in self.objects["Account"].items():
+            if object_id != own_id and (other["name"], other.get("domainId")) == (
+                body.get("name"),
+                body.get("domainId"),
+            ):
+                return {"type": "primaryKeyViolation", "objectId": object_id}
+        for credential in (body.get("credentials") or {}).values():
+            if not str(credential.get("secret", "")).startswith("$"):
+                return {
+                    "type": "invalidProperties",
+                    "properties": ["secret"],
+                    "description": "Password is too weak",
+                }
+        return None
+
+    # --- HTTP ----------------------------------------------------------------------------------
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        standin = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: object) -> None:
+                pass
+
+            def _answer(self, status: int, body: Any, kind: str = "application/json") -> None:
+                data = json.dumps(body).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", kind)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def _authorized(self) -> bool:
+                expected = base64.b64encode(f"admin:{standin.admin_password}".encode()).decode()
+                return self.headers.get("Authorization") == f"Basic {expected}"
+
+            def do_GET(self) -> None:
+                with standin._lock:
+                    standin.requests.append(Recorded("GET", self.path, None, False))
+                    if standin.not_ready_requests > 0:
+                        standin.not_ready_requests -= 1
+                        self._answer(503, {"status": 503})
+                        return
+                if self.path == "/healthz/ready":
+                    self._answer(200, {"status": 200, "title": "OK"}, "application/problem+json")
+                else:
+                    self._answer(404, {"status": 404}, "application/problem+json")
+
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                body = json.loads(self.rfile.read(length) or b"null")
+                authorized = self._authorized()
+                with standin._lock:
+                    standin.requests.append(Recorded("POST", self.path, body, authorized))
+                    if not authorized:
+                        self._answer(
+                            401,
+                            {"status": 401, "title": "Unauthorized"},
+                            "application/problem+json",
+                        )
+                    elif self.path != "/jmap":
+                        self._answer(404, {"status": 404}, "application/problem+json")
+                    else:
+                        self._answer(200, standin.jmap(body))
+
+        return Handler
