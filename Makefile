@@ -5,13 +5,14 @@ BIN    := $(VENV)/bin
 STACK  ?= prod
 OUT    ?= rendered
 
-.PHONY: help venv render test lint typecheck lint-workflows pytest bench preview up clean import-plan readme
+.PHONY: help venv render test lint typecheck lint-workflows pytest bench preview up clean import-plan readme upgrade-export
 
 help:
 	@echo "make render   render the whole stack offline into $(OUT)/ (STACK=$(STACK))"
 	@echo "make test     linters, type checks, workflow linters and the test suite"
 	@echo "make bench    import floor vs render time, admin-hash verification cost"
 	@echo "make import-plan TFSTATE=state.json OUT=import.json   OpenTofu state -> import ids (MIGRATING.md)"
+	@echo "make upgrade-export URL=http://localhost:18080   v0.15 export -> mailstack:upgradeExport"
 	@echo "make preview / make up   pulumi preview / up on stack $(STACK) (needs the Pulumi CLI)"
 
 # Rebuilt when a requirements file changes; `pulumi install` builds the same venv/.
@@ -58,6 +59,13 @@ OUT_IMPORT ?= $(if $(filter command line,$(origin OUT)),$(OUT),import.json)
 import-plan: venv
 	$(BIN)/python -m migration.import_plan --tfstate $(TFSTATE) --out $(OUT_IMPORT) \
 	  --stack-file Pulumi.$(STACK).yaml
+
+# The running v0.15's accounts, converted for v0.16 and stored encrypted (MIGRATING.md "Upgrade to
+# v0.16"): the admin password travels on a pipe, the export into `pulumi config set --secret`.
+upgrade-export: venv
+	@test -n "$(URL)" || { echo "usage: make upgrade-export URL=http://localhost:18080 (after: kubectl -n stalwart port-forward svc/stalwart 18080:8080)" >&2; exit 2; }
+	pulumi stack output adminPassword --show-secrets --stack $(STACK) \
+	  | $(BIN)/python -m migration.upgrade_export --url "$(URL)" --store --stack $(STACK)
 
 bench: venv
 	$(BIN)/python -m offline.bench

@@ -22,14 +22,15 @@ ACCOUNTS = "stalwart-accounts"
 settings = load_settings()
 cf = settings.cloudflare
 # v0.16's apply Job calls the API and checks that 587/993 accept (the NetworkPolicy lets it).
-apply_jobs = (apply_job_labels(SERVER),) if settings.generation == "0.16" else ()
+v016 = any(claim.generation == "0.16" for claim in settings.data.claims)
+apply_jobs = (apply_job_labels(SERVER),) if v016 else ()
 
 server = StalwartServer(
     SERVER,
     StalwartServerArgs(
         namespace=settings.namespace,
-        generation=settings.generation,
-        image=settings.image,
+        data=settings.data,
+        upgrade_export=settings.upgrade_export,
         cli_image=settings.cli_image,
         jobs_image=settings.reconciler_image,
         domain=settings.domain,
@@ -39,7 +40,6 @@ server = StalwartServer(
         tailnet_hostname=settings.tailnet_hostname,
         resend_api_key=settings.resend_api_key,
         admin_password=settings.admin_password,
-        data_claim_name=settings.data_claim_name,
         adopt_existing=settings.adopt.kubernetes,
         relay=settings.relay,
         auth_mechanisms=settings.auth_mechanisms,
@@ -69,7 +69,7 @@ accounts = ServiceAccounts(
         image=settings.reconciler_image,
         data_claim_uid=server.data_claim.metadata.apply(lambda m: m.uid or ""),
         ready=server.ready,
-        generation=settings.generation,
+        generation=server.serving_generation,
     ),
 )
 
@@ -119,4 +119,4 @@ pulumi.export("adminEmailVerified", email_routing.admin_email_verified)
 pulumi.export("serviceAccounts", accounts.smtp_settings)
 pulumi.export("serviceAccountPasswords", accounts.passwords)
 # Read back by the next run (settings/history.py): which generation the data claim holds.
-pulumi.export("stalwartData", record(settings.data_claim_name, settings.generation))
+pulumi.export("stalwartData", record(settings.data))

@@ -59,10 +59,11 @@ class ServiceAccountsArgs:
     """Pinned Python 3.11+ image for the Job."""
     data_claim_uid: pulumi.Input[str]
     """UID of the data claim: a new claim (restore) reruns the Job."""
-    ready: pulumi.Resource
-    """What the Job waits for: the Deployment (v0.15) or the applied plan (v0.16)."""
-    generation: str
-    """The Stalwart generation: the v0.15 REST reconciler or the v0.16 JMAP one."""
+    ready: pulumi.Resource | None
+    """What the Job waits for: the Deployment (v0.15) or the applied plan (v0.16); None while no
+    Stalwart serves (the upgrade's stop phase): no Job then, the passwords do not change."""
+    generation: str | None
+    """The serving Stalwart's generation: the v0.15 REST reconciler or the v0.16 JMAP one."""
 
 
 def job_pod_labels(name: str) -> dict[str, str]:
@@ -126,6 +127,29 @@ class ServiceAccounts(pulumi.ComponentResource):
             )
         )
 
+        job = (
+            None
+            if args.ready is None or args.generation is None
+            else self._job(name, args, args.ready, args.generation, document)
+        )
+
+        self.smtp_settings = {}
+        for account in args.accounts:
+            self._deliver_credentials(name, account, passwords[account.name], job)
+            self.smtp_settings[account.name] = pulumi.Output.from_input(args.smtp_host).apply(
+                _smtp_settings(account, args.smtp_port)
+            )
+        self.passwords = pulumi.Output.secret(pulumi.Output.all(**passwords))
+        self.register_outputs({"passwords": self.passwords, "smtp_settings": self.smtp_settings})
+
+    def _job(
+        self,
+        name: str,
+        args: ServiceAccountsArgs,
+        ready: pulumi.Resource,
+        generation: str,
+        document: pulumi.Output[str],
+    ) -> k8s.batch.v1.Job:
         labels = job_pod_labels(name)
         # Auto-named: new accounts, hashes or admin password give a new Secret name, hence a new
         # Job template; Kubernetes Jobs are immutable, so Pulumi replaces the Job and it reruns.
@@ -137,10 +161,16 @@ class ServiceAccounts(pulumi.ComponentResource):
                 ACCOUNTS_FILE: document,
                 ADMIN_PASSWORD_FILE: pulumi.Output.secret(args.admin_password),
             },
-            opts=child,
+            opts=pulumi.ResourceOptions(parent=self),
         )
-        script = job_scripts(f"{name}-script", args.generation, args.namespace, labels, child)
-        job = k8s.batch.v1.Job(
+        script = job_scripts(
+            f"{name}-script",
+            generation,
+            args.namespace,
+            labels,
+            pulumi.ResourceOptions(parent=self),
+        )
+        return k8s.batch.v1.Job(
             f"{name}-job",
             metadata=k8s.meta.v1.ObjectMetaArgs(
                 namespace=args.namespace,
@@ -161,7 +191,7 @@ class ServiceAccounts(pulumi.ComponentResource):
                     ),
                     spec=accounts_pod_spec(
                         JobPod(
-                            generation=args.generation,
+                            generation=generation,
                             image=args.image,
                             stalwart_url=args.stalwart_url,
                             admin_user=args.admin_user,
@@ -172,29 +202,20 @@ class ServiceAccounts(pulumi.ComponentResource):
                 ),
             ),
             opts=pulumi.ResourceOptions(
-                parent=self, depends_on=[args.ready], custom_timeouts=JOB_TIMEOUTS
+                parent=self, depends_on=[ready], custom_timeouts=JOB_TIMEOUTS
             ),
         )
-
-        self.smtp_settings = {}
-        for account in args.accounts:
-            self._deliver_credentials(name, account, passwords[account.name], job)
-            self.smtp_settings[account.name] = pulumi.Output.from_input(args.smtp_host).apply(
-                _smtp_settings(account, args.smtp_port)
-            )
-        self.passwords = pulumi.Output.secret(pulumi.Output.all(**passwords))
-        self.register_outputs({"passwords": self.passwords, "smtp_settings": self.smtp_settings})
 
     def _deliver_credentials(
         self,
         name: str,
         account: ServiceAccount,
         password: pulumi.Output[str],
-        job: k8s.batch.v1.Job,
+        job: k8s.batch.v1.Job | None,
     ) -> None:
         target = account.credentials
         # After the Job: a consumer never gets a password Stalwart does not know yet.
-        opts = pulumi.ResourceOptions(parent=self, depends_on=[job])
+        opts = pulumi.ResourceOptions(parent=self, depends_on=[job] if job else [])
         resource_name = f"{name}-{account.name}-credentials"
         if target.create:
             k8s.core.v1.Secret(

@@ -2,6 +2,7 @@
 
     python3 -m incluster.jmap_jobs accounts    # the service accounts (the accounts Job)
     python3 -m incluster.jmap_jobs listeners   # after `stalwart-cli apply`: are 587/993 bound?
+    python3 -m incluster.jmap_jobs pods-gone   # the upgrade's gate: no v0.15 pod left
 
 Management is `POST /jmap` with `x:<Type>/query|get|set` (crates/jmap/src/registry at v0.16.18),
 HTTP Basic as Stalwart's recovery admin (honoured in every mode). Environment:
@@ -331,16 +332,25 @@ class Pods:
         if not self.namespace or not self.selector:
             raise ClientError("POD_NAMESPACE and POD_SELECTOR must both be set")
 
-    def restart(self) -> list[str]:
-        base = f"/api/v1/namespaces/{urllib.parse.quote(self.namespace)}/pods"
+    def _base(self) -> str:
+        return f"/api/v1/namespaces/{urllib.parse.quote(self.namespace)}/pods"
+
+    def names(self) -> list[str]:
+        """The pods the selector matches, terminating ones included."""
         query = urllib.parse.urlencode({"labelSelector": self.selector})
-        listing = self.client.json("list pods", self.client.send("GET", f"{base}?{query}"))
+        listing = self.client.json("list pods", self.client.send("GET", f"{self._base()}?{query}"))
         items = listing.get("items") if isinstance(listing, dict) else None
-        names = [
+        if not isinstance(items, list):
+            raise ClientError("list pods: no item list")
+        return [
             str(item["metadata"]["name"])
-            for item in items or []
+            for item in items
             if isinstance(item, dict) and isinstance(item.get("metadata"), dict)
         ]
+
+    def restart(self) -> list[str]:
+        base = self._base()
+        names = self.names()
         for name in names:
             self.client.json(
                 f"delete pod {name}",
@@ -367,6 +377,19 @@ def ensure_listeners(
     raise ClientError(f"after a restart, port(s) {closed} still refuse connections")
 
 
+def wait_pods_gone(pods: Pods, timeout: float, sleep: Sleep, log: Log) -> str:
+    """Until no pod matches: a pod is listed until its containers have exited."""
+    deadline = time.monotonic() + timeout
+    while True:
+        left = pods.names()
+        if not left:
+            return "pods gone: none matches " + pods.selector
+        if time.monotonic() >= deadline:
+            raise ClientError(f"still running after {timeout:g}s: {', '.join(left)}")
+        log(f"waiting for {', '.join(left)} to stop")
+        sleep(2.0)
+
+
 def _read(path: str, what: str) -> str:
     try:
         with open(path, encoding="utf-8") as handle:
@@ -381,12 +404,18 @@ def main(
     sleep: Sleep = time.sleep,
 ) -> int:
     parser = argparse.ArgumentParser(description="Stalwart v0.16 in-cluster jobs")
-    parser.add_argument("command", choices=["accounts", "listeners"])
+    parser.add_argument("command", choices=["accounts", "listeners", "pods-gone"])
     command = parser.parse_args(argv).command
     env = os.environ if env is None else env
     redact = Redactor()
     summary = Summary()
     try:
+        if command == "pods-gone":
+            timeout = positive_number(
+                env.get("READY_TIMEOUT_SECONDS"), 480.0, "READY_TIMEOUT_SECONDS"
+            )
+            _print(wait_pods_gone(Pods(env, redact, 10.0), timeout, sleep, _print))
+            return 0
         password = _read(env.get("ADMIN_PASSWORD_FILE", ""), "ADMIN_PASSWORD_FILE")
         password = password.removesuffix("\n").removesuffix("\r")
         if not password:

@@ -161,26 +161,28 @@ def _summary(run: StackRun, ordered: list[Registration]) -> str:
 
 def _stalwart_section(run: StackRun) -> list[str]:
     record = reveal(run.outputs.get("stalwartData")) or {}
-    primary = record.get("primary") or {}
-    images = sorted(
-        {
-            str(container.get("image"))
-            for r in run.resources
-            if r.type == "kubernetes:apps/v1:Deployment"
-            for container in (
-                r.inputs.get("spec", {}).get("template", {}).get("spec", {}).get("containers") or []
-            )
-        }
+    lines = ["", "## Stalwart", ""]
+    serving = record.get("serving")
+    for role in ("primary", "upgraded"):
+        entry = record.get(role)
+        if not isinstance(entry, dict):
+            continue
+        state = "serves" if role == serving else "waits (0 replicas)"
+        lines.append(
+            f"- The {role} claim `{entry.get('claim')}` holds v{entry.get('generation')} data; "
+            f"`{entry.get('image')}` on it {state}."
+        )
+    generation = (record.get(serving) or {}).get("generation") if serving else None
+    lines.append(
+        f"- Generation: **v{generation}**." if generation else "- Generation: none serves."
     )
-    return [
-        "",
-        "## Stalwart",
-        "",
-        f"- Generation: **v{primary.get('generation', '?')}** "
-        f"({', '.join(f'`{image}`' for image in images)}).",
-        f"- The data claim `{primary.get('claim', '?')}` holds v{primary.get('generation', '?')} "
-        "data after this update (the stack output `stalwartData` records it).",
-    ]
+    phase = record.get("upgradePhase")
+    lines.append(
+        f"- Upgrade phase: **{phase}** (MIGRATING.md 'Upgrade to v0.16')."
+        if phase
+        else "- Upgrade phase: none."
+    )
+    return lines
 
 
 def write_render(run: StackRun, out: Path) -> list[str]:

@@ -17,7 +17,7 @@ from typing import Any
 import pulumi
 
 from settings.across import check_across
-from settings.generation import check_generation, held_generation
+from settings.generation import plan_data
 from settings.history import read_history
 from settings.keys import KEYS, SECRET_PLACEHOLDERS
 from settings.model import CloudflareSettings, ServiceAccount, Settings
@@ -94,8 +94,8 @@ def load_settings() -> Settings:
     if problems.lines:
         raise SettingsError(problems.lines)
     generation = generation_of(values["image"])
-    check_generation(values, generation, held_generation(read_history(), values["adopt"]), problems)
-    if problems.lines:
+    data = plan_data(values, generation, read_history(), problems)
+    if data is None or problems.lines:
         raise SettingsError(problems.lines)
 
     return Settings(
@@ -131,6 +131,8 @@ def load_settings() -> Settings:
         reconciler_image=values["reconcilerImage"],
         cli_image=values["cliImage"],
         generation=generation,
+        data=data,
+        upgrade_export=_secret_or_none(values["upgradeExport"]),
     )
 
 

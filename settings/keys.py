@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from settings.problems import NAMESPACE, Check
-from settings.rules import accounts, adopt, cloudflare, cluster, stalwart
+from settings.rules import accounts, adopt, cloudflare, cluster, stalwart, upgrade
 
 Rule = Callable[[Any, Check], Any]
 """Adds problem lines to the Check, or returns the parsed value (None: the raw value is it)."""
@@ -109,6 +109,13 @@ KEYS: dict[str, Key] = {
             "backupRetain": 8,
         },
         structured=True,
+    ),
+    # The staged upgrade from v0.15 (MIGRATING.md "Upgrade to v0.16"): unset outside it.
+    "upgrade": Key(upgrade.upgrade, structured=True),
+    "upgradeExport": Key(
+        upgrade.export,
+        secret=True,
+        placeholder='{"@type":"create","object":"Domain","value":{"create-0":{"name":"example.com"}}}',
     ),
     "authMechanisms": Key(
         stalwart.auth_mechanisms, default=list(stalwart.AUTH_MECHANISMS), structured=True

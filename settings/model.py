@@ -82,6 +82,50 @@ class Adoption:
 
 
 @dataclass(frozen=True)
+class Upgrade:
+    """`mailstack:upgrade`: the stage of the v0.15 -> v0.16 upgrade (MIGRATING.md)."""
+
+    phase: str
+    """`stop` (v0.15 scaled to zero) or `recover` (v0.16 on a copy of the claim, recovery mode)."""
+    claim_name: str | None
+    """Name of the copy; None: `<dataClaimName>-v016`."""
+
+
+@dataclass(frozen=True)
+class ClaimRuntime:
+    """One data claim and the Stalwart that runs (or waits) on it."""
+
+    role: str
+    """`primary` (the stack's first claim) or `upgraded` (its v0.16 copy)."""
+    claim: str
+    """The claim's Kubernetes name."""
+    generation: str
+    """The Stalwart generation of its data and of the runtime on it."""
+    image: str
+    """The Stalwart image of that runtime."""
+    replicas: int
+    """1 when it serves, 0 when it waits (rollback) or is stopped."""
+    recovery: bool
+    """v0.16 started with STALWART_RECOVERY_MODE (the upgrade's recover phase)."""
+    source: str | None
+    """The claim this one is a copy of (CSI clone, `spec.dataSource`), or None."""
+
+
+@dataclass(frozen=True)
+class DataPlan:
+    """Which claims exist after this update, and which of them serves."""
+
+    claims: tuple[ClaimRuntime, ...]
+    """The primary first, then the upgraded copy when there is one."""
+    phase: str | None
+    """The upgrade phase of this update, if any."""
+
+    @property
+    def serving(self) -> ClaimRuntime | None:
+        return next((claim for claim in self.claims if claim.replicas), None)
+
+
+@dataclass(frozen=True)
 class CloudflareSettings:
     account_id: str
     zone_id: str
@@ -136,7 +180,11 @@ class Settings:
     cli_image: str
     """Image of the official stalwart-cli (v0.16): applies the plan."""
     generation: str
-    """The Stalwart generation that runs: `0.15` or `0.16` (from the image's tag)."""
+    """The Stalwart generation of the image: `0.15` or `0.16` (from its tag)."""
+    data: DataPlan
+    """The data claims and which one serves (settings/generation.py)."""
+    upgrade_export: pulumi.Output[str] | None
+    """The converted v0.15 export (secret), applied in the recover phase."""
 
     @property
     def webmail_fqdn(self) -> str:

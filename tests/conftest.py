@@ -35,7 +35,7 @@ BASE_CONFIG: dict[str, Any] = {
 # The defaults of `mailstack:relay` and `mailstack:authMechanisms` (settings/keys.py).
 DEFAULT_RELAY = Relay("smtp.resend.com", 465, "resend", True)
 DEFAULT_MECHANISMS = ("plain", "login", "oauthbearer", "xoauth2")
-SECRET_KEYS = {"mailstack:resendApiKey", "mailstack:adminPassword"}
+SECRET_KEYS = {"mailstack:resendApiKey", "mailstack:adminPassword", "mailstack:upgradeExport"}
 
 RunStack = Callable[..., StackRun]
 

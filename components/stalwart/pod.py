@@ -7,7 +7,8 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.kube import standard_labels
-from components.stalwart.endpoints import DEPLOYMENT_NAME, PORTS
+from components.stalwart.endpoints import PORTS
+from components.stalwart.runtime import RuntimeInputs
 
 # Measured on a homelab this size (a handful of senders, spam filter on): ~200-350 MiB resident
 # after the rules load. The request keeps the node's scheduler honest; the limit leaves room for
@@ -46,28 +47,22 @@ def http_probe(path: str, period: int, failures: int) -> k8s.core.v1.ProbeArgs:
 
 
 def stalwart_deployment(
-    name: str,
-    namespace: pulumi.Input[str],
-    selector: dict[str, str],
-    spec: k8s.core.v1.PodSpecArgs,
-    opts: pulumi.ResourceOptions,
-    replicas: int = 1,
+    inputs: RuntimeInputs, spec: k8s.core.v1.PodSpecArgs, opts: pulumi.ResourceOptions
 ) -> k8s.apps.v1.Deployment:
-    """The `stalwart` Deployment of either generation around its pod spec."""
+    """The Deployment of either generation around its pod spec."""
+    labels = standard_labels(inputs.instance, "mail-server")
     return k8s.apps.v1.Deployment(
-        f"{name}-deployment",
+        f"{inputs.prefix}-deployment",
         metadata=k8s.meta.v1.ObjectMetaArgs(
-            name=DEPLOYMENT_NAME, namespace=namespace, labels=standard_labels(name, "mail-server")
+            name=inputs.deployment_name, namespace=inputs.namespace, labels=labels
         ),
         spec=k8s.apps.v1.DeploymentSpecArgs(
-            replicas=replicas,
+            replicas=inputs.replicas,
             # RocksDB holds an exclusive lock: a second pod next to the old one never starts.
             strategy=k8s.apps.v1.DeploymentStrategyArgs(type="Recreate"),
-            selector=k8s.meta.v1.LabelSelectorArgs(match_labels=selector),
+            selector=k8s.meta.v1.LabelSelectorArgs(match_labels=inputs.selector),
             template=k8s.core.v1.PodTemplateSpecArgs(
-                metadata=k8s.meta.v1.ObjectMetaArgs(
-                    labels={**standard_labels(name, "mail-server"), **selector}
-                ),
+                metadata=k8s.meta.v1.ObjectMetaArgs(labels={**labels, **inputs.selector}),
                 spec=spec,
             ),
         ),

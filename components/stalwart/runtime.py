@@ -12,8 +12,20 @@ from settings.model import Relay
 
 @dataclass(frozen=True)
 class RuntimeInputs:
-    name: str
-    """The server component's name: prefix of every logical name."""
+    instance: str
+    """The server component's name: the pods' `app.kubernetes.io/instance` label."""
+    prefix: str
+    """Prefix of this runtime's logical names (`stalwart`, or `stalwart-v016` for the copy)."""
+    deployment_name: str
+    """The Deployment's Kubernetes name (`stalwart`, or `stalwart-v016` for the copy)."""
+    replicas: int
+    """1 when this runtime serves, 0 when it waits."""
+    recovery: bool
+    """v0.16 in recovery mode: the export is applied before anything else (the upgrade)."""
+    export: pulumi.Output[str] | None
+    """The converted v0.15 export (secret), for the recovery runtime."""
+    jobs_account: pulumi.Input[str] | None
+    """The service account of the Jobs that may restart Stalwart's pods (v0.16)."""
     namespace: pulumi.Input[str]
     """Stalwart's namespace."""
     selector: dict[str, str]
@@ -52,3 +64,5 @@ class Runtime:
     """The Stalwart Deployment."""
     ready: pulumi.Resource
     """What accounts wait for: the Deployment (v0.15) or the applied plan (v0.16)."""
+    claim_name: pulumi.Input[str]
+    """The claim it runs on."""

@@ -14,13 +14,13 @@ from components.stalwart.runtime import Runtime, RuntimeInputs
 
 
 def deploy_v015(inputs: RuntimeInputs, opts: pulumi.ResourceOptions) -> Runtime:
-    name = inputs.name
+    name, instance = inputs.prefix, inputs.instance
     # Auto-named: a new value gives a new Secret/ConfigMap name, which changes the pod template
     # and rolls the pod (create-before-delete, so the old pod keeps its files).
     secrets = k8s.core.v1.Secret(
         f"{name}-secrets",
         metadata=k8s.meta.v1.ObjectMetaArgs(
-            namespace=inputs.namespace, labels=standard_labels(name, "secrets")
+            namespace=inputs.namespace, labels=standard_labels(instance, "secrets")
         ),
         type="Opaque",
         string_data={
@@ -32,7 +32,7 @@ def deploy_v015(inputs: RuntimeInputs, opts: pulumi.ResourceOptions) -> Runtime:
     config = k8s.core.v1.ConfigMap(
         f"{name}-config",
         metadata=k8s.meta.v1.ObjectMetaArgs(
-            namespace=inputs.namespace, labels=standard_labels(name, "config")
+            namespace=inputs.namespace, labels=standard_labels(instance, "config")
         ),
         data={CONFIG_FILE: toml.render_toml(toml.render_config(inputs.relay, inputs.mechanisms))},
         opts=opts,
@@ -44,5 +44,5 @@ def deploy_v015(inputs: RuntimeInputs, opts: pulumi.ResourceOptions) -> Runtime:
         secret_name=secrets.metadata.apply(object_name),
         config_name=config.metadata.apply(object_name),
     )
-    deployment = stalwart_deployment(name, inputs.namespace, inputs.selector, spec, opts)
-    return Runtime(deployment=deployment, ready=deployment)
+    deployment = stalwart_deployment(inputs, spec, opts)
+    return Runtime(deployment=deployment, ready=deployment, claim_name=inputs.claim_name)

@@ -10,7 +10,7 @@ import pulumi_kubernetes as k8s
 import pulumi_random as random
 
 from components.adoption import adopted
-from components.backup import MailBackups, MailBackupsArgs, claim_labels
+from components.backup import MailBackups, MailBackupsArgs
 from components.credentials import salted_hash
 from components.kube import object_name, standard_labels
 from components.stalwart.endpoints import (
@@ -23,10 +23,9 @@ from components.stalwart.endpoints import (
 )
 from components.stalwart.ingress import published_url, webmail_ingresses
 from components.stalwart.network_policy import NetworkRules, network_policy_spec
-from components.stalwart.runtime import Runtime, RuntimeInputs
-from components.stalwart.runtime_v015 import deploy_v015
-from components.stalwart.runtime_v016 import deploy_v016
-from settings.model import BackupPolicy, Relay
+from components.stalwart.runtimes import BuildContext, build_claims
+from components.stalwart.upgrade import jobs_account
+from settings.model import BackupPolicy, DataPlan, Relay
 
 COMPONENT_TYPE = "mailstack:stalwart:StalwartServer"
 
@@ -37,10 +36,10 @@ class StalwartServerArgs:
 
     namespace: str
     """Namespace created for Stalwart (`stalwart`)."""
-    generation: str
-    """The Stalwart generation the image runs: `0.15` or `0.16`."""
-    image: str
-    """Pinned `stalwartlabs/stalwart` image of that generation."""
+    data: DataPlan
+    """The data claims, the Stalwart image of each, and which one serves."""
+    upgrade_export: pulumi.Output[str] | None
+    """The converted v0.15 export (secret), applied in the upgrade's recover phase."""
     cli_image: str
     """v0.16: pinned stalwart-cli image of the apply Job."""
     jobs_image: str
@@ -59,8 +58,6 @@ class StalwartServerArgs:
     """Relay credential (secret)."""
     admin_password: pulumi.Input[str] | None
     """Fallback admin password (secret); None generates one with pulumi-random."""
-    data_claim_name: str
-    """Name of the data claim (an adopted claim keeps its old name)."""
     adopt_existing: bool
     """Import the namespace and the claim. The old Deployment, Service and Ingresses are deleted
     before the adopting update (MIGRATING.md): creating an object that exists fails, and taking it
@@ -97,10 +94,13 @@ class StalwartServer(pulumi.ComponentResource):
     """https URL of the Tailscale ingress once the operator has published it."""
     http_url: pulumi.Output[str]
     """In-cluster URL of the HTTP listener (management API), for the accounts Job."""
-    ready: pulumi.Resource
-    """What needs a configured Stalwart waits for: the Deployment (v0.15), the apply Job (v0.16)."""
+    ready: pulumi.Resource | None
+    """What needs a configured Stalwart waits for: the Deployment (v0.15), the apply Job (v0.16);
+    None while no Stalwart serves (the upgrade's stop phase)."""
+    serving_generation: str | None
+    """The generation of the Stalwart that serves, if one does."""
     data_claim: k8s.core.v1.PersistentVolumeClaim
-    """The data claim (its UID reruns the accounts Job after a restore)."""
+    """The claim that serves, else the first (its UID reruns the accounts Job after a restore)."""
 
     def __init__(
         self, name: str, args: StalwartServerArgs, opts: pulumi.ResourceOptions | None = None
@@ -111,7 +111,6 @@ class StalwartServer(pulumi.ComponentResource):
 
         ns = self._namespace(name, args)
         namespace = ns.metadata.apply(object_name)
-        data = self._data_claim(name, args, namespace)
 
         if args.admin_password is None:
             generated = random.RandomPassword(
@@ -143,27 +142,25 @@ class StalwartServer(pulumi.ComponentResource):
         http_url = service_name.apply(
             lambda svc: f"http://{svc}.{args.namespace}.svc.cluster.local:{HTTP_PORT}"
         )
-        inputs = RuntimeInputs(
-            name=name,
-            namespace=namespace,
-            selector=selector,
-            image=args.image,
-            claim_name=data.metadata.apply(object_name),
-            admin_hash=admin_hash,
-            admin_password=admin_password,
-            relay_password=args.resend_api_key,
-            relay=args.relay,
-            mechanisms=args.auth_mechanisms,
-            run_as_user=args.run_as_user,
-            domain=args.domain,
-            hostname=args.webmail_fqdn,
-            http_url=http_url,
-            cli_image=args.cli_image,
-            jobs_image=args.jobs_image,
+        account = (
+            jobs_account(name, namespace, child)
+            if any(claim.generation == "0.16" for claim in args.data.claims)
+            else None
         )
-        runtime: Runtime = (deploy_v016 if args.generation == "0.16" else deploy_v015)(
-            inputs, child
+        claims, runtimes = build_claims(
+            BuildContext(
+                name=name,
+                args=args,
+                selector=selector,
+                namespace=namespace,
+                http_url=http_url,
+                account=account,
+                admin_password=admin_password,
+                admin_hash=admin_hash,
+                opts=child,
+            )
         )
+        serving = args.data.serving
 
         k8s.networking.v1.NetworkPolicy(
             f"{name}-network-policy",
@@ -177,7 +174,7 @@ class StalwartServer(pulumi.ComponentResource):
         )
         MailBackups(
             f"{name}-backups",
-            MailBackupsArgs(job_group=_job_group(name), policy=args.backup),
+            MailBackupsArgs(job_group=f"{name}-mail", policy=args.backup),
             child,
         )
         tailscale = webmail_ingresses(
@@ -185,8 +182,9 @@ class StalwartServer(pulumi.ComponentResource):
         )
 
         self.namespace = namespace
-        self.ready = runtime.ready
-        self.data_claim = data
+        self.ready = runtimes[serving.role].ready if serving else None
+        self.serving_generation = serving.generation if serving else None
+        self.data_claim = claims[serving.role if serving else "primary"]
         self.http_url = http_url
         self.smtp_host = service_name.apply(lambda svc: f"{svc}.{args.namespace}.svc.cluster.local")
         self.smtp_port = SUBMISSION_PORT
@@ -205,6 +203,7 @@ class StalwartServer(pulumi.ComponentResource):
                 "tailnet_url": self.tailnet_url,
                 "http_url": self.http_url,
                 "ready": self.ready,
+                "serving_generation": self.serving_generation,
                 "data_claim": self.data_claim,
             }
         )
@@ -216,40 +215,9 @@ class StalwartServer(pulumi.ComponentResource):
                 name=args.namespace, labels=standard_labels(name, "namespace")
             ),
             opts=adopted(
-                _kept(self), args.namespace if args.adopt_existing else None, ["metadata"]
+                # Mail must survive any update and a mistaken `pulumi destroy`.
+                pulumi.ResourceOptions(parent=self, protect=True, retain_on_delete=True),
+                args.namespace if args.adopt_existing else None,
+                ["metadata"],
             ),
         )
-
-    def _data_claim(
-        self, name: str, args: StalwartServerArgs, namespace: pulumi.Input[str]
-    ) -> k8s.core.v1.PersistentVolumeClaim:
-        return k8s.core.v1.PersistentVolumeClaim(
-            f"{name}-data",
-            metadata=k8s.meta.v1.ObjectMetaArgs(
-                name=args.data_claim_name,
-                namespace=namespace,
-                labels={**standard_labels(name, "data"), **claim_labels(_job_group(name))},
-            ),
-            spec=k8s.core.v1.PersistentVolumeClaimSpecArgs(
-                access_modes=["ReadWriteOnce"],
-                storage_class_name=args.storage_class,
-                resources=k8s.core.v1.VolumeResourceRequirementsArgs(
-                    requests={"storage": args.storage_size}
-                ),
-            ),
-            opts=adopted(
-                _kept(self),
-                f"{args.namespace}/{args.data_claim_name}" if args.adopt_existing else None,
-                ["metadata", "spec"],
-            ),
-        )
-
-
-def _kept(parent: pulumi.Resource) -> pulumi.ResourceOptions:
-    """Mail must survive any update and a mistaken `pulumi destroy`."""
-    return pulumi.ResourceOptions(parent=parent, protect=True, retain_on_delete=True)
-
-
-def _job_group(name: str) -> str:
-    """The Longhorn job group of the data volume (`stalwart-mail` for the instance `stalwart`)."""
-    return f"{name}-mail"

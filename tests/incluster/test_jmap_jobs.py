@@ -217,3 +217,32 @@ def test_a_listener_still_closed_after_the_restart_fails(standin, tmp_path, caps
         env = listeners_env(tmp_path, kube, port)
         assert run(standin, tmp_path, "listeners", **env, READY_TIMEOUT_SECONDS="0.2") == 1
     assert "still refuse connections" in capsys.readouterr().err
+
+
+# --- the upgrade's gate -----------------------------------------------------------------------
+
+
+def gate(tmp_path: Path, kube: PodsStandin, **env: str) -> int:
+    (tmp_path / "token").write_text(kube.token)
+    environment = {
+        "POD_NAMESPACE": "stalwart",
+        "POD_SELECTOR": "app.kubernetes.io/name=stalwart,!mailstack.pulumi.com/claim",
+        "KUBE_API_URL": kube.url,
+        "KUBE_TOKEN_FILE": str(tmp_path / "token"),
+        **env,
+    }
+    return jmap_jobs.main(["pods-gone"], environment, sleep=lambda _: None)
+
+
+def test_the_gate_waits_until_the_v015_pod_is_gone(tmp_path, capsys):
+    with PodsStandin("kube-token", ["stalwart-old"], vanish_after=3) as kube:
+        assert gate(tmp_path, kube) == 0
+        assert "%21mailstack.pulumi.com%2Fclaim" in kube.requests[0][1]
+        assert len(kube.requests) == 4
+    assert "pods gone" in capsys.readouterr().out
+
+
+def test_the_gate_fails_when_the_pod_never_goes(tmp_path, capsys):
+    with PodsStandin("kube-token", ["stalwart-old"]) as kube:
+        assert gate(tmp_path, kube, READY_TIMEOUT_SECONDS="0.05") == 1
+    assert "still running" in capsys.readouterr().err

@@ -42,6 +42,8 @@ OTHER_VALUES: dict[str, Any] = {
     ],
     "reconcilerImage": "python:3.13.1-slim-bookworm",
     "cliImage": "ghcr.io/stalwartlabs/cli:1.0.12",
+    "upgrade": {"phase": "stop"},
+    "upgradeExport": '{"@type":"create","object":"Domain","value":{"d":{"name":"example.com"}}}',
     "relay": {"host": "smtp.example.net", "port": 587, "implicitTls": False},
     "authMechanisms": ["plain"],
     "dataClaimName": "mail-data",
@@ -67,9 +69,13 @@ def changed_paths(before: Any, after: Any, path: tuple[str, ...] = ()) -> set[tu
     return set() if before == after else {path}
 
 
+# The homelab as deployed: its claim holds v0.15 data (so the upgrade's stop phase is valid).
+DEPLOYED = {"stalwartData": {"primary": {"claim": "stalwart-data", "generation": "0.15"}}}
+
+
 @pytest.fixture(scope="module")
 def baseline():
-    return stack_run()
+    return stack_run(previous_outputs=DEPLOYED)
 
 
 def test_every_setting_is_tried():
@@ -82,7 +88,7 @@ def test_changing_a_setting_never_replaces_the_claim_or_namespace(baseline, key)
     if key == "adopt":
         overrides["mailstack:cloudflareZoneId"] = ZONE_ID
         overrides["mailstack:cloudflareAccountId"] = ACCOUNT_ID
-    changed = stack_run(overrides)
+    changed = stack_run(overrides, previous_outputs=DEPLOYED)
     for resource in (NAMESPACE, CLAIM):
         registration = changed.get(*resource)
         assert registration.protect and registration.retain_on_delete
@@ -94,7 +100,7 @@ def test_changing_a_setting_never_replaces_the_claim_or_namespace(baseline, key)
 
 @pytest.mark.parametrize("key", sorted(IDENTITY))
 def test_identity_settings_do_touch_identity_and_are_guarded_by_protect(baseline, key):
-    changed = stack_run({f"mailstack:{key}": OTHER_VALUES[key]})
+    changed = stack_run({f"mailstack:{key}": OTHER_VALUES[key]}, previous_outputs=DEPLOYED)
     touched = [
         resource
         for resource in (NAMESPACE, CLAIM)

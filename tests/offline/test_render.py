@@ -237,11 +237,11 @@ def test_a_v016_render_writes_config_json_and_the_plans(rendered_v016):
 
 
 def test_the_summary_says_which_generation_runs(rendered, rendered_v016):
+    v015 = (rendered / "SUMMARY.md").read_text()
+    assert "- Generation: **v0.15**." in v015
     assert (
-        "- Generation: **v0.15** (`stalwartlabs/stalwart:v0.15.5`)."
-        in (rendered / "SUMMARY.md").read_text()
+        "- The primary claim `stalwart-data` holds v0.15 data; `stalwartlabs/stalwart:v0.15.5` "
+        "on it serves." in v015
     )
-    assert (
-        "- Generation: **v0.16** (`stalwartlabs/stalwart:v0.16.18`)."
-        in (rendered_v016 / "SUMMARY.md").read_text()
-    )
+    assert "- Upgrade phase: none." in v015
+    assert "- Generation: **v0.16**." in (rendered_v016 / "SUMMARY.md").read_text()

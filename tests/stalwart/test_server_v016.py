@@ -146,12 +146,13 @@ def test_the_apply_job_runs_the_cli_then_the_reload_then_the_listener_check(v016
 
 
 def test_the_apply_job_may_restart_only_pods_of_its_namespace(v016):
-    role = v016.get("kubernetes:rbac.authorization.k8s.io/v1:Role", "stalwart-apply-restart")
+    role = v016.get("kubernetes:rbac.authorization.k8s.io/v1:Role", "stalwart-jobs")
     assert role.inputs["rules"] == [
         {"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list", "delete"]}
     ]
     spec = v016.get(*APPLY).inputs["spec"]["template"]["spec"]
-    assert spec["serviceAccountName"] == "stalwart-apply"
+    assert spec["serviceAccountName"] == "stalwart-jobs"
+    assert spec["automountServiceAccountToken"] is True
 
 
 def test_accounts_are_reconciled_over_jmap_after_the_plan(v016):
@@ -166,7 +167,9 @@ def test_the_outputs_are_todays_and_record_the_generation(v016):
     assert v016.outputs["smtpPort"] == 587
     assert is_secret_value(v016.outputs["adminPassword"])
     assert v016.outputs["stalwartData"] == {
-        "primary": {"claim": "stalwart-data", "generation": "0.16"}
+        "primary": {"claim": "stalwart-data", "generation": "0.16", "image": V016_IMAGE},
+        "serving": "primary",
+        "upgradePhase": None,
     }
 
 

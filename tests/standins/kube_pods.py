@@ -1,7 +1,8 @@
 """A local stand-in of the two Kubernetes API calls the listeners Job makes, on 127.0.0.1 only:
 ``GET /api/v1/namespaces/<ns>/pods?labelSelector=...`` (a PodList) and
 ``DELETE /api/v1/namespaces/<ns>/pods/<name>``. Deleting a pod "restarts Stalwart": the stand-in
-then starts accepting TCP connections on `restart_opens` (standing for 587 bound at start).
+then starts accepting TCP connections on `restart_opens` (standing for 587 bound at start); with
+`vanish_after`, the pods are gone after that many listings (a pod that finished terminating).
 Requests must carry `Authorization: Bearer <token>`; `requests` records (method, path).
 """
 
@@ -20,9 +21,16 @@ def free_port() -> int:
 
 
 class PodsStandin:
-    def __init__(self, token: str, pods: list[str], restart_opens: int | None = None) -> None:
+    def __init__(
+        self,
+        token: str,
+        pods: list[str],
+        restart_opens: int | None = None,
+        vanish_after: int | None = None,
+    ) -> None:
         self.token = token
         self.pods = list(pods)
+        self.vanish_after = vanish_after
         self.restart_opens = restart_opens
         self.requests: list[tuple[str, str]] = []
         self.listening: socket.socket | None = None
@@ -73,6 +81,10 @@ class PodsStandin:
             def do_GET(self) -> None:
                 standin.requests.append(("GET", self.path))
                 if self._allowed():
+                    if standin.vanish_after is not None:
+                        if standin.vanish_after <= 0:
+                            standin.pods.clear()
+                        standin.vanish_after -= 1
                     items = [{"metadata": {"name": name}} for name in standin.pods]
                     self._answer(200, {"kind": "PodList", "items": items})
 

@@ -15,6 +15,8 @@ crates/directory/src/backend/internal/manage.rs):
   ``{"data": null}``; ``DELETE /api/principal/<name>`` -> ``{"data": null}``.
 - ``GET /api/principal?types=&limit=&page=&fields=`` -> ``{"data":{"items":[...],"total":N}}``,
   sorted by name, pages 1-based (page 0 is the first page, limit 0 is unlimited).
+- ``GET /api/settings/list?prefix=&page=&limit=`` -> ``{"data":{"items":{key: value},"total":N}}``
+  (the ``settings`` dict; what migrate_v016.py's dump reads).
 
 Knobs: ``not_ready_requests`` (the first N requests get 503), ``post_error`` (every POST answers
 200 with that body), ``listen_after`` (the port is bound at once but only accepts connections
@@ -75,6 +77,7 @@ class StalwartStandin:
         self.post_error = post_error
         self.listen_after = listen_after
         self.principals: dict[str, dict[str, Any]] = {}
+        self.settings: dict[str, str] = {}
         self.requests: list[Recorded] = []
         self._ids = itertools.count(1)
         self._lock = threading.RLock()
@@ -198,6 +201,8 @@ class StalwartStandin:
     def _principal_api(
         self, method: str, path: str, query: dict[str, str], body: Any
     ) -> dict[str, Any] | None:
+        if path == "/api/settings/list" and method == "GET":
+            return self._settings(query)
         if path == "/api/principal":
             if method == "POST":
                 if self.post_error is not None:
@@ -300,6 +305,17 @@ class StalwartStandin:
                 del updated[key]
         self.principals[principal["name"]] = updated
         return {"data": None}
+
+    def _settings(self, query: dict[str, str]) -> dict[str, Any]:
+        # crates/http/src/management/settings.rs (v0.15.5): the database keys and the local
+        # config.toml keys merged, offset = (page - 1) * limit; an empty prefix means all.
+        prefix = query.get("prefix", "")
+        limit = int(query.get("limit") or 0)
+        page = int(query.get("page") or 1)
+        matching = sorted(k for k in self.settings if k.startswith(prefix))
+        offset = max(page - 1, 0) * limit
+        chosen = matching[offset : offset + limit] if limit else matching[offset:]
+        return {"data": {"items": {k: self.settings[k] for k in chosen}, "total": len(matching)}}
 
     def _list(self, query: dict[str, str]) -> dict[str, Any]:
         types = {t for t in query.get("types", query.get("type", "")).split(",") if t in TYPES}

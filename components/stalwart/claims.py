@@ -1,0 +1,56 @@
+"""The data claims: the stack's first claim, and the v0.16 copy the upgrade takes of it.
+
+Both are protected and retained on delete: mail survives any update and a mistaken `pulumi
+destroy`. The copy is a CSI volume clone (`spec.dataSource` naming the v0.15 claim), which
+Longhorn supports; the v0.15 claim is never mounted by v0.16, so it stays as it was.
+"""
+
+from __future__ import annotations
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from components.adoption import adopted
+from components.backup import claim_labels
+from components.kube import standard_labels
+
+UPGRADED_SUFFIX = "v016"
+
+
+def data_claim(
+    resource_name: str,
+    instance: str,
+    claim: str,
+    namespace: pulumi.Input[str],
+    storage_class: str,
+    storage_size: str,
+    job_group: str,
+    opts: pulumi.ResourceOptions,
+    source: str | None = None,
+    import_id: str | None = None,
+) -> k8s.core.v1.PersistentVolumeClaim:
+    """A protected, retained ReadWriteOnce claim in the Longhorn job group `job_group`."""
+    kept = pulumi.ResourceOptions.merge(
+        opts, pulumi.ResourceOptions(protect=True, retain_on_delete=True)
+    )
+    return k8s.core.v1.PersistentVolumeClaim(
+        resource_name,
+        metadata=k8s.meta.v1.ObjectMetaArgs(
+            name=claim,
+            namespace=namespace,
+            labels={**standard_labels(instance, "data"), **claim_labels(job_group)},
+        ),
+        spec=k8s.core.v1.PersistentVolumeClaimSpecArgs(
+            access_modes=["ReadWriteOnce"],
+            storage_class_name=storage_class,
+            resources=k8s.core.v1.VolumeResourceRequirementsArgs(
+                requests={"storage": storage_size}
+            ),
+            data_source=(
+                k8s.core.v1.TypedLocalObjectReferenceArgs(kind="PersistentVolumeClaim", name=source)
+                if source
+                else None
+            ),
+        ),
+        opts=adopted(kept, import_id, ["metadata", "spec"]),
+    )

@@ -1,0 +1,131 @@
+"""What the v0.15 -> v0.16 upgrade adds: the Jobs' service account, and the gate that lets the
+copy of the claim be taken only once no v0.15 pod is left (UPGRADING/v0_16.md step 2)."""
+
+from __future__ import annotations
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from components.incluster import (
+    job_container_security,
+    python_env,
+    scripts_config_map,
+    scripts_mount,
+    scripts_volume,
+)
+from components.kube import object_name
+from components.stalwart.apply_job import apply_job_labels
+from components.stalwart.job_pods import JOB_RESOURCES, JOB_TIMEOUTS, NONROOT, selector_text
+
+GATE_DEADLINE_SECONDS = 540
+
+
+def jobs_account(
+    name: str, namespace: pulumi.Input[str], opts: pulumi.ResourceOptions
+) -> pulumi.Output[str]:
+    """A service account that may get, list and delete pods in Stalwart's namespace, nothing
+    more: the listener check restarts Stalwart, the gate waits for the v0.15 pod to be gone."""
+    labels = apply_job_labels(name)
+    account = k8s.core.v1.ServiceAccount(
+        f"{name}-jobs",
+        metadata=k8s.meta.v1.ObjectMetaArgs(
+            name=f"{name}-jobs", namespace=namespace, labels=labels
+        ),
+        automount_service_account_token=False,
+        opts=opts,
+    )
+    role = k8s.rbac.v1.Role(
+        f"{name}-jobs",
+        metadata=k8s.meta.v1.ObjectMetaArgs(
+            name=f"{name}-jobs", namespace=namespace, labels=labels
+        ),
+        rules=[
+            k8s.rbac.v1.PolicyRuleArgs(
+                api_groups=[""], resources=["pods"], verbs=["get", "list", "delete"]
+            )
+        ],
+        opts=opts,
+    )
+    k8s.rbac.v1.RoleBinding(
+        f"{name}-jobs",
+        metadata=k8s.meta.v1.ObjectMetaArgs(
+            name=f"{name}-jobs", namespace=namespace, labels=labels
+        ),
+        role_ref=k8s.rbac.v1.RoleRefArgs(
+            api_group="rbac.authorization.k8s.io",
+            kind="Role",
+            name=role.metadata.apply(object_name),
+        ),
+        subjects=[
+            k8s.rbac.v1.SubjectArgs(
+                kind="ServiceAccount",
+                name=account.metadata.apply(object_name),
+                namespace=namespace,
+            )
+        ],
+        opts=opts,
+    )
+    return account.metadata.apply(object_name)
+
+
+def stop_gate(
+    name: str,
+    namespace: pulumi.Input[str],
+    selector: dict[str, str],
+    account: pulumi.Input[str],
+    image: str,
+    stopped: pulumi.Resource,
+    opts: pulumi.ResourceOptions,
+) -> k8s.batch.v1.Job:
+    """Completes once no pod matches `selector`: the v0.15 Deployment at zero replicas has no pod
+    left, terminating ones included, so RocksDB is closed and the volume unmounted."""
+    labels = apply_job_labels(name)
+    scripts = scripts_config_map(f"{name}-gate-scripts", namespace, labels, opts)
+    pod = k8s.core.v1.PodSpecArgs(
+        restart_policy="Never",
+        service_account_name=account,
+        automount_service_account_token=True,
+        security_context=k8s.core.v1.PodSecurityContextArgs(
+            run_as_non_root=True,
+            run_as_user=NONROOT,
+            run_as_group=NONROOT,
+            seccomp_profile=k8s.core.v1.SeccompProfileArgs(type="RuntimeDefault"),
+        ),
+        containers=[
+            k8s.core.v1.ContainerArgs(
+                name="wait-for-v015-to-stop",
+                image=image,
+                command=["python3", "-m", "incluster.jmap_jobs", "pods-gone"],
+                env=[
+                    *python_env(),
+                    k8s.core.v1.EnvVarArgs(name="POD_SELECTOR", value=selector_text(selector)),
+                    k8s.core.v1.EnvVarArgs(
+                        name="POD_NAMESPACE",
+                        value_from=k8s.core.v1.EnvVarSourceArgs(
+                            field_ref=k8s.core.v1.ObjectFieldSelectorArgs(
+                                field_path="metadata.namespace"
+                            )
+                        ),
+                    ),
+                ],
+                volume_mounts=[scripts_mount()],
+                security_context=job_container_security(),
+                resources=JOB_RESOURCES,
+            )
+        ],
+        volumes=[scripts_volume(scripts.metadata.apply(object_name))],
+    )
+    return k8s.batch.v1.Job(
+        f"{name}-stop-gate",
+        metadata=k8s.meta.v1.ObjectMetaArgs(namespace=namespace, labels=labels),
+        spec=k8s.batch.v1.JobSpecArgs(
+            backoff_limit=2,
+            active_deadline_seconds=GATE_DEADLINE_SECONDS,
+            template=k8s.core.v1.PodTemplateSpecArgs(
+                metadata=k8s.meta.v1.ObjectMetaArgs(labels=labels), spec=pod
+            ),
+        ),
+        opts=pulumi.ResourceOptions.merge(
+            opts, pulumi.ResourceOptions(depends_on=[stopped], custom_timeouts=JOB_TIMEOUTS)
+        ),
+    )

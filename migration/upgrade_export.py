@@ -1,0 +1,139 @@
+"""`make upgrade-export`: the running v0.15's accounts and settings, converted for v0.16 by the
+official script, stored as the secret setting `mailstack:upgradeExport`.
+
+    pulumi stack output adminPassword --show-secrets \\
+        | python -m migration.upgrade_export --url http://localhost:18080 --store --stack prod
+
+Runs `migrate_v016.py` (vendored whole, vendor/stalwart/PROVENANCE.md) in-process instead of its
+`dump` and `convert` commands, so that neither the dump nor the export (password hashes, DKIM
+keys) is ever written to a file: the admin password comes on stdin (never an argument, so not in
+the shell history or `ps`), the export goes to stdout or, with `--store`, to the stdin of
+`pulumi config set --secret`, which encrypts it into the stack file. Only counts and names go to
+stderr. Paths are rewritten from /opt/stalwart to /var/lib/stalwart (the v0.16 image's data
+volume; UPGRADING/v0_16.md "Docker"). The `SystemSettings` update is left out: v0.15 had no
+`server.hostname` here (an empty one fails validation), and the plan sets hostname and default
+domain. Every line is checked against Stalwart's schema before anything is stored.
+
+Exit 0 stored/printed, 2 on anything wrong (one line on stderr, no traceback, no secret).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import subprocess
+import sys
+import urllib.parse
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from incluster.client import Redactor
+from offline.stalwart_schema import plan_problems
+
+SCRIPT = Path(__file__).resolve().parent.parent / "vendor" / "stalwart" / "migrate_v016.py"
+PATH_PATCHES = [("/opt/stalwart", "/var/lib/stalwart")]
+SETTING = "mailstack:upgradeExport"
+
+
+class ExportError(Exception):
+    """A failure whose message is safe to print."""
+
+
+def load_script() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("migrate_v016", SCRIPT)
+    if spec is None or spec.loader is None:
+        raise ExportError(f"cannot load {SCRIPT}")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def export_operations(
+    script: Any, url: str, user: str, password: str, redact: Redactor
+) -> list[dict[str, Any]]:
+    """The converted export of the v0.15 server at `url`, in load order."""
+    client = script.StalwartClient(url, username=user, password=password, verify=True)
+    # Credentials go to `url` only: a redirect is an error, not a second destination.
+    client.session.max_redirects = 0
+    try:
+        settings = client.dump_all_settings()
+        principals = [client.get_principal(name) for _, name in client.list_principal_names()]
+        result = script.Converter(principals, settings).run()
+    except (script.ApiError, script.ConvertError) as err:
+        raise ExportError(redact(str(err))[:300]) from None
+    except Exception as err:  # requests' own errors: connection, TooManyRedirects, ...
+        raise ExportError(f"{type(err).__name__}: {redact(str(err))[:300]}") from None
+    result.pop("DataStore", None)  # the program renders config.json itself
+    operations = script.build_export_ops(result)
+    operations, _ = script.apply_path_patches(operations, PATH_PATCHES)
+    return [op for op in operations if op.get("object") != "SystemSettings"]
+
+
+def check(operations: list[dict[str, Any]]) -> None:
+    problems = plan_problems(operations)
+    if problems:
+        raise ExportError(f"the export does not fit Stalwart's schema: {problems[0]}")
+    if not any(op.get("object") == "Account" for op in operations):
+        raise ExportError("the export holds no account: is this the right server?")
+
+
+def summary(operations: list[dict[str, Any]]) -> str:
+    parts = []
+    for op in operations:
+        count = len(op["value"]) if op["@type"] == "create" else 1
+        parts.append(f"{op['@type']} {op['object']} ({count})")
+    return "; ".join(parts)
+
+
+def store(ndjson: str, stack: str) -> None:
+    """`pulumi config set --secret` reading the value from stdin (no file, no argument)."""
+    command = ["pulumi", "config", "set", "--secret", "--stack", stack, SETTING]
+    try:
+        subprocess.run(command, input=ndjson, text=True, check=True, capture_output=True)
+    except FileNotFoundError:
+        raise ExportError("the pulumi CLI is not on PATH") from None
+    except subprocess.CalledProcessError as err:
+        raise ExportError(f"pulumi config set failed (exit {err.returncode})") from None
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m migration.upgrade_export")
+    parser.add_argument("--url", required=True, help="the v0.15 HTTP listener (port-forward)")
+    parser.add_argument("--user", default="admin")
+    parser.add_argument("--store", action="store_true", help=f"store it as {SETTING}")
+    parser.add_argument("--stack", default="prod")
+    args = parser.parse_args(argv)
+    redact = Redactor()
+    try:
+        parts = urllib.parse.urlsplit(args.url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ExportError(f"--url {args.url!r} is not an http(s) URL")
+        password = sys.stdin.readline().rstrip("\r\n")
+        if not password:
+            raise ExportError(
+                "no admin password on stdin: pipe `pulumi stack output adminPassword "
+                "--show-secrets` into this command"
+            )
+        redact.add(password)
+        operations = export_operations(load_script(), args.url, args.user, password, redact)
+        for op in operations:
+            for body in op["value"].values() if op["@type"] == "create" else [op["value"]]:
+                redact.add(json.dumps(body))
+        check(operations)
+        ndjson = "".join(json.dumps(op, ensure_ascii=False) + "\n" for op in operations)
+        print(f"upgrade-export: {summary(operations)}", file=sys.stderr)
+        if args.store:
+            store(ndjson, args.stack)
+            print(f"upgrade-export: stored as {SETTING} (encrypted)", file=sys.stderr)
+        else:
+            sys.stdout.write(ndjson)
+    except ExportError as err:
+        print(f"upgrade-export: error: {redact(str(err))}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

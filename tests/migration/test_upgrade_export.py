@@ -1,0 +1,136 @@
+"""`make upgrade-export` against the local stand-in of Stalwart v0.15's management API (with
+`/api/settings/list`), running the vendored migrate_v016.py in-process on 127.0.0.1."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import stat
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+from migration import upgrade_export
+from offline.stalwart_schema import plan_problems
+from tests.standins.stalwart_v015 import StalwartStandin
+
+HASH = "$6$v015saltsalt$" + "H" * 86
+SETTINGS = {
+    "storage.data": "rocksdb",
+    "storage.blob": "rocksdb",
+    "storage.lookup": "rocksdb",
+    "storage.fts": "rocksdb",
+    "storage.directory": "internal",
+    "store.rocksdb.type": "rocksdb",
+    "store.rocksdb.path": "/opt/stalwart/data",
+    "directory.internal.type": "internal",
+    "directory.internal.store": "rocksdb",
+}
+
+
+@pytest.fixture
+def v015():
+    with StalwartStandin(admin_password="the-admin-password") as server:
+        server.settings.update(SETTINGS)
+        server.add_principal("domain", "example.com")
+        server.add_principal(
+            "individual",
+            "noreply",
+            secrets=[HASH],
+            emails=["noreply@example.com"],
+            description="Authentik [managed by mailstack]",
+        )
+        yield server
+
+
+def run(monkeypatch, capsys, url: str, password: str = "the-admin-password", *extra: str):
+    monkeypatch.setattr("sys.stdin", io.StringIO(password + "\n"))
+    code = upgrade_export.main(["--url", url, *extra])
+    return code, capsys.readouterr()
+
+
+def test_the_export_re_links_the_accounts_and_fits_the_schema(monkeypatch, capsys, v015):
+    code, out = run(monkeypatch, capsys, v015.url)
+    assert code == 0, out.err
+    operations = [json.loads(line) for line in out.out.splitlines()]
+    assert plan_problems(operations) == []
+    accounts = next(op for op in operations if op["object"] == "Account")
+    ((client_id, user),) = accounts["value"].items()
+    assert client_id.startswith("restore-")  # the old id: the mailboxes are re-linked
+    assert user["name"] == "noreply" and user["credentials"]["0"]["secret"] == HASH
+    assert not [op for op in operations if op["object"] == "SystemSettings"]
+    assert "/opt/stalwart" not in out.out
+
+
+def test_nothing_is_written_to_disk_and_no_secret_to_stderr(monkeypatch, capsys, v015, tmp_path):
+    monkeypatch.chdir(tmp_path)
+    code, out = run(monkeypatch, capsys, v015.url)
+    assert code == 0
+    assert list(tmp_path.iterdir()) == []
+    assert HASH not in out.err and "the-admin-password" not in out.err
+    assert "create Account (1)" in out.err
+
+
+def test_store_hands_the_export_to_pulumi_config_set_on_stdin(monkeypatch, capsys, v015, tmp_path):
+    fake = tmp_path / "bin" / "pulumi"
+    fake.parent.mkdir()
+    fake.write_text(f'#!/bin/sh\nprintf "%s\\n" "$*" > {tmp_path}/args\ncat > {tmp_path}/stdin\n')
+    fake.chmod(fake.stat().st_mode | stat.S_IXUSR)
+    monkeypatch.setenv("PATH", f"{fake.parent}{os.pathsep}{os.environ['PATH']}")
+    code, out = run(monkeypatch, capsys, v015.url, "the-admin-password", "--store")
+    assert code == 0, out.err
+    assert out.out == ""  # the export went to pulumi only
+    args = (tmp_path / "args").read_text().split()
+    assert args == ["config", "set", "--secret", "--stack", "prod", "mailstack:upgradeExport"]
+    assert HASH in (tmp_path / "stdin").read_text()
+
+
+def test_a_wrong_password_fails_without_echoing_it(monkeypatch, capsys, v015):
+    code, out = run(monkeypatch, capsys, v015.url, "wrong-password")
+    assert code == 2
+    assert "401" in out.err and "wrong-password" not in out.err
+    assert "Traceback" not in out.err
+
+
+def test_no_password_on_stdin_is_refused(monkeypatch, capsys, v015):
+    code, out = run(monkeypatch, capsys, v015.url, "")
+    assert code == 2
+    assert "no admin password on stdin" in out.err
+
+
+def test_a_redirect_is_refused_and_the_password_goes_nowhere_else(monkeypatch, capsys):
+    seen: list[str | None] = []
+
+    class Redirect(BaseHTTPRequestHandler):
+        def log_message(self, *args: object) -> None:
+            pass
+
+        def do_GET(self) -> None:
+            seen.append(self.headers.get("Authorization"))
+            self.send_response(302)
+            self.send_header("Location", "http://127.0.0.1:1/elsewhere")
+            self.end_headers()
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Redirect)
+    threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+    ).start()
+    try:
+        code, out = run(monkeypatch, capsys, f"http://127.0.0.1:{server.server_address[1]}")
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert code == 2
+    assert "TooManyRedirects" in out.err
+    assert len(seen) == 1
+
+
+def test_the_make_target_pipes_the_password_and_stores_the_export():
+    makefile = (Path(__file__).resolve().parents[2] / "Makefile").read_text()
+    recipe = makefile[makefile.index("upgrade-export: venv") :].split("\n\n")[0]
+    assert "pulumi stack output adminPassword --show-secrets" in recipe
+    assert "| $(BIN)/python -m migration.upgrade_export" in recipe
+    assert "--store" in recipe
