@@ -24,8 +24,12 @@ $(BIN)/.installed: requirements.txt requirements-dev.txt
 
 venv: $(BIN)/.installed
 
+# PREVIOUS=prev.json (from `pulumi stack output --json`) renders as the next `pulumi up` would,
+# following the record of which Stalwart generation each data claim holds.
+PREVIOUS ?=
 render: venv
-	$(BIN)/python -m offline.render --stack $(STACK) --out $(OUT)
+	$(BIN)/python -m offline.render --stack $(STACK) --out $(OUT) \
+	  $(if $(PREVIOUS),--previous-outputs $(PREVIOUS))
 
 lint: venv
 	$(BIN)/ruff check .

@@ -4,7 +4,7 @@ Runs __main__.py under the mock runtime with the settings of `Pulumi.<stack>.yam
 (`secure:`) values are never decrypted: each secret setting, encrypted or absent, gets a
 well-formed stand-in, and every secret value is written as `[secret]`.
 
-Usage: python -m offline.render [--stack prod] [--out rendered]
+Usage: python -m offline.render [--stack prod] [--out rendered] [--previous-outputs prev.json]
 Exit codes: 0 rendered, 2 bad settings (one line per problem on stderr), 1 a v0.16 plan that
 does not fit Stalwart's schema (a bug of this program).
 """
@@ -57,6 +57,26 @@ def load_stack_config(stack: str, root: Path = PROJECT_ROOT) -> tuple[dict[str, 
             config[full_key] = SECRET_PLACEHOLDERS[full_key]
             secret_keys.add(full_key)
     return config, secret_keys
+
+
+def load_previous_outputs(path: Path | None) -> dict[str, Any]:
+    """What `pulumi stack output --json` printed: the record of which generation each data claim
+    holds (`stalwartData`), so that the render follows an upgrade like `pulumi up` would."""
+    if path is None:
+        return {}
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as err:
+        raise SettingsError(
+            [f"{path}: cannot read it ({err.strerror}). Fix: PREVIOUS=<file>."]
+        ) from None
+    except ValueError as err:
+        raise SettingsError(
+            [f"{path}: not JSON ({err}). Fix: pulumi stack output --json > {path.name}."]
+        ) from None
+    if not isinstance(document, dict):
+        raise SettingsError([f"{path}: not an object of outputs. Fix: pulumi stack output --json."])
+    return document
 
 
 def _plain_numbers(value: Any) -> Any:
@@ -226,10 +246,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--config-dir", default=PROJECT_ROOT, type=Path, help="where Pulumi.<stack>.yaml is"
     )
+    parser.add_argument(
+        "--previous-outputs",
+        type=Path,
+        help="the stack's last outputs (`pulumi stack output --json`); default: a new stack",
+    )
     options = parser.parse_args(argv)
     try:
         config, secret_keys = load_stack_config(options.stack, options.config_dir)
-        run = run_program(config, secret_keys, stack=options.stack)
+        previous = load_previous_outputs(options.previous_outputs)
+        run = run_program(config, secret_keys, stack=options.stack, previous_outputs=previous)
     except SettingsError as error:
         for line in error.problems:
             print(f"error: {line}", file=sys.stderr)

@@ -5,6 +5,7 @@ gone, the export only travels as a secret, and one setting rolls back from every
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -231,3 +232,26 @@ def test_recover_on_a_fresh_stack_is_refused():
     result = stack_run(overrides, check=False)
     assert isinstance(result.error, SettingsError)
     assert "nothing to upgrade: a fresh stack" in result.error.problems[0]
+
+
+def test_the_summary_of_the_render_says_the_phase(recovering, tmp_path):
+    from offline import render
+
+    render.write_render(recovering, tmp_path / "out")
+    summary = (tmp_path / "out" / "SUMMARY.md").read_text()
+    assert "- Upgrade phase: **recover** (MIGRATING.md 'Upgrade to v0.16')." in summary
+    assert "- The upgraded claim `stalwart-data-v016` holds v0.16 data" in summary
+    assert "- The primary claim `stalwart-data` holds v0.15 data" in summary
+
+
+def test_make_render_follows_the_previous_outputs(tmp_path):
+    from offline import render
+
+    stack = (Path(__file__).resolve().parents[2] / "Pulumi.prod.yaml").read_text()
+    stack += "  mailstack:upgrade: {phase: stop}\n"
+    (tmp_path / "Pulumi.up.yaml").write_text(stack)
+    (tmp_path / "prev.json").write_text(json.dumps({"stalwartData": V015}))
+    arguments = ["--stack", "up", "--config-dir", str(tmp_path), "--out", str(tmp_path / "o")]
+    assert render.main([*arguments, "--previous-outputs", str(tmp_path / "prev.json")]) == 0
+    assert "**stop**" in (tmp_path / "o" / "SUMMARY.md").read_text()
+    assert render.main(arguments) == 2  # as a new stack: nothing to upgrade
