@@ -89,5 +89,7 @@ preview: policy/venv/.installed
 up: policy/venv/.installed
 	pulumi up --stack $(STACK) --policy-pack policy
 
-clean:
-	rm -rf $(OUT) .pytest_cache .mypy_cache .ruff_cache
+# Removes only what a render wrote (its marker lists it) and the tools' caches.
+clean: venv
+	$(BIN)/python -m offline.render --clean --out $(OUT)
+	rm -rf .pytest_cache .mypy_cache .ruff_cache

@@ -18,9 +18,15 @@ SOURCE_LABEL = "recurring-job.longhorn.io/source"
 GROUP_LABEL_PREFIX = "recurring-job-group.longhorn.io/"
 
 
-def claim_labels(job_group: str) -> dict[str, str]:
-    """Labels that put a claim's volume into the job group `job_group`."""
-    return {SOURCE_LABEL: "enabled", f"{GROUP_LABEL_PREFIX}{job_group}": "enabled"}
+def claim_labels(job_group: str, also: tuple[str, ...]) -> dict[str, str]:
+    """Labels that put a claim's volume into the job group `job_group` and keep it in `also`.
+
+    With the source label, Longhorn sets the volume's recurring-job labels from the claim's, so
+    a volume labelled for one group leaves the `default` group (Longhorn docs, "Recurring
+    Snapshots and Backups"); `also` keeps it in the groups the owner's other jobs use.
+    """
+    groups = (job_group, *also)
+    return {SOURCE_LABEL: "enabled", **{f"{GROUP_LABEL_PREFIX}{g}": "enabled" for g in groups}}
 
 
 def recurring_jobs(job_group: str, policy: BackupPolicy) -> list[dict[str, Any]]:

@@ -12,8 +12,8 @@ does not fit Stalwart's schema (a bug of this program).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
-import shutil
 import sys
 from pathlib import Path
 from typing import Any
@@ -22,11 +22,14 @@ import yaml
 
 from offline.harness import PROJECT_ROOT, Registration, StackRun, run_program
 from offline.secrets import redact, reveal, secret_paths
+from offline.stackfile import StackFileError, read_config
 from offline.stalwart_schema import plan_problems
 from settings import KEYS, NAMESPACE, SECRET_PLACEHOLDERS, SettingsError
 
 SECRET_MARKER = "[secret]"
 DNS_RECORD_TYPE = "cloudflare:index/dnsRecord:DnsRecord"
+# Written into every render, listing its files: the next render removes those and nothing else.
+MARKER = ".mailstack-render"
 # The server's own files, as it reads them: v0.15's config.toml; v0.16's config.json and the
 # `stalwart-cli apply` plans.
 STALWART_FILES = ("config.toml", "config.json", "plan.ndjson", "reload.ndjson")
@@ -39,10 +42,17 @@ def load_stack_config(stack: str, root: Path = PROJECT_ROOT) -> tuple[dict[str, 
     path = root / f"Pulumi.{stack}.yaml"
     if not path.exists():
         raise SettingsError([f"{path.name}: no such stack file. Fix: pulumi stack init {stack}."])
-    document = yaml.safe_load(path.read_text()) or {}
+    try:
+        stack_config = read_config(path)
+    except StackFileError as err:
+        raise SettingsError([str(err)]) from None
     config: dict[str, Any] = {}
     secret_keys: set[str] = set()
-    for key, value in (document.get("config") or {}).items():
+    for key, value in stack_config.items():
+        if not isinstance(key, str):
+            raise SettingsError(
+                [f"{path.name}: the config key {key!r} is not a name. Fix: namespace:name keys."]
+            )
         full_key = key if ":" in key else f"{NAMESPACE}:{key}"
         if isinstance(value, dict) and set(value) == {"secure"}:
             config[full_key] = SECRET_PLACEHOLDERS.get(full_key, "render-placeholder")
@@ -205,13 +215,43 @@ def _stalwart_section(run: StackRun) -> list[str]:
     return lines
 
 
+def clear_previous_render(out: Path) -> None:
+    """Makes room in `out` without deleting anything the render did not write: an empty or new
+    folder, or a previous render (its MARKER lists its files, and only those are removed)."""
+    if not out.exists():
+        return
+    if not out.is_dir():
+        raise SettingsError([f"OUT={out}: is a file, not a folder. Fix: OUT=rendered."])
+    marker = out / MARKER
+    if not marker.is_file():
+        if any(out.iterdir()):
+            raise SettingsError(
+                [
+                    f"OUT={out}: the folder is not empty and holds no previous render "
+                    f"({MARKER} is missing), so the render would overwrite files it did not "
+                    "write. Fix: OUT=<a new or empty folder>, e.g. OUT=rendered."
+                ]
+            )
+        return
+    root = out.resolve()
+    for line in marker.read_text(encoding="utf-8").splitlines():
+        path = (out / line).resolve()
+        # Only files the marker names below `out`: a hand-edited marker cannot reach elsewhere.
+        if line and path.is_relative_to(root) and path.is_file() and not path.is_symlink():
+            path.unlink()
+    for folder in ("kubernetes", "stalwart"):
+        with contextlib.suppress(OSError):
+            (out / folder).rmdir()  # only when empty
+    marker.unlink()
+
+
 def write_render(run: StackRun, out: Path) -> list[str]:
     """Writes resources.json, kubernetes/, stalwart/ (the server's own files) and SUMMARY.md into
-    `out`; returns what it wrote."""
-    if out.exists():
-        shutil.rmtree(out)
-    (out / "kubernetes").mkdir(parents=True)
-    (out / "stalwart").mkdir()
+    `out`, and MARKER listing every file; returns what it wrote."""
+    clear_previous_render(out)
+    (out / "kubernetes").mkdir(parents=True, exist_ok=True)
+    (out / "stalwart").mkdir(exist_ok=True)
+    files: list[str] = ["resources.json", "SUMMARY.md"]
 
     ordered = sorted(run.resources, key=lambda r: r.urn)
     records = [resource_record(run, r) for r in ordered]
@@ -224,6 +264,7 @@ def write_render(run: StackRun, out: Path) -> list[str]:
         name = body.get("metadata", {}).get("name", registration.name)
         path = out / "kubernetes" / f"{index:02d}-{kind}-{name}.yaml"
         path.write_text(yaml.safe_dump(body, sort_keys=False))
+        files.append(f"kubernetes/{path.name}")
 
     written = ["resources.json", "kubernetes/"]
     for registration in objects:
@@ -234,8 +275,10 @@ def write_render(run: StackRun, out: Path) -> list[str]:
             if file_name in data:
                 (out / "stalwart" / file_name).write_text(data[file_name])
                 written.append(f"stalwart/{file_name}")
+                files.append(f"stalwart/{file_name}")
 
     (out / "SUMMARY.md").write_text(_summary(run, ordered))
+    (out / MARKER).write_text("".join(f"{name}\n" for name in sorted(files)))
     return [*written, "SUMMARY.md"]
 
 
@@ -247,11 +290,16 @@ def main(argv: list[str] | None = None) -> int:
         "--config-dir", default=PROJECT_ROOT, type=Path, help="where Pulumi.<stack>.yaml is"
     )
     parser.add_argument(
+        "--clean", action="store_true", help="remove a previous render's files from --out, only"
+    )
+    parser.add_argument(
         "--previous-outputs",
         type=Path,
         help="the stack's last outputs (`pulumi stack output --json`); default: a new stack",
     )
     options = parser.parse_args(argv)
+    if options.clean:
+        return _clean(options.out)
     try:
         config, secret_keys = load_stack_config(options.stack, options.config_dir)
         previous = load_previous_outputs(options.previous_outputs)
@@ -265,7 +313,12 @@ def main(argv: list[str] | None = None) -> int:
         for line in problems:
             print(f"error: plan.ndjson {line} (against Stalwart's schema)", file=sys.stderr)
         return 1
-    written = write_render(run, options.out)
+    try:
+        written = write_render(run, options.out)
+    except SettingsError as error:
+        for line in error.problems:
+            print(f"error: {line}", file=sys.stderr)
+        return 2
     for level, message in run.logs:
         if level in ("warning", "error"):
             print(f"{level}: {message}")
@@ -276,6 +329,17 @@ def main(argv: list[str] | None = None) -> int:
     )
     for item in written:
         print(f"  {options.out / item}")
+    return 0
+
+
+def _clean(out: Path) -> int:
+    """`make clean`: the files a render wrote, and its folders once empty; nothing else."""
+    if not (out / MARKER).is_file():
+        print(f"{out}: no render here ({MARKER} is missing); nothing removed", file=sys.stderr)
+        return 0
+    clear_previous_render(out)
+    with contextlib.suppress(OSError):
+        out.rmdir()
     return 0
 
 

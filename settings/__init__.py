@@ -73,20 +73,56 @@ def _parse_keys(problems: Problems) -> dict[str, Any]:
                 f"{set_command(key, '<value>', secret=True)} (this replaces the plaintext value)",
             )
             continue
+        elif not spec.secret and pulumi.runtime.is_config_secret(f"{NAMESPACE}:{key}"):
+            # The program would put it into plain resources (DNS records, ConfigMaps, labels):
+            # whoever encrypted it meant it to stay secret, so it is not used at all.
+            problems.add(
+                key,
+                "is stored as a secret, but the program writes it into plain resources",
+                f"pulumi config set {NAMESPACE}:{key} <value> (without --secret), or remove it",
+            )
+            continue
         else:
             value = _structured(raw) if spec.structured else raw
         check = Check(key, problems, spec.default, spec.item_defaults)
         before = check.count
         parsed = spec.rule(value, check)
+        if spec.secret:
+            _hide(problems, before, raw)
         if check.count == before:
             values[key] = value if parsed is None else parsed
     return values
+
+
+def _hide(problems: Problems, since: int, raw: Any) -> None:
+    """A rule never means to quote a secret; this makes sure of it, in every form it may take."""
+    if not isinstance(raw, str) or not raw:
+        return
+    forms = {raw, repr(raw), json.dumps(raw), raw.strip()}
+    for index in range(since, len(problems.lines)):
+        for form in sorted((f for f in forms if f), key=len, reverse=True):
+            problems.lines[index] = problems.lines[index].replace(form, "<secret>")
+
+
+# Provider settings that hold credentials (README "Cloudflare API token"): they are secret too.
+PROVIDER_SECRETS = ("cloudflare:apiToken", "cloudflare:apiKey", "cloudflare:apiUserServiceKey")
+
+
+def _provider_secrets(problems: Problems) -> None:
+    for full_key in PROVIDER_SECRETS:
+        if full_key in _configured_keys() and not pulumi.runtime.is_config_secret(full_key):
+            problems.lines.append(
+                f"{full_key}: is stored in plaintext in the stack file. Fix: pulumi config set "
+                f"--secret {full_key} <value> (this replaces the plaintext value), or remove it "
+                "and export CLOUDFLARE_API_TOKEN."
+            )
 
 
 def load_settings() -> Settings:
     """Read and validate every `mailstack:` key; raise SettingsError listing every bad value."""
     problems = Problems()
     _unknown_keys(problems)
+    _provider_secrets(problems)
     values = _parse_keys(problems)
     if not problems.lines:
         values["serviceAccounts"] = _with_addresses(values["serviceAccounts"], values["domain"])

@@ -6,63 +6,112 @@ from __future__ import annotations
 from typing import Any
 
 from components.cloudflare.resources import import_id_problem
+from components.stalwart.endpoints import TLS_SECRET_NAME
 from settings.formats import in_zone
 from settings.model import Adoption, ServiceAccount, TunnelRoute
 from settings.problems import Problems, set_command
+
+# Names the stack publishes itself below the domain (Resend's records): a CNAME there collides.
+PUBLISHED_LABELS = {"send": "Resend's bounce MX and SPF records"}
 
 
 def check_across(values: dict[str, Any], problems: Problems) -> None:
     domain: str = values["domain"]
     email = values["adminEmail"]
-    if email.rpartition("@")[2].lower() == domain:
+    mailbox_domain = email.rpartition("@")[2].lower()
+    if in_zone(mailbox_domain, domain):
         problems.add(
             "adminEmail",
-            f"'{email}' is inside {domain}: the catch-all would forward every message to itself",
+            f"'{email}' is inside the zone {domain}: the catch-all would forward every message "
+            "to itself",
             set_command("adminEmail", "you@gmail.com") + " (an address outside the zone)",
         )
-    _accounts(values["serviceAccounts"], domain, problems)
-    _adopt_ids(values, problems)
-    _tunnel_routes(
-        values["tunnelRoutes"], f"{values['webmailHostname']}.{domain}", domain, problems
-    )
-
-
-def _accounts(accounts: tuple[ServiceAccount, ...], domain: str, problems: Problems) -> None:
-    names: set[str] = set()
-    emails: set[str] = set()
-    targets: set[tuple[str, str, str]] = set()
-    for account in accounts:
-        target = (
-            account.credentials.namespace,
-            account.credentials.secret_name,
-            account.credentials.key,
+    webmail = f"{values['webmailHostname']}.{domain}"
+    if values["webmailHostname"] in PUBLISHED_LABELS:
+        problems.add(
+            "webmailHostname",
+            f"'{webmail}' already holds {PUBLISHED_LABELS[values['webmailHostname']]}, which a "
+            "CNAME cannot share",
+            set_command("webmailHostname", "mail"),
         )
+    elif len(webmail) > 253:
+        problems.add(
+            "webmailHostname",
+            f"'{webmail}' is longer than the 253 characters DNS allows",
+            set_command("webmailHostname", "mail"),
+        )
+    _accounts(values, domain, problems)
+    _adopt_ids(values, problems)
+    _tunnel_routes(values["tunnelRoutes"], webmail, problems)
+
+
+def _accounts(values: dict[str, Any], domain: str, problems: Problems) -> None:
+    accounts: tuple[ServiceAccount, ...] = values["serviceAccounts"]
+    namespace: str = values["namespace"]
+    names: set[str] = set()
+    addresses: set[str] = set()
+    targets: set[tuple[str, str, str]] = set()
+    created = {
+        (a.credentials.namespace, a.credentials.secret_name): a.name
+        for a in accounts
+        if a.credentials.create
+    }
+    for account in accounts:
+        target = account.credentials
+        key = (target.namespace, target.secret_name, target.key)
         where = f"account {account.name}"
-        if account.email.rpartition("@")[2].lower() != domain:
+        address = account.email.lower()
+        owner = created.get((target.namespace, target.secret_name))
+        if address.rpartition("@")[2] != domain:
             problems.add(
                 "serviceAccounts",
                 f"{where}: {account.email} is outside {domain}; Stalwart only accepts addresses "
-                "of its domain principal",
+                "of its domain",
                 f"leave email unset (it defaults to {account.name}@{domain})",
+            )
+        elif account.name == domain:
+            problems.add(
+                "serviceAccounts",
+                f"{where} is named like the domain, whose principal has that name",
+                "use a short name such as noreply",
+            )
+        elif len(address) > 254 or len(address.partition("@")[0]) > 64:
+            problems.add(
+                "serviceAccounts",
+                f"{where}: {address} is longer than an address may be (64 + @ + domain, 254)",
+                "use a shorter name",
             )
         elif account.name in names:
             problems.add("serviceAccounts", f"{where} appears twice", "remove the duplicate")
-        elif account.email in emails:
+        elif address in addresses or f"{address.partition('@')[0]}" in names - {account.name}:
             problems.add(
                 "serviceAccounts",
-                f"{where}: {account.email} is used by another account",
+                f"{where}: {address} is another account's address (case does not count)",
                 "give each account its own address",
             )
-        elif target in targets:
+        elif key in targets:
             problems.add(
                 "serviceAccounts",
-                f"{where}: {target[0]}/{target[1]} key {target[2]} already receives another "
-                "account's password",
+                f"{where}: {key[0]}/{key[1]} key {key[2]} already receives another account's "
+                "password",
                 "give each account its own Secret key",
             )
+        elif owner is not None and owner != account.name:
+            problems.add(
+                "serviceAccounts",
+                f"{where}: {key[0]}/{key[1]} is the Secret the stack creates for account {owner}",
+                "deliver to another Secret, or let that account's Secret hold both keys by "
+                "giving both create: false and creating the Secret yourself",
+            )
+        elif key[0] == namespace and (key[1] == TLS_SECRET_NAME or key[1].startswith("stalwart-")):
+            problems.add(
+                "serviceAccounts",
+                f"{where}: {key[0]}/{key[1]} is a Secret the stack itself owns or uses",
+                "deliver the password to the consumer's own Secret",
+            )
         names.add(account.name)
-        emails.add(account.email)
-        targets.add(target)
+        addresses.add(address)
+        targets.add(key)
 
 
 def _adopt_ids(values: dict[str, Any], problems: Problems) -> None:
@@ -79,21 +128,16 @@ def _adopt_ids(values: dict[str, Any], problems: Problems) -> None:
             )
 
 
-def _tunnel_routes(
-    routes: tuple[TunnelRoute, ...], webmail: str, domain: str, problems: Problems
-) -> None:
-    seen: set[str] = set()
+def _tunnel_routes(routes: tuple[TunnelRoute, ...], webmail: str, problems: Problems) -> None:
+    # Routes of other zones are normal on a shared tunnel: the configuration owns them all.
+    seen: set[tuple[str, str | None]] = set()
     for index, route in enumerate(routes, start=1):
-        where = f"route {index} ({route.hostname})"
-        if not in_zone(route.hostname, domain):
+        where = f"route {index} ({route.hostname}{route.path or ''})"
+        if (route.hostname, route.path) in seen:
             problems.add(
                 "tunnelRoutes",
-                f"{where} is outside the zone {domain}",
-                "keep only hostnames of the zone, or remove the route",
-            )
-        elif route.hostname in seen:
-            problems.add(
-                "tunnelRoutes", f"{where} repeats an earlier hostname", "remove the duplicate"
+                f"{where} repeats an earlier route (same hostname and path)",
+                "remove the duplicate",
             )
         elif route.hostname == webmail:
             problems.add(
@@ -107,4 +151,4 @@ def _tunnel_routes(
                 f"{where} comes before the webmail route and would swallow {webmail}",
                 "replace the wildcard by the hostnames it serves",
             )
-        seen.add(route.hostname)
+        seen.add((route.hostname, route.path))

@@ -42,16 +42,21 @@ _QUANTITY_FACTORS = {
     "Pi": 2**50,
     "Ei": 2**60,
 }
+# An image reference (distribution/reference grammar): [host[:port]/]path[:tag][@digest].
+_HOST_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
+_REGISTRY = rf"(?:{_HOST_LABEL}(?:\.{_HOST_LABEL})*(?::[0-9]{{1,5}})?/)"
+_PATH_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
 IMAGE_RE = re.compile(
-    r"^(?P<repo>[a-z0-9][a-z0-9._/-]*?)(?::(?P<tag>[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}))?"
-    r"(?:@(?P<digest>sha256:[0-9a-f]{64}))?$"
+    rf"(?P<repo>{_REGISTRY}?{_PATH_COMPONENT}(?:/{_PATH_COMPONENT})*)"
+    r"(?::(?P<tag>[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}))?"
+    r"(?:@(?P<digest>sha256:[0-9a-f]{64}))?"
 )
 VERSION_TAG_RE = re.compile(r"^v?(?P<major>\d+)\.(?P<minor>\d+)(?:\.(?P<patch>\d+))?$")
 
 
 def parse_quantity(text: str) -> int | None:
     """Bytes of a Kubernetes quantity such as `10Gi`, or None when it is no quantity."""
-    match = _QUANTITY_RE.match(text)
+    match = _QUANTITY_RE.fullmatch(text)
     if match is None:
         return None
     number = float(match["number"])
@@ -62,3 +67,81 @@ def in_zone(hostname: str, domain: str) -> bool:
     """Whether `hostname` (a wildcard counts as its base) is `domain` or below it."""
     bare = hostname.removeprefix("*.")
     return bare == domain or bare.endswith(f".{domain}")
+
+
+_MONTHS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
+_DAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
+_CRON_FIELDS: tuple[tuple[str, int, int, dict[str, int]], ...] = (
+    ("minute", 0, 59, {}),
+    ("hour", 0, 23, {}),
+    ("day of month", 1, 31, {}),
+    ("month", 1, 12, {m: i for i, m in enumerate(_MONTHS, 1)}),
+    ("day of week", 0, 7, {d: i for i, d in enumerate(_DAYS)}),
+)
+
+
+def cron_problem(text: str) -> str | None:
+    """Why `text` is not a five-field cron schedule (robfig/cron, what Longhorn runs), or None."""
+    fields = text.split(" ")
+    if len(fields) != 5 or any(not field for field in fields):
+        return "is not five fields separated by single spaces"
+    for field, (what, low, high, names) in zip(fields, _CRON_FIELDS, strict=True):
+        for item in field.split(","):
+            base, _, step = item.partition("/")
+            if step and (not step.isdigit() or int(step) == 0):
+                return f"{what}: step {step!r} is not a positive number"
+            if base == "*":
+                continue
+            ends = base.split("-")
+            if len(ends) > 2:
+                return f"{what}: {item!r} is not a value, a range or *"
+            numbers = []
+            for end in ends:
+                value = names.get(end.lower()) if not end.isdigit() else int(end)
+                if value is None or not low <= value <= high:
+                    return f"{what}: {end!r} is not in {low}..{high}"
+                numbers.append(value)
+            if len(numbers) == 2 and numbers[0] > numbers[1]:
+                return f"{what}: the range {item!r} runs backwards"
+    return None
+
+
+_DMARC_POLICY = ("none", "quarantine", "reject")
+_DMARC_TAGS = {"v", "p", "sp", "adkim", "aspf", "pct", "fo", "rf", "ri", "rua", "ruf"}
+
+
+def dmarc_problem(record: str) -> str | None:
+    """Why `record` is not a DMARC record a receiver would apply (RFC 7489 6.3), or None."""
+    if any(ch < " " or ch == "\x7f" for ch in record):
+        return "it holds a control character (a line break from a YAML block scalar?)"
+    tags: dict[str, str] = {}
+    for part in record.split(";"):
+        part = part.strip()
+        if not part:
+            continue
+        name, equals, value = part.partition("=")
+        name, value = name.strip().lower(), value.strip()
+        if not equals or name not in _DMARC_TAGS:
+            return f"'{part}' is not a DMARC tag ({', '.join(sorted(_DMARC_TAGS))})"
+        if name in tags:
+            return f"the tag {name} appears twice"
+        tags[name] = value
+    if next(iter(tags), None) != "v" or tags.get("v") != "DMARC1":
+        return "it does not start with v=DMARC1"
+    if tags.get("p") not in _DMARC_POLICY:
+        return f"p must be one of {', '.join(_DMARC_POLICY)}"
+    if "sp" in tags and tags["sp"] not in _DMARC_POLICY:
+        return f"sp must be one of {', '.join(_DMARC_POLICY)}"
+    for name in ("adkim", "aspf"):
+        if name in tags and tags[name] not in ("r", "s"):
+            return f"{name} must be r or s"
+    if "pct" in tags and not (tags["pct"].isdigit() and int(tags["pct"]) <= 100):
+        return "pct must be a number from 0 to 100"
+    if "ri" in tags and not tags["ri"].isdigit():
+        return "ri must be a number of seconds"
+    for name in ("rua", "ruf"):
+        for uri in tags.get(name, "").split(",") if name in tags else []:
+            address = uri.strip().removeprefix("mailto:").split("!")[0]
+            if not uri.strip().startswith("mailto:") or not EMAIL_RE.fullmatch(address):
+                return f"{name} must be mailto: URIs of email addresses, not {uri.strip()!r}"
+    return None

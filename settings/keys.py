@@ -50,7 +50,7 @@ KEYS: dict[str, Key] = {
     ),
     "webmailHostname": Key(cluster.label("public webmail host"), default="mail"),
     "tailnetHostname": Key(cluster.label("Tailscale host"), default="mail"),
-    "namespace": Key(cluster.label("namespace"), default="stalwart"),
+    "namespace": Key(cluster.label("namespace", host=False), default="stalwart"),
     "image": Key(stalwart.image, default="stalwartlabs/stalwart:v0.16.18"),
     "storageClass": Key(cluster.kubernetes_name, default="longhorn"),
     "storageSize": Key(cluster.storage_size, default="10Gi"),
@@ -79,9 +79,9 @@ KEYS: dict[str, Key] = {
             "credentials.create": False,
         },
     ),
-    "reconcilerImage": Key(cluster.pinned_image, default="python:3.12.8-slim-bookworm"),
+    "reconcilerImage": Key(cluster.python_image, default="python:3.12.8-slim-bookworm"),
     # stalwartlabs/cli: distroless, tags without `v`; 1.0.12 added `scope` and strict plan keys.
-    "cliImage": Key(cluster.pinned_image, default="ghcr.io/stalwartlabs/cli:1.0.13"),
+    "cliImage": Key(cluster.cli_image, default="ghcr.io/stalwartlabs/cli:1.0.13"),
     "relay": Key(
         stalwart.relay,
         default={"host": "smtp.resend.com", "port": 465, "username": "resend", "implicitTls": True},
@@ -101,6 +101,9 @@ KEYS: dict[str, Key] = {
     "backup": Key(
         cluster.backup,
         default={
+            # Longhorn's PVC labels take a volume out of the `default` group (which off-cluster
+            # backup jobs commonly use); the volume stays in these besides its own.
+            "groups": ["default"],
             "longhornNamespace": "longhorn-system",
             "snapshotCron": "0 3 * * *",
             "snapshotRetain": 7,

@@ -62,6 +62,8 @@ class Relay:
 class BackupPolicy:
     """`mailstack:backup`: Longhorn recurring jobs of the mail volume."""
 
+    groups: tuple[str, ...]
+    """Longhorn recurring-job groups the volume stays in besides its own (`default`)."""
     longhorn_namespace: str
     snapshot_cron: str
     snapshot_retain: int

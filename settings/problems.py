@@ -30,7 +30,15 @@ class Problems:
         self.lines: list[str] = []
 
     def add(self, key: str, problem: str, fix: str) -> None:
-        self.lines.append(f"{NAMESPACE}:{key}: {problem}. Fix: {fix}.")
+        # One line, whatever a value quoted in it holds (a YAML block scalar ends in a newline).
+        self.lines.append(_one_line(f"{NAMESPACE}:{key}: {problem}. Fix: {fix}."))
+
+
+_CONTROL = {code: repr(chr(code))[1:-1] for code in (*range(32), 127)}
+
+
+def _one_line(text: str) -> str:
+    return text.translate(_CONTROL)
 
 
 def set_command(key: str, example: str, secret: bool = False) -> str:

@@ -2,7 +2,8 @@
 says. `tests/settings/test_refused.py` runs each row through `make render`'s entry point (exit 2,
 one line naming the key and the fix, no traceback, no file), and README "Bad settings" mirrors it.
 
-A value of `None` removes the key; `PLAINTEXT` stores a secret key unencrypted; a `Decrypted`
+A value of `None` removes the key; `PLAINTEXT` stores a secret key unencrypted; `Encrypted()`
+stores any key with `--secret`; a `Decrypted`
 value is a secret the owner stored with `--secret`, which the offline render never decrypts, so
 those rows run in-process under the mock runtime instead.
 """
@@ -17,8 +18,14 @@ from tests.conftest import ACCOUNT_ID, ZONE_ID
 
 TRAEFIK = "http://traefik.kube-system.svc.cluster.local:80"
 ROUTE = {"hostname": "auth.example.com", "service": "http://traefik:80"}
-ACCOUNT = {"name": "noreply", "credentials": {"namespace": "authentik", "secretName": "creds"}}
+CREDENTIALS: dict[str, Any] = {"namespace": "authentik", "secretName": "creds"}
+ACCOUNT: dict[str, Any] = {"name": "noreply", "credentials": CREDENTIALS}
 PLAINTEXT = "PLAINTEXT"
+
+
+@dataclass(frozen=True)
+class Encrypted:
+    """A setting the owner stored with `--secret` (the render sees its ciphertext only)."""
 
 
 @dataclass(frozen=True)
@@ -29,6 +36,7 @@ class Decrypted:
 
 
 REFUSED: list[tuple[str, Any, str]] = [
+    ("domain", "example.com\n", "is not a domain name"),
     ("domain", None, "is required but not set"),
     ("domain", "", "is required but not set"),
     ("domain", "mail server", "is not a domain name"),
@@ -42,6 +50,8 @@ REFUSED: list[tuple[str, Any, str]] = [
     ("resendApiKey", None, "is required but not set"),
     ("resendApiKey", PLAINTEXT, "is stored in plaintext in the stack file"),
     ("resendApiKey", Decrypted("sk_live_123456789"), "does not look like a Resend API key"),
+    ("webmailHostname", "send", "already holds Resend's bounce MX and SPF records"),
+    ("webmailHostname", "mail\n", "is not a DNS label"),
     ("webmailHostname", "mail.example.com", "contains a dot"),
     ("webmailHostname", "MAIL", "has uppercase letters"),
     ("webmailHostname", "Mail", "has uppercase letters"),
@@ -49,8 +59,10 @@ REFUSED: list[tuple[str, Any, str]] = [
     ("tailnetHostname", "mail_1", "is not a DNS label"),
     ("tailnetHostname", "mail.example.com", "contains a dot"),
     ("tailnetHostname", "Mail", "has uppercase letters"),
+    ("namespace", "stalwart\n", "is not a DNS label"),
     ("namespace", "-stalwart", "is not a DNS label"),
     ("namespace", "mail.system", "contains a dot"),
+    ("image", "stalwartlabs/stalwart:v0.16.18\n", "is not an image reference"),
     ("image", "stalwartlabs/stalwart:latest", "is not a pinned Stalwart release"),
     ("image", "stalwartlabs/stalwart", "has no tag"),
     ("image", "stalwartlabs/stalwart:v0.17.0", "which this program does not render"),
@@ -71,22 +83,27 @@ REFUSED: list[tuple[str, Any, str]] = [
     ("cloudflareAccountId", "ABCDEF", "is not a Cloudflare account ID"),
     ("cloudflareZoneId", None, "is required but not set"),
     ("cloudflareZoneId", "0123456789ABCDEF0123456789ABCDEF", "is not a Cloudflare zone ID"),
+    ("tunnelId", Encrypted(), "is stored as a secret, but the program writes it"),
     ("tunnelId", "homelab", "is not a tunnel UUID"),
     ("tunnelOrigin", "traefik:80", "is not a cloudflared service URL"),
-    ("tunnelRoutes", "auth.example.com", "must be a list"),
-    ("tunnelRoutes", [{"service": "http://x:1"}], "is a catch-all"),
+    ("tunnelRoutes", [{**ROUTE, "path": "("}], "is not a regular expression"),
+    ("tunnelRoutes", [{**ROUTE, "path": "^/(?!admin)"}], "which cloudflared (RE2) refuses"),
+    ("tunnelRoutes", [{**ROUTE, "originRequest": {"noTlsVerify": "yes"}}], "must be true or false"),
     (
         "tunnelRoutes",
-        [{"hostname": "auth.example.net", "service": "http://traefik:80"}],
-        "outside the zone",
+        [{**ROUTE, "originRequest": {"connectTimeout": "30s"}}],
+        "must be a whole number",
     ),
+    ("tunnelRoutes", [{**ROUTE, "originRequest": {"access": {"team": "x"}}}], "must be {audTags"),
+    ("tunnelRoutes", "auth.example.com", "must be a list"),
+    ("tunnelRoutes", [{"service": "http://x:1"}], "is a catch-all"),
     (
         "tunnelRoutes",
         [
             {"hostname": "auth.example.com", "service": "http://traefik:80"},
             {"hostname": "auth.example.com", "service": "http://traefik:80"},
         ],
-        "repeats an earlier hostname",
+        "repeats an earlier route",
     ),
     ("tunnelRoutes", {"hostname": "a.example.com"}, "must be a list"),
     (
@@ -95,16 +112,6 @@ REFUSED: list[tuple[str, Any, str]] = [
         "route 1 has no hostname, so it is a catch-all",
     ),
     ("tunnelRoutes", [{"hostname": "*", "service": "http_status:404"}], "is a catch-all"),
-    (
-        "tunnelRoutes",
-        [
-            {
-                "hostname": "a.example.net",
-                "service": "http://traefik.kube-system.svc.cluster.local:80",
-            }
-        ],
-        "outside the zone",
-    ),
     (
         "tunnelRoutes",
         [
@@ -127,7 +134,7 @@ REFUSED: list[tuple[str, Any, str]] = [
                 "service": "http://traefik.kube-system.svc.cluster.local:80",
             },
         ],
-        "route 2 (a.example.com) repeats an earlier hostname",
+        "route 2 (a.example.com) repeats an earlier route",
     ),
     (
         "tunnelRoutes",
@@ -165,20 +172,61 @@ REFUSED: list[tuple[str, Any, str]] = [
         ],
         "is not a lowercase hostname",
     ),
+    ("adminEmail", "owner@lists.example.com", "inside the zone"),
     ("adminEmail", "owner", "is not an email address"),
     ("adminEmail", "postmaster@example.com", "would forward every message to itself"),
     ("adminEmail", "owner-at-gmail", "is not an email address"),
     ("adminEmail", "admin@example.com", "the catch-all would forward every message to itself"),
+    ("resendDkimRecord", "p=MIGfMA0GCSq\n", "is not the DKIM record Resend shows"),
     ("resendDkimRecord", "MIGf", "is not the DKIM record Resend shows"),
     ("resendDkimRecord", "MIGfMA0GCSq", "is not the DKIM record Resend shows"),
     ("resendRegion", "USEAST", "is not a sending region"),
     ("resendRegion", "us east", "is not a sending region"),
+    ("dmarc", "v=DMARC1; p=none; p=reject;", "the tag p appears twice"),
+    ("dmarc", "v=DMARC1; p=none; rua=dmarc@example.com", "must be mailto: URIs"),
+    ("dmarc", "v=DMARC1; p=none;\n", "is not a DMARC record"),
     ("dmarc", "p=none", "is not a DMARC record"),
     ("dmarc", {"policy": "maybe"}, "policy must be one of"),
     ("dmarc", 5, "must be a string or an object"),
     ("dmarc", {"policy": "block"}, "policy must be one of none, quarantine, reject"),
     ("dmarc", {"policy": "none", "rua": "not-an-address"}, "rua must be an email address"),
     ("dmarc", {"policy": "none", "ruf": "x@example.net"}, "unknown field(s) ruf"),
+    ("serviceAccounts", [{**ACCOUNT, "name": "example.com"}], "is named like the domain"),
+    (
+        "serviceAccounts",
+        [
+            ACCOUNT,
+            {
+                **ACCOUNT,
+                "name": "alerts",
+                "email": "NoReply@example.com",
+                "credentials": {**CREDENTIALS, "key": "k2"},
+            },
+        ],
+        "is another account's address",
+    ),
+    (
+        "serviceAccounts",
+        [
+            {**ACCOUNT, "credentials": {**CREDENTIALS, "create": True}},
+            {**ACCOUNT, "name": "alerts", "credentials": {**CREDENTIALS, "key": "k2"}},
+        ],
+        "is the Secret the stack creates for account noreply",
+    ),
+    (
+        "serviceAccounts",
+        [
+            {
+                **ACCOUNT,
+                "credentials": {
+                    "namespace": "stalwart",
+                    "secretName": "stalwart-tls",
+                    "key": "tls.key",
+                },
+            }
+        ],
+        "is a Secret the stack itself owns or uses",
+    ),
     ("serviceAccounts", {"name": "noreply"}, "must be a list of accounts"),
     (
         "serviceAccounts",
@@ -356,7 +404,7 @@ REFUSED: list[tuple[str, Any, str]] = [
                 },
             },
         ],
-        "is used by another account",
+        "is another account's address",
     ),
     (
         "serviceAccounts",
@@ -374,10 +422,15 @@ REFUSED: list[tuple[str, Any, str]] = [
         ],
         "already receives another account's password",
     ),
+    ("reconcilerImage", "alpine:3.20", "is not a tag of the official python image"),
+    ("reconcilerImage", "python:3.9-slim", "the Jobs need 3.11+"),
     ("reconcilerImage", "python", "is not a pinned image"),
+    ("cliImage", "ghcr.io/stalwartlabs/cli:1.0.10", "the plan needs 1.0.12+"),
     ("cliImage", "ghcr.io/stalwartlabs/cli", "is not a pinned image"),
     ("cliImage", "ghcr.io/stalwartlabs/cli:latest", "is not a pinned image"),
     ("reconcilerImage", "python:latest", "is not a pinned image"),
+    ("relay", {"username": "%{file:/etc/passwd}%"}, "holds Stalwart's macro syntax"),
+    ("relay", {"host": "smtp.resend.com\n"}, "is not a hostname"),
     ("relay", {"port": 25}, "port 25 is blocked"),
     ("relay", {"port": 99999}, "is not a TCP port"),
     ("relay", "smtp.resend.com", "must be an object"),
@@ -429,6 +482,9 @@ REFUSED: list[tuple[str, Any, str]] = [
     ("smtpClientNamespaces", ["Auth"], "must be a list of namespace names"),
     ("ingressNamespaces", [], "must be a list of namespace names (not empty)"),
     ("ingressNamespaces", [], "(not empty)"),
+    ("backup", {"snapshotCron": "a b c d e"}, "minute: 'a' is not in 0..59"),
+    ("backup", {"snapshotCron": "0 3 * * *\n"}, "is not a five-field cron schedule"),
+    ("backup", {"groups": "default"}, "groups must be a list"),
     ("backup", {"snapshotRetain": 1000}, "must be a number from 1 to 100"),
     ("backup", {"snapshotCron": "@daily"}, "is not a five-field cron schedule"),
     ("backup", {"snapshotCron": "daily"}, "is not a five-field cron schedule"),
@@ -482,7 +538,11 @@ def _example(value: Any) -> str | None:
         return "set without `--secret`"
     if isinstance(value, Decrypted):
         return f"`{value.value}` (with `--secret`)"
+    if isinstance(value, Encrypted):
+        return "set with `--secret`"
     text = value if isinstance(value, str) else json.dumps(value, separators=(", ", ": "))
+    if "\n" in text:
+        return f"`{text.rstrip(chr(10))}` + a final newline"
     if len(text) > 48:
         return None
     return f"`{text}`" if text else "`''`"

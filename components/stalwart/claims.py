@@ -25,6 +25,7 @@ def data_claim(
     storage_class: str,
     storage_size: str,
     job_group: str,
+    also_groups: tuple[str, ...],
     opts: pulumi.ResourceOptions,
     source: str | None = None,
     import_id: str | None = None,
@@ -38,7 +39,7 @@ def data_claim(
         metadata=k8s.meta.v1.ObjectMetaArgs(
             name=claim,
             namespace=namespace,
-            labels={**standard_labels(instance, "data"), **claim_labels(job_group)},
+            labels={**standard_labels(instance, "data"), **claim_labels(job_group, also_groups)},
         ),
         spec=k8s.core.v1.PersistentVolumeClaimSpecArgs(
             access_modes=["ReadWriteOnce"],

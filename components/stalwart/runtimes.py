@@ -78,6 +78,7 @@ def build_claims(
             args.storage_class,
             args.storage_size,
             f"{name}-mail",
+            args.backup.groups,
             pulumi.ResourceOptions.merge(context.opts, pulumi.ResourceOptions(depends_on=after)),
             source=claim.source,
             import_id=(

@@ -26,7 +26,7 @@ def compare_with_stack(
     ]
     if destinations:
         checks.append(("mailstack:adminEmail", destinations[0]))
-    region = BOUNCE_MX_RE.match(content(chosen["resendBounceMx"]))
+    region = BOUNCE_MX_RE.fullmatch(content(chosen["resendBounceMx"]))
     if region:
         checks.append(("mailstack:resendRegion", region.group(1)))
     defaults = {"mailstack:resendRegion": "us-east-1"}

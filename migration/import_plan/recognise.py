@@ -70,11 +70,11 @@ def build_plan(instances: Sequence[Instance], stack: StackSettings) -> Plan:
     def record_role(record: Instance) -> str | None:
         name, typ = _record_name(record, domain), record.attr("type")
         value = content(record)
-        if typ == "CNAME" and name == stack.webmail_label and TUNNEL_CNAME_RE.match(value):
+        if typ == "CNAME" and name == stack.webmail_label and TUNNEL_CNAME_RE.fullmatch(value):
             return "webmailCname"
         if typ == "TXT" and name == "resend._domainkey":
             return "resendDkim"
-        if typ == "MX" and name == "send" and BOUNCE_MX_RE.match(value):
+        if typ == "MX" and name == "send" and BOUNCE_MX_RE.fullmatch(value):
             return "resendBounceMx"
         if typ == "TXT" and name == "send" and value.startswith("v=spf1"):
             return "resendSpf" if "include:amazonses.com" in value else None
@@ -197,7 +197,7 @@ def _record_name(record: Instance, domain: str) -> str:
 
 
 def _cname_tunnel(record: Instance) -> str:
-    match = TUNNEL_CNAME_RE.match(content(record).lower())
+    match = TUNNEL_CNAME_RE.fullmatch(content(record).lower())
     return match.group(1) if match else ""
 
 

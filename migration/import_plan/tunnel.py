@@ -91,7 +91,7 @@ def _origin_request(block: dict[str, Any], hostname: str, warnings: list[str]) -
 
 
 def _seconds(duration: str) -> int | str:
-    match = DURATION_RE.match(duration.strip())
+    match = DURATION_RE.fullmatch(duration.strip())
     if not match or not any(match.groups()):
         return duration
     hours, minutes, seconds = (int(group or 0) for group in match.groups())

@@ -34,7 +34,7 @@ def service_accounts(value: Any, check: Check) -> tuple[ServiceAccount, ...] | N
         if unknown:
             check.bad(f"{where} has unknown field(s) {', '.join(unknown)}", fix)
             continue
-        if not isinstance(name, str) or not _ACCOUNT_NAME_RE.match(name) or name == "admin":
+        if not isinstance(name, str) or not _ACCOUNT_NAME_RE.fullmatch(name) or name == "admin":
             check.bad(
                 f"{where}: name {name!r} is not a lowercase account name (or is the reserved "
                 "'admin')",
@@ -45,7 +45,7 @@ def service_accounts(value: Any, check: Check) -> tuple[ServiceAccount, ...] | N
         merged = {**check.defaults_under(), **item}
         email, description = merged["email"], merged["description"]
         version = merged["passwordVersion"]
-        if not isinstance(email, str) or (email and not f.EMAIL_RE.match(email)):
+        if not isinstance(email, str) or (email and not f.EMAIL_RE.fullmatch(email)):
             check.bad(f"{where}: email {email!r} is not an address", fix)
             continue
         if not isinstance(description, str):
@@ -76,11 +76,11 @@ def _credentials(value: Any, where: str, check: Check) -> CredentialsTarget | No
     key, create = merged["key"], merged["create"]
     if unknown:
         check.bad(f"{where}: unknown credentials field(s) {', '.join(unknown)}", fix)
-    elif not isinstance(namespace, str) or not f.LABEL_RE.match(namespace):
+    elif not isinstance(namespace, str) or not f.LABEL_RE.fullmatch(namespace):
         check.bad(f"{where}: credentials.namespace {namespace!r} is not a namespace", fix)
-    elif not isinstance(secret_name, str) or not f.SUBDOMAIN_RE.match(secret_name):
+    elif not isinstance(secret_name, str) or not f.SUBDOMAIN_RE.fullmatch(secret_name):
         check.bad(f"{where}: credentials.secretName {secret_name!r} is not a Secret name", fix)
-    elif not isinstance(key, str) or not f.SECRET_KEY_RE.match(key):
+    elif not isinstance(key, str) or not f.SECRET_KEY_RE.fullmatch(key):
         check.bad(f"{where}: credentials.key {key!r} is not a Secret key", fix)
     elif not isinstance(create, bool):
         check.bad(f"{where}: credentials.create must be true or false", fix)

@@ -38,7 +38,7 @@ _DMARC_POLICIES = ("none", "quarantine", "reject")
 def domain(value: str, check: Check) -> None:
     if value != value.lower():
         check.bad(f"'{value}' has uppercase letters", check.set_fix(value.lower()))
-    elif len(value) > 253 or not f.DOMAIN_RE.match(value):
+    elif len(value) > 253 or not f.DOMAIN_RE.fullmatch(value):
         check.bad(
             f"'{value}' is not a domain name (lowercase labels joined by dots)",
             check.set_fix("example.com"),
@@ -47,7 +47,7 @@ def domain(value: str, check: Check) -> None:
 
 def hex32(what: str) -> Callable[[str, Check], None]:
     def rule(value: str, check: Check) -> None:
-        if not f.HEX32_RE.match(value):
+        if not f.HEX32_RE.fullmatch(value):
             check.bad(
                 f"'{value}' is not a Cloudflare {what} (32 lowercase hex characters)",
                 f"copy it from the Cloudflare dashboard ({what} in the zone's Overview), then "
@@ -58,7 +58,7 @@ def hex32(what: str) -> Callable[[str, Check], None]:
 
 
 def tunnel_id(value: str, check: Check) -> None:
-    if not f.UUID_RE.match(value):
+    if not f.UUID_RE.fullmatch(value):
         check.bad(
             f"'{value}' is not a tunnel UUID (lowercase, 8-4-4-4-12 hex)",
             "find it with `cloudflared tunnel list` (the homelab tunnel's ID), then "
@@ -67,7 +67,7 @@ def tunnel_id(value: str, check: Check) -> None:
 
 
 def tunnel_origin(value: str, check: Check) -> None:
-    if not f.ORIGIN_RE.match(value):
+    if not f.ORIGIN_RE.fullmatch(value):
         check.bad(
             f"'{value}' is not a cloudflared service URL (http://host:port and the like)",
             check.set_fix(check.default),
@@ -75,12 +75,12 @@ def tunnel_origin(value: str, check: Check) -> None:
 
 
 def admin_email(value: str, check: Check) -> None:
-    if not f.EMAIL_RE.match(value):
+    if not f.EMAIL_RE.fullmatch(value):
         check.bad(f"'{value}' is not an email address", check.set_fix("you@gmail.com"))
 
 
 def dkim_record(value: str, check: Check) -> None:
-    if not _DKIM_RE.match(value):
+    if not _DKIM_RE.fullmatch(value):
         check.bad(
             "the value is not the DKIM record Resend shows ('p=' followed by base64)",
             "copy the TXT value of resend._domainkey from Resend's Domains page, then "
@@ -89,7 +89,7 @@ def dkim_record(value: str, check: Check) -> None:
 
 
 def resend_region(value: str, check: Check) -> None:
-    if not _REGION_RE.match(value):
+    if not _REGION_RE.fullmatch(value):
         check.bad(
             f"'{value}' is not a sending region such as us-east-1",
             "use the region of the MX record Resend shows for send.<domain>: "
@@ -103,8 +103,9 @@ def dmarc(value: Any, check: Check) -> str | None:
         "mailstack:dmarc: {policy: quarantine, rua: dmarc@example.com}"
     )
     if isinstance(value, str):
-        if not re.match(r"^v=DMARC1;\s*p=(none|quarantine|reject);", value):
-            check.bad(f"'{value}' is not a DMARC record ('v=DMARC1; p=...;')", fix)
+        problem = f.dmarc_problem(value)
+        if problem:
+            check.bad(f"'{value}' is not a DMARC record: {problem}", fix)
             return None
         return value
     if not isinstance(value, dict):
@@ -118,7 +119,7 @@ def dmarc(value: Any, check: Check) -> str | None:
     elif policy not in _DMARC_POLICIES:
         check.bad(f"policy must be one of {', '.join(_DMARC_POLICIES)}", fix)
     elif rua is not None and not (
-        isinstance(rua, str) and f.EMAIL_RE.match(rua.removeprefix("mailto:"))
+        isinstance(rua, str) and f.EMAIL_RE.fullmatch(rua.removeprefix("mailto:"))
     ):
         check.bad("rua must be an email address (or mailto: URI) for reports", fix)
     else:
@@ -155,10 +156,10 @@ def tunnel_routes(value: Any, check: Check) -> tuple[TunnelRoute, ...] | None:
                 "catch-all http_status:404 last",
                 "remove that route from mailstack:tunnelRoutes",
             )
-        elif not isinstance(hostname, str) or not f.ROUTE_HOST_RE.match(hostname):
+        elif not isinstance(hostname, str) or not f.ROUTE_HOST_RE.fullmatch(hostname):
             check.bad(f"{where}: '{hostname}' is not a lowercase hostname", fix)
         elif not isinstance(service, str) or not (
-            f.ORIGIN_RE.match(service) or f.STATUS_SERVICE_RE.match(service)
+            f.ORIGIN_RE.fullmatch(service) or f.STATUS_SERVICE_RE.fullmatch(service)
         ):
             check.bad(
                 f"{where} ({hostname}): service '{service}' is not a cloudflared service",
@@ -168,10 +169,68 @@ def tunnel_routes(value: Any, check: Check) -> tuple[TunnelRoute, ...] | None:
         else:
             origin = _origin_request(item.get("originRequest"), f"{where} ({hostname})", check)
             path = item.get("path")
-            if path is not None and not isinstance(path, str):
-                check.bad(f"{where} ({hostname}): path must be a string", fix)
+            problem = _path_problem(path)
+            if problem:
+                check.bad(f"{where} ({hostname}): path {problem}", fix)
             routes.append(TunnelRoute(hostname, service, path, origin))
     return tuple(routes) if check.count == before else None
+
+
+# cloudflared matches `path` as a Go (RE2) regular expression: no look-around, no back-reference.
+_NOT_RE2 = re.compile(r"\(\?<?[=!]|\\[1-9]")
+
+
+def _path_problem(path: object) -> str | None:
+    if path is None:
+        return None
+    if not isinstance(path, str) or not path:
+        return "must be a non-empty string"
+    try:
+        re.compile(path)
+    except re.error as err:
+        return f"{path!r} is not a regular expression ({err.msg})"
+    if _NOT_RE2.search(path):
+        return f"{path!r} uses look-around or a back-reference, which cloudflared (RE2) refuses"
+    return None
+
+
+# The provider's types (ZeroTrustTunnelCloudflaredConfigConfigIngressOriginRequestArgs).
+_ORIGIN_TYPES: dict[str, type] = {
+    "caPool": str,
+    "connectTimeout": int,
+    "disableChunkedEncoding": bool,
+    "http2Origin": bool,
+    "httpHostHeader": str,
+    "keepAliveConnections": int,
+    "keepAliveTimeout": int,
+    "matchSnItoHost": bool,
+    "noHappyEyeballs": bool,
+    "noTlsVerify": bool,
+    "originServerName": str,
+    "proxyType": str,
+    "tcpKeepAlive": int,
+    "tlsTimeout": int,
+}
+
+
+def _origin_value_problem(key: str, value: Any) -> str | None:
+    if key == "access":
+        if (
+            not isinstance(value, dict)
+            or set(value) - {"audTags", "teamName", "required"}
+            or not isinstance(value.get("teamName"), str)
+            or not isinstance(value.get("audTags"), list)
+            or not all(isinstance(tag, str) for tag in value["audTags"])
+            or not isinstance(value.get("required", False), bool)
+        ):
+            return "must be {audTags: [<tag>], teamName: <team>, required: true|false}"
+        return None
+    kind = _ORIGIN_TYPES[key]
+    if kind is int and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
+        return "must be a whole number (seconds, or a count) of at least 0"
+    if kind is not int and not isinstance(value, kind):
+        return f"must be {'true or false' if kind is bool else 'a string'}"
+    return None
 
 
 def _origin_request(value: Any, where: str, check: Check) -> dict[str, Any] | None:
@@ -190,4 +249,22 @@ def _origin_request(value: Any, where: str, check: Check) -> dict[str, Any] | No
             f"use '{close[0]}'" if close else "use " + ", ".join(sorted(ORIGIN_REQUEST_KEYS)),
         )
         return None
-    return {ORIGIN_REQUEST_KEYS[key]: item for key, item in value.items()}
+    for key, item in value.items():
+        problem = _origin_value_problem(key, item)
+        if problem:
+            check.bad(
+                f"{where}: originRequest.{key} {problem}", "see cloudflared's origin configuration"
+            )
+            return None
+    return {
+        ORIGIN_REQUEST_KEYS[key]: (
+            {
+                "aud_tags": item["audTags"],
+                "team_name": item["teamName"],
+                "required": item.get("required"),
+            }
+            if key == "access"
+            else item
+        )
+        for key, item in value.items()
+    }

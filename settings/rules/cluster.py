@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -13,28 +14,30 @@ MIN_STORAGE_BYTES = 1024**3
 """RocksDB, the spam-filter rules and the webadmin bundle need room before the first message."""
 
 
-def label(what: str) -> Callable[[str, Check], None]:
-    """One DNS label: the first label of a host (`what`), or a namespace."""
+def label(what: str, host: bool = True) -> Callable[[str, Check], None]:
+    """One DNS label: the first label of a host (`what`), or (host False) a namespace, whose fix
+    is never another name than the default: consumers reach `stalwart.<namespace>.svc`."""
 
     def rule(value: str, check: Check) -> None:
         if "." in value:
             check.bad(
-                f"'{value}' contains a dot; give only the first label of the {what}",
-                check.set_fix(value.split(".")[0].lower() or "mail"),
+                f"'{value}' contains a dot; "
+                + (f"give only the first label of the {what}" if host else "a namespace has none"),
+                check.set_fix(value.split(".")[0].lower() if host else check.default),
             )
         elif value != value.lower():
             check.bad(f"'{value}' has uppercase letters", check.set_fix(value.lower()))
-        elif not f.LABEL_RE.match(value):
+        elif not f.LABEL_RE.fullmatch(value):
             check.bad(
                 f"'{value}' is not a DNS label (a-z, 0-9 and '-', at most 63 characters)",
-                check.set_fix("mail"),
+                check.set_fix(check.default),
             )
 
     return rule
 
 
 def kubernetes_name(value: str, check: Check) -> None:
-    if len(value) > 253 or not f.SUBDOMAIN_RE.match(value):
+    if len(value) > 253 or not f.SUBDOMAIN_RE.fullmatch(value):
         check.bad(
             f"'{value}' is not a Kubernetes name (lowercase a-z, 0-9, '-' and '.')",
             check.set_fix(check.default),
@@ -56,7 +59,7 @@ def namespace_list(allow_empty: bool) -> Callable[[Any, Check], tuple[str, ...] 
     def rule(value: Any, check: Check) -> tuple[str, ...] | None:
         if (
             not isinstance(value, list)
-            or not all(isinstance(v, str) and f.LABEL_RE.match(v) for v in value)
+            or not all(isinstance(v, str) and f.LABEL_RE.fullmatch(v) for v in value)
             or (not value and not allow_empty)
         ):
             check.bad(
@@ -70,6 +73,7 @@ def namespace_list(allow_empty: bool) -> Callable[[Any, Check], tuple[str, ...] 
 
 
 _BACKUP_FIELDS = {
+    "groups": "groups",
     "longhornNamespace": "longhorn_namespace",
     "snapshotCron": "snapshot_cron",
     "snapshotRetain": "snapshot_retain",
@@ -94,9 +98,20 @@ def backup(value: Any, check: Check) -> BackupPolicy | None:
     merged = {**check.default, **value}
     for key in ("snapshotCron", "backupCron"):
         cron = merged[key]
-        if not isinstance(cron, str) or not f.CRON_RE.match(cron.strip()):
-            check.bad(f"{key} {cron!r} is not a five-field cron schedule", fix)
+        problem = f.cron_problem(cron) if isinstance(cron, str) else "is not a string"
+        if problem:
+            check.bad(f"{key} {cron!r} is not a five-field cron schedule: {problem}", fix)
             return None
+    groups = merged["groups"]
+    if not isinstance(groups, list) or not all(
+        isinstance(g, str) and f.LABEL_RE.fullmatch(g) for g in groups
+    ):
+        check.bad(
+            "groups must be a list of Longhorn recurring-job group names",
+            "e.g. mailstack:backup: {groups: [default]} (the groups your off-cluster jobs use)",
+        )
+        return None
+    merged["groups"] = tuple(groups)
     for key in ("snapshotRetain", "backupRetain"):
         retain = merged[key]
         if isinstance(retain, bool) or not isinstance(retain, int) or not 1 <= retain <= 100:
@@ -106,17 +121,58 @@ def backup(value: Any, check: Check) -> BackupPolicy | None:
         check.bad("backupEnabled must be true or false", fix)
         return None
     namespace = merged["longhornNamespace"]
-    if not isinstance(namespace, str) or not f.LABEL_RE.match(namespace):
+    if not isinstance(namespace, str) or not f.LABEL_RE.fullmatch(namespace):
         check.bad("longhornNamespace must be a namespace name", fix)
         return None
     return BackupPolicy(**{_BACKUP_FIELDS[key]: item for key, item in merged.items()})
 
 
-def pinned_image(value: str, check: Check) -> None:
-    match = f.IMAGE_RE.match(value)
+def pinned_image(value: str, check: Check) -> bool:
+    """True when `value` names one image for good: a tag other than latest, or a digest."""
+    match = f.IMAGE_RE.fullmatch(value)
     tag = match["tag"] if match else None
     if match is None or (tag in (None, "latest") and match["digest"] is None):
         check.bad(
             f"'{value}' is not a pinned image (a tag other than latest, or a digest)",
+            check.set_fix(check.default),
+        )
+        return False
+    return True
+
+
+_PYTHON_TAG_RE = re.compile(r"(?P<major>\d+)\.(?P<minor>\d+)(?:[.-].*)?")
+
+
+def python_image(value: str, check: Check) -> None:
+    """The Jobs run `python3 -m incluster...` with the standard library of Python 3.11+."""
+    if not pinned_image(value, check):
+        return
+    match = f.IMAGE_RE.fullmatch(value)
+    assert match is not None
+    version = _PYTHON_TAG_RE.fullmatch(match["tag"] or "")
+    if match["repo"].rsplit("/", 1)[-1] != "python" or version is None:
+        check.bad(
+            f"'{value}' is not a tag of the official python image, so the Jobs may have no "
+            "Python 3.11+ (an image of repository python, tag 3.11 or newer, optionally with "
+            "its digest)",
+            check.set_fix(check.default),
+        )
+    elif (int(version["major"]), int(version["minor"])) < (3, 11):
+        check.bad(
+            f"'{value}' is Python {version['major']}.{version['minor']}; the Jobs need 3.11+",
+            check.set_fix(check.default),
+        )
+
+
+def cli_image(value: str, check: Check) -> None:
+    """stalwart-cli 1.0.12 added `scope` and strict plan keys, which the plan relies on."""
+    if not pinned_image(value, check):
+        return
+    match = f.IMAGE_RE.fullmatch(value)
+    assert match is not None
+    version = re.fullmatch(r"v?(\d+)\.(\d+)\.(\d+)", match["tag"] or "")
+    if version and tuple(int(part) for part in version.groups()) < (1, 0, 12):
+        check.bad(
+            f"'{value}' is stalwart-cli {'.'.join(version.groups())}; the plan needs 1.0.12+",
             check.set_fix(check.default),
         )

@@ -18,15 +18,15 @@ JMAP objects applied by stalwart-cli)."""
 
 def generation_of(image: str) -> str:
     """`0.15` or `0.16` for an image the image rule accepted."""
-    match = f.IMAGE_RE.match(image)
-    version = f.VERSION_TAG_RE.match(match["tag"]) if match and match["tag"] else None
+    match = f.IMAGE_RE.fullmatch(image)
+    version = f.VERSION_TAG_RE.fullmatch(match["tag"]) if match and match["tag"] else None
     if version is None:
         raise ValueError(f"not a checked Stalwart image: {image}")
     return f"{int(version['major'])}.{int(version['minor'])}"
 
 
 def image(value: str, check: Check) -> None:
-    match = f.IMAGE_RE.match(value)
+    match = f.IMAGE_RE.fullmatch(value)
     fix = check.set_fix(check.default)
     if match is None:
         check.bad(f"'{value}' is not an image reference", fix)
@@ -42,7 +42,7 @@ def image(value: str, check: Check) -> None:
     if tag is None:
         check.bad(f"'{value}' has no tag, which means 'latest'", fix)
         return
-    version = f.VERSION_TAG_RE.match(tag)
+    version = f.VERSION_TAG_RE.fullmatch(tag)
     if version is None:
         check.bad(
             f"tag '{tag}' is not a pinned Stalwart release (v0.15.x or v0.16.x); "
@@ -102,7 +102,7 @@ def relay(value: Any, check: Check) -> Relay | None:
     username, implicit = merged["username"], merged["implicitTls"]
     if unknown:
         check.bad(f"unknown field(s) {', '.join(unknown)}", fix)
-    elif not isinstance(host, str) or not f.SUBDOMAIN_RE.match(host):
+    elif not isinstance(host, str) or not f.SUBDOMAIN_RE.fullmatch(host):
         check.bad(f"host {host!r} is not a hostname", fix)
     elif isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535:
         check.bad(f"port {port!r} is not a TCP port", fix)
@@ -110,6 +110,13 @@ def relay(value: Any, check: Check) -> Relay | None:
         check.bad("port 25 is blocked on the cluster's network", "use 465 or 587")
     elif not isinstance(username, str) or not username:
         check.bad("username must be a non-empty string", fix)
+    elif "%{" in username or any(ch < " " or ch == "\x7f" for ch in username):
+        # Stalwart v0.15 expands %{file:...}% and %{env:...}% in every config value: a macro in
+        # the username would send a file of the pod to the relay host.
+        check.bad(
+            "username holds Stalwart's macro syntax '%{' or a control character",
+            "give the relay's plain username (the password is mailstack:resendApiKey)",
+        )
     elif not isinstance(implicit, bool):
         check.bad("implicitTls must be true or false", fix)
     else:

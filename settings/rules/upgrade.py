@@ -28,7 +28,7 @@ def upgrade(value: Any, check: Check) -> Upgrade | None:
     elif phase not in PHASES:
         check.bad(f"phase {phase!r} is not one of {', '.join(PHASES)}", fix)
     elif claim is not None and (
-        not isinstance(claim, str) or len(claim) > 253 or not f.SUBDOMAIN_RE.match(claim)
+        not isinstance(claim, str) or len(claim) > 253 or not f.SUBDOMAIN_RE.fullmatch(claim)
     ):
         check.bad(f"claimName {claim!r} is not a Kubernetes name", fix)
     else:

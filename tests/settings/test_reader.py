@@ -9,7 +9,7 @@ import pytest
 
 from settings import SettingsError
 from settings.formats import parse_quantity
-from tests.conftest import ADMIN_PASSWORD, RESEND_KEY, refusals, stack_run
+from tests.conftest import ADMIN_PASSWORD, RESEND_KEY, SECRET_KEYS, refusals, stack_run
 
 problems_of = refusals
 
@@ -109,7 +109,25 @@ def test_unknown_key_suggests_the_close_match():
 
 
 def test_keys_of_other_namespaces_are_not_ours_to_judge():
-    stack_run({"kubernetes:context": "homelab", "cloudflare:apiToken": "x"})
+    stack_run(
+        {"kubernetes:context": "homelab", "cloudflare:apiToken": "x"},
+        secret_keys={*SECRET_KEYS, "cloudflare:apiToken"},
+    )
+
+
+def test_a_plaintext_cloudflare_token_is_refused_without_echoing_it():
+    problem = single_problem({"cloudflare:apiToken": "cf-token-in-plaintext"})
+    assert problem.startswith("cloudflare:apiToken: is stored in plaintext")
+    assert "cf-token-in-plaintext" not in problem
+
+
+def test_a_setting_stored_as_a_secret_is_not_written_into_plain_resources():
+    problem = single_problem(
+        {"mailstack:tunnelId": "c0ffee00-1234-4abc-8def-0123456789ab"},
+        secret_keys={*SECRET_KEYS, "mailstack:tunnelId"},
+    )
+    assert "is stored as a secret, but the program writes it into plain resources" in problem
+    assert "c0ffee00" not in problem
 
 
 def test_every_bad_value_is_reported_at_once():
@@ -153,3 +171,46 @@ def test_auth_mechanisms_setting_renders_the_if_block(run_stack):
         {"if": "local_port != 25", "then": "[plain, login]"},
         {"else": "false"},
     ]
+
+
+ROUTE = {"hostname": "nas.example.com", "service": "http://traefik:80"}
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("image", "registry.lan:5000/stalwartlabs/stalwart:v0.15.5"),
+        ("image", "stalwartlabs/stalwart:v0.15.5@sha256:" + "a" * 64),
+        ("reconcilerImage", "registry.lan:5000/library/python:3.13-slim"),
+        ("reconcilerImage", "python:3.12.8-slim-bookworm@sha256:" + "b" * 64),
+        ("cliImage", "registry.lan:5000/stalwartlabs/cli:1.0.12"),
+        ("tunnelRoutes", [{**ROUTE, "path": "^/photos"}, {**ROUTE, "path": "^/files"}, ROUTE]),
+        ("tunnelRoutes", [{"hostname": "grafana.other-zone.net", "service": "http://g:3000"}]),
+        (
+            "tunnelRoutes",
+            [{**ROUTE, "originRequest": {"noTlsVerify": True, "connectTimeout": 30}}],
+        ),
+        ("backup", {"snapshotCron": "15 2 * * mon-fri", "groups": ["default", "offsite"]}),
+        ("dmarc", "v=DMARC1; p=reject; rua=mailto:d@example.net,mailto:e@example.org;"),
+    ],
+)
+def test_valid_values_are_accepted(key, value):
+    run = stack_run({f"mailstack:{key}": value})
+    assert run.error is None
+
+
+def test_a_namespace_with_a_dot_suggests_the_default_not_its_first_label():
+    problem = single_problem({"mailstack:namespace": "mail.system"})
+    assert problem.endswith("Fix: pulumi config set mailstack:namespace stalwart.")
+
+
+def test_a_webmail_host_longer_than_dns_allows_is_refused():
+    domain = ".".join(["a" * 63, "b" * 63, "c" * 63, "d" * 56]) + ".com"
+    problem = single_problem({"mailstack:domain": domain, "mailstack:adminEmail": "o@gmail.com"})
+    assert problem.startswith("mailstack:webmailHostname: ")
+    assert "longer than the 253 characters DNS allows" in problem
+
+
+def test_a_secret_setting_is_never_quoted_in_its_refusal():
+    problem = single_problem({"mailstack:resendApiKey": "sk_live_abcdefgh\n"})
+    assert "sk_live" not in problem

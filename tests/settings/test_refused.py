@@ -14,7 +14,7 @@ import yaml
 from offline import render
 from settings import KEYS
 from tests.conftest import BASE_CONFIG, SECRET_KEYS, refusal
-from tests.refused import PLAINTEXT, REFUSED, Decrypted, readme_table
+from tests.refused import PLAINTEXT, REFUSED, Decrypted, Encrypted, readme_table
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 
@@ -23,7 +23,10 @@ def stack_file(tmp_path: Path, key: str, value: Any) -> None:
     config = {k: v for k, v in BASE_CONFIG.items() if k not in SECRET_KEYS}
     secure = {"mailstack:resendApiKey": {"secure": "AAABAKx0QzAAAA=="}}
     full_key = f"mailstack:{key}"
-    if value == PLAINTEXT:
+    if isinstance(value, Encrypted):
+        secure[full_key] = {"secure": "AAABAKx0QzAAAA=="}
+        config.pop(full_key, None)
+    elif value == PLAINTEXT:
         secure.pop(full_key, None)
         config[full_key] = "re_Plaintext0123456789" if key == "resendApiKey" else "a" * 20
     elif value is None:
