@@ -12,7 +12,6 @@ does not fit Stalwart's schema (a bug of this program).
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import sys
 from pathlib import Path
@@ -21,15 +20,15 @@ from typing import Any
 import yaml
 
 from offline.harness import PROJECT_ROOT, Registration, StackRun, run_program
-from offline.secrets import redact, reveal, secret_paths
+from offline.outdir import MARKER, clean, clear_previous_render
+from offline.secrets import redact, reveal
 from offline.stackfile import StackFileError, read_config
 from offline.stalwart_schema import plan_problems
+from offline.summary import summary
 from settings import KEYS, NAMESPACE, SECRET_PLACEHOLDERS, SettingsError
 
 SECRET_MARKER = "[secret]"
 DNS_RECORD_TYPE = "cloudflare:index/dnsRecord:DnsRecord"
-# Written into every render, listing its files: the next render removes those and nothing else.
-MARKER = ".mailstack-render"
 # The server's own files, as it reads them: v0.15's config.toml; v0.16's config.json and the
 # `stalwart-cli apply` plans.
 STALWART_FILES = ("config.toml", "config.json", "plan.ndjson", "reload.ndjson")
@@ -141,110 +140,6 @@ def _kubernetes_objects(run: StackRun) -> list[Registration]:
     return sorted(objects, key=order)
 
 
-def _summary(run: StackRun, ordered: list[Registration]) -> str:
-    lines = [
-        "# What `pulumi up` would create",
-        "",
-        "Rendered offline under the Pulumi mock runtime; secrets are shown as `[secret]`.",
-        "",
-        "| type | name | protected | retained on delete | secret inputs | imported from |",
-        "|---|---|---|---|---|---|",
-    ]
-    for registration in ordered:
-        secrets = ", ".join(f"`{path}`" for path in secret_paths(registration.inputs)) or "-"
-        imported = f"`{registration.import_id}`" if registration.import_id else "-"
-        lines.append(
-            f"| `{registration.type}` | {registration.name} | "
-            f"{'yes' if registration.protect else 'no'} | "
-            f"{'yes' if registration.retain_on_delete else 'no'} | {secrets} | {imported} |"
-        )
-    lines += [
-        "",
-        "## DNS records",
-        "",
-        "| name | type | content | ttl | proxied | priority |",
-        "|---|---|---|---|---|---|",
-    ]
-    for record in sorted(
-        (r.inputs for r in ordered if r.type == DNS_RECORD_TYPE),
-        key=lambda inputs: (inputs["name"], inputs["type"]),
-    ):
-        ttl = "auto" if record["ttl"] == 1 else int(record["ttl"])
-        priority = int(record["priority"]) if record.get("priority") is not None else "-"
-        lines.append(
-            f"| {record['name']} | {record['type']} | `{record['content']}` | {ttl} | "
-            f"{'yes' if record['proxied'] else 'no'} | {priority} |"
-        )
-    if any(r.type == "cloudflare:index/emailRoutingDns:EmailRoutingDns" for r in ordered):
-        lines += [
-            "",
-            "Email Routing also adds and locks its own MX and SPF records at the zone apex "
-            "(`EmailRoutingDns`); Cloudflare chooses their content.",
-        ]
-    lines += _stalwart_section(run)
-    lines += ["", "## Stack outputs", "", "| output | value |", "|---|---|"]
-    for key, value in sorted(run.outputs.items()):
-        shown = redact(value, SECRET_MARKER)
-        lines.append(f"| {key} | `{json.dumps(shown)}` |")
-    return "\n".join(lines) + "\n"
-
-
-def _stalwart_section(run: StackRun) -> list[str]:
-    record = reveal(run.outputs.get("stalwartData")) or {}
-    lines = ["", "## Stalwart", ""]
-    serving = record.get("serving")
-    for role in ("primary", "upgraded"):
-        entry = record.get(role)
-        if not isinstance(entry, dict):
-            continue
-        state = "serves" if role == serving else "waits (0 replicas)"
-        lines.append(
-            f"- The {role} claim `{entry.get('claim')}` holds v{entry.get('generation')} data; "
-            f"`{entry.get('image')}` on it {state}."
-        )
-    generation = (record.get(serving) or {}).get("generation") if serving else None
-    lines.append(
-        f"- Generation: **v{generation}**." if generation else "- Generation: none serves."
-    )
-    phase = record.get("upgradePhase")
-    lines.append(
-        f"- Upgrade phase: **{phase}** (MIGRATING.md 'Upgrade to v0.16')."
-        if phase
-        else "- Upgrade phase: none."
-    )
-    return lines
-
-
-def clear_previous_render(out: Path) -> None:
-    """Makes room in `out` without deleting anything the render did not write: an empty or new
-    folder, or a previous render (its MARKER lists its files, and only those are removed)."""
-    if not out.exists():
-        return
-    if not out.is_dir():
-        raise SettingsError([f"OUT={out}: is a file, not a folder. Fix: OUT=rendered."])
-    marker = out / MARKER
-    if not marker.is_file():
-        if any(out.iterdir()):
-            raise SettingsError(
-                [
-                    f"OUT={out}: the folder is not empty and holds no previous render "
-                    f"({MARKER} is missing), so the render would overwrite files it did not "
-                    "write. Fix: OUT=<a new or empty folder>, e.g. OUT=rendered."
-                ]
-            )
-        return
-    root = out.resolve()
-    for line in marker.read_text(encoding="utf-8").splitlines():
-        path = (out / line).resolve()
-        # Only files the marker names below `out`: a hand-edited marker cannot reach elsewhere.
-        if line and path.is_relative_to(root) and path.is_file() and not path.is_symlink():
-            path.unlink()
-    for folder in ("kubernetes", "stalwart"):
-        with contextlib.suppress(OSError):
-            (out / folder).rmdir()  # only when empty
-    marker.unlink()
-
-
 def write_render(run: StackRun, out: Path) -> list[str]:
     """Writes resources.json, kubernetes/, stalwart/ (the server's own files) and SUMMARY.md into
     `out`, and MARKER listing every file; returns what it wrote."""
@@ -277,7 +172,7 @@ def write_render(run: StackRun, out: Path) -> list[str]:
                 written.append(f"stalwart/{file_name}")
                 files.append(f"stalwart/{file_name}")
 
-    (out / "SUMMARY.md").write_text(_summary(run, ordered))
+    (out / "SUMMARY.md").write_text(summary(run, ordered))
     (out / MARKER).write_text("".join(f"{name}\n" for name in sorted(files)))
     return [*written, "SUMMARY.md"]
 
@@ -299,7 +194,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     options = parser.parse_args(argv)
     if options.clean:
-        return _clean(options.out)
+        return clean(options.out)
     try:
         config, secret_keys = load_stack_config(options.stack, options.config_dir)
         previous = load_previous_outputs(options.previous_outputs)
@@ -329,17 +224,6 @@ def main(argv: list[str] | None = None) -> int:
     )
     for item in written:
         print(f"  {options.out / item}")
-    return 0
-
-
-def _clean(out: Path) -> int:
-    """`make clean`: the files a render wrote, and its folders once empty; nothing else."""
-    if not (out / MARKER).is_file():
-        print(f"{out}: no render here ({MARKER} is missing); nothing removed", file=sys.stderr)
-        return 0
-    clear_previous_render(out)
-    with contextlib.suppress(OSError):
-        out.rmdir()
     return 0
 
 
