@@ -5,7 +5,6 @@ library only, run by a pinned Python image from a ConfigMap (no package download
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -18,8 +17,6 @@ from components.incluster import (
     scripts_volume,
 )
 
-RECONCILER = Path(__file__).resolve().parent.parent / "incluster" / "reconcile_accounts.py"
-SCRIPT_DIR = "/opt/mailstack"
 DESIRED_DIR = "/run/secrets/mailstack-accounts"
 ACCOUNTS_FILE = "accounts.json"
 ADMIN_PASSWORD_FILE = "admin-password"
@@ -48,19 +45,12 @@ class JobPod:
 
 def job_scripts(
     resource_name: str,
-    generation: str,
     namespace: pulumi.Input[str],
     labels: dict[str, str],
     opts: pulumi.ResourceOptions,
 ) -> k8s.core.v1.ConfigMap:
-    if generation == "0.16":
-        return scripts_config_map(resource_name, namespace, labels, opts)
-    return k8s.core.v1.ConfigMap(
-        resource_name,
-        metadata=k8s.meta.v1.ObjectMetaArgs(namespace=namespace, labels=labels),
-        data={RECONCILER.name: RECONCILER.read_text()},
-        opts=opts,
-    )
+    """The incluster package; both generations' reconcilers live in it."""
+    return scripts_config_map(resource_name, namespace, labels, opts)
 
 
 def accounts_pod_spec(pod: JobPod) -> k8s.core.v1.PodSpecArgs:
@@ -72,19 +62,10 @@ def accounts_pod_spec(pod: JobPod) -> k8s.core.v1.PodSpecArgs:
         ),
         k8s.core.v1.EnvVarArgs(name="ACCOUNTS_FILE", value=f"{DESIRED_DIR}/{ACCOUNTS_FILE}"),
     ]
-    if pod.generation == "0.16":
-        command = ["python3", "-m", "incluster.jmap_jobs", "accounts"]
-        env += python_env()
-        script_mount, script_volume = scripts_mount(), scripts_volume(pod.scripts)
-    else:
-        command = ["python3", f"{SCRIPT_DIR}/{RECONCILER.name}"]
-        env.append(k8s.core.v1.EnvVarArgs(name="PYTHONDONTWRITEBYTECODE", value="1"))
-        script_mount = k8s.core.v1.VolumeMountArgs(
-            name="script", mount_path=SCRIPT_DIR, read_only=True
-        )
-        script_volume = k8s.core.v1.VolumeArgs(
-            name="script", config_map=k8s.core.v1.ConfigMapVolumeSourceArgs(name=pod.scripts)
-        )
+    module = "incluster.jmap_jobs" if pod.generation == "0.16" else "incluster.reconcile_accounts"
+    command = ["python3", "-m", module, *(["accounts"] if pod.generation == "0.16" else [])]
+    env += python_env()
+    script_mount, script_volume = scripts_mount(), scripts_volume(pod.scripts)
     return k8s.core.v1.PodSpecArgs(
         restart_policy="Never",
         automount_service_account_token=False,

@@ -165,7 +165,6 @@ class ServiceAccounts(pulumi.ComponentResource):
         )
         script = job_scripts(
             f"{name}-script",
-            generation,
             args.namespace,
             labels,
             pulumi.ResourceOptions(parent=self),

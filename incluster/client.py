@@ -184,8 +184,13 @@ class Client:
         while True:
             if self._clock() > deadline:
                 raise Unreachable(f"{what}: the body took longer than {self.timeout:g}s")
+            remaining = reply.length  # bytes still announced by Content-Length, if any
             chunk = reply.read1(READ_CHUNK)
             if not chunk:
+                # An end before the announced length, or one forced by the watchdog, is no
+                # answer: a truncated body must never pass for a whole one.
+                if remaining or self._clock() >= deadline:
+                    raise Unreachable(f"{what}: the body ended early (incomplete answer)")
                 return b"".join(chunks)
             size += len(chunk)
             if size > self.max_body:

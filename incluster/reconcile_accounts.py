@@ -20,27 +20,32 @@ Exit code 0 on success, 1 on failure; the last line of output summarises the run
 from __future__ import annotations
 
 import argparse
-import base64
-import http.client
 import json
 import os
-import re
 import sys
 import time
-import urllib.error
 import urllib.parse
-import urllib.request
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+
+from incluster.client import (
+    Client,
+    ClientError,
+    Redactor,
+    Response,
+    Unreachable,
+    basic,
+    positive_number,
+)
 
 MARKER = "[managed by mailstack]"
 USER_ROLE = "user"
 LIST_PAGE_SIZE = 100
+MAX_PAGES = 1000
 EXCERPT_CHARS = 200
 # Prefixes of the hash formats Stalwart verifies (crates/directory/src/core/secret.rs). Anything
 # else is compared as plaintext by Stalwart, which is exactly what this tool must never store.
 HASH_PREFIXES = ("$6$", "$5$", "$2a$", "$2b$", "$2y$", "$argon2", "$pbkdf2", "$scrypt")
-_CRYPT_LIKE = re.compile(r"\$[0-9a-z]+\$[^\s\"',\]}]*", re.IGNORECASE)
 
 Sleep = Callable[[float], None]
 Clock = Callable[[], float]
@@ -118,30 +123,9 @@ def is_managed(description: object) -> bool:
     return isinstance(description, str) and description.rstrip().endswith(MARKER)
 
 
-class Redactor:
-    """Removes known secrets and anything that looks like a crypt hash from a text."""
-
-    def __init__(self, secrets: Iterable[str] = ()) -> None:
-        self._secrets = sorted({s for s in secrets if s}, key=len, reverse=True)
-
-    def add(self, secret: str) -> None:
-        if secret:
-            self._secrets = sorted({*self._secrets, secret}, key=len, reverse=True)
-
-    def __call__(self, text: str) -> str:
-        for secret in self._secrets:
-            text = text.replace(secret, "<redacted>")
-        return _CRYPT_LIKE.sub("<redacted>", text)
-
-
-@dataclass(frozen=True)
-class Response:
-    status: int
-    body: bytes
-
-
 class StalwartClient:
-    """Minimal HTTP client for the Stalwart management API (Basic auth, JSON bodies)."""
+    """The Stalwart v0.15 management API over the bounded client (incluster/client.py): Basic
+    auth to the configured origin only, no redirect followed, every exchange bounded."""
 
     def __init__(
         self,
@@ -151,14 +135,17 @@ class StalwartClient:
         request_timeout: float = 10.0,
         redactor: Redactor | None = None,
     ) -> None:
-        self.base_url = base_url.rstrip("/")
         self.user = user
-        token = base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
-        self._authorization = f"Basic {token}"
-        self.request_timeout = request_timeout
         self.redact = redactor or Redactor()
         self.redact.add(password)
-        self.redact.add(token)
+        try:
+            self._client = Client(
+                base_url, basic(user, password), self.redact, timeout=request_timeout
+            )
+        except ClientError as err:
+            raise ReconcileError(str(err)) from None
+        self.base_url = self._client.origin
+        self.request_timeout = request_timeout
 
     def send(
         self,
@@ -169,34 +156,14 @@ class StalwartClient:
         auth: bool = True,
         timeout: float | None = None,
     ) -> Response:
-        """One HTTP exchange. Raises NotReadyError on transport failures; never raises on status."""
-        data = None if body is None else json.dumps(body).encode()
-        request = urllib.request.Request(self.base_url + path, data=data, method=method)
-        request.add_header("Accept", "application/json")
-        if data is not None:
-            request.add_header("Content-Type", "application/json")
-        if auth:
-            request.add_header("Authorization", self._authorization)
+        """One HTTP exchange. Raises NotReadyError on transport failures, ReconcileError on a
+        redirect or an oversized body; never raises on other statuses."""
         try:
-            with urllib.request.urlopen(request, timeout=timeout or self.request_timeout) as reply:
-                return Response(int(reply.status), reply.read())
-        except urllib.error.HTTPError as err:
-            try:
-                payload = err.read()
-            except OSError:
-                payload = b""
-            finally:
-                err.close()
-            return Response(int(err.code), payload)
-        except urllib.error.URLError as err:
-            raise NotReadyError(f"{method} {path}: cannot connect ({err.reason})") from None
-        except TimeoutError:
-            raise NotReadyError(f"{method} {path}: timed out") from None
-        except (OSError, http.client.HTTPException) as err:
-            # Resets, RemoteDisconnected (an OSError), BadStatusLine/IncompleteRead.
-            raise NotReadyError(
-                f"{method} {path}: connection failed ({type(err).__name__})"
-            ) from None
+            return self._client.send(method, path, body, auth=auth, timeout=timeout)
+        except Unreachable as err:
+            raise NotReadyError(str(err)) from None
+        except ClientError as err:
+            raise ReconcileError(str(err)) from None
 
     def excerpt(self, body: bytes) -> str:
         text = body.decode("utf-8", errors="replace").replace("\n", " ").strip()
@@ -348,7 +315,6 @@ def _account_patch(account: Account) -> list[dict[str, object]]:
         {"action": "set", "field": "secrets", "value": [account.secret_hash]},
         {"action": "set", "field": "emails", "value": [account.email]},
         {"action": "set", "field": "description", "value": account.managed_description},
-        {"action": "set", "field": "roles", "value": [USER_ROLE]},
     ]
 
 
@@ -357,7 +323,6 @@ def _in_desired_state(current: dict[str, object], account: Account) -> bool:
         _strings(current.get("secrets")) == [account.secret_hash]
         and [e.lower() for e in _strings(current.get("emails"))] == [account.email]
         and current.get("description") == account.managed_description
-        and _strings(current.get("roles")) == [USER_ROLE]
     )
 
 
@@ -400,10 +365,12 @@ def ensure_account(client: StalwartClient, account: Account, summary: Summary, l
 
 
 def list_individuals(client: StalwartClient) -> list[dict[str, object]]:
-    """Every individual principal (name and description only), following the pages."""
-    items: list[dict[str, object]] = []
-    page = 1
-    while True:
+    """Every individual principal (name and description only), following the pages.
+
+    A server's `total` is not trusted: the walk stops at MAX_PAGES, at an empty page, or at a page
+    that adds no name not seen before (a server repeating page 1 forever)."""
+    items: dict[str, dict[str, object]] = {}
+    for page in range(1, MAX_PAGES + 1):
         operation = f"list accounts (page {page})"
         query = urllib.parse.urlencode(
             {
@@ -421,17 +388,33 @@ def list_individuals(client: StalwartClient) -> list[dict[str, object]]:
         total = data.get("total")
         if not isinstance(batch, list) or not isinstance(total, int):
             raise ReconcileError(f"{operation}: response lacks 'items' or 'total'")
-        items.extend(item for item in batch if isinstance(item, dict))
-        if not batch or len(items) >= total:
-            return items
-        page += 1
+        before = len(items)
+        for item in batch:
+            if isinstance(item, dict) and isinstance(item.get("name"), str):
+                items.setdefault(str(item["name"]), item)
+        if not batch or len(items) == before or len(items) >= total:
+            return list(items.values())
+    raise ReconcileError(
+        f"list accounts: more than {MAX_PAGES} pages of {LIST_PAGE_SIZE}; refusing to prune "
+        "from a listing that does not end"
+    )
 
 
 def prune_accounts(client: StalwartClient, desired: Desired, summary: Summary, log: Log) -> None:
-    wanted = {account.name for account in desired.accounts}
+    """Deletes a listed principal only if it is, on a fresh read, an individual whose description
+    carries MARKER and whose name is not desired (names compared case-insensitively)."""
+    wanted = {account.name.lower() for account in desired.accounts}
     for item in list_individuals(client):
-        name = item.get("name")
-        if not isinstance(name, str) or name in wanted or not is_managed(item.get("description")):
+        name = str(item.get("name"))
+        if name.lower() in wanted or not is_managed(item.get("description")):
+            continue
+        operation = f"get account {name!r} before deleting it"
+        reply = client.call(operation, "GET", _path(name), allow_not_found=True)
+        if reply is None:
+            continue
+        current = _data_object(reply, operation)
+        if current.get("type") != "individual" or not is_managed(current.get("description")):
+            log(f"account {name}: not deleted (not a mailstack-managed individual on re-read)")
             continue
         client.call(f"delete account {name!r}", "DELETE", _path(name))
         summary.deleted += 1
@@ -496,16 +479,10 @@ def parse_desired(document: object) -> Desired:
 
 
 def _number(env: Mapping[str, str], key: str, default: float) -> float:
-    raw = env.get(key, "").strip()
-    if not raw:
-        return default
     try:
-        value = float(raw)
-    except ValueError:
-        raise ReconcileError(f"{key} must be a number, got {raw!r}") from None
-    if value < 0:
-        raise ReconcileError(f"{key} must not be negative")
-    return value
+        return positive_number(env.get(key), default, key)
+    except ClientError as err:
+        raise ReconcileError(str(err)) from None
 
 
 def _read(path: str, what: str) -> str:

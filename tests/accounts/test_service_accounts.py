@@ -9,6 +9,7 @@ from passlib.hash import sha512_crypt
 
 from components import accounts_job as sa
 from components import service_accounts
+from components.incluster import FILES, PACKAGE_DIR
 from offline.secrets import is_secret_value, reveal
 from tests.conftest import stack_run
 
@@ -91,7 +92,7 @@ def test_job_runs_the_shipped_reconciler_after_the_deployment(accounts_run):
     assert pod["automountServiceAccountToken"] is False
     (container,) = pod["containers"]
     assert container["image"] == "python:3.12.8-slim-bookworm"
-    assert container["command"] == ["python3", "/opt/mailstack/reconcile_accounts.py"]
+    assert container["command"] == ["python3", "-m", "incluster.reconcile_accounts"]
     env = {e["name"]: e["value"] for e in container["env"]}
     assert env["STALWART_URL"] == "http://stalwart.stalwart.svc.cluster.local:8080"
     assert env["STALWART_ADMIN_USER"] == "admin"
@@ -114,7 +115,7 @@ def test_job_mounts_the_script_and_its_secret_input(accounts_run):
     volumes = {v["name"]: v for v in job.inputs["spec"]["template"]["spec"]["volumes"]}
     script = accounts_run.get(*SCRIPT)
     desired_secret = accounts_run.get(*DESIRED)
-    assert volumes["script"]["configMap"]["name"] == script.state["metadata"]["name"]
+    assert volumes["scripts"]["configMap"]["name"] == script.state["metadata"]["name"]
     assert volumes["desired"]["secret"]["secretName"] == desired_secret.state["metadata"]["name"]
     assert "name" not in script.inputs["metadata"]  # auto-named: a change reruns the Job
     assert "name" not in desired_secret.inputs["metadata"]
@@ -122,7 +123,9 @@ def test_job_mounts_the_script_and_its_secret_input(accounts_run):
 
 def test_script_config_map_is_the_tested_reconciler_and_holds_no_secret(accounts_run):
     data = accounts_run.get(*SCRIPT).inputs["data"]
-    assert data == {"reconcile_accounts.py": sa.RECONCILER.read_text()}
+    assert data == {name: (PACKAGE_DIR / name).read_text() for name in FILES}
+    container = accounts_run.get(*JOB).inputs["spec"]["template"]["spec"]["containers"][0]
+    assert container["command"] == ["python3", "-m", "incluster.reconcile_accounts"]
 
 
 def test_job_reruns_when_the_data_claim_is_replaced(accounts_run):

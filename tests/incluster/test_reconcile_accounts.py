@@ -123,7 +123,6 @@ def test_password_rotation_patches_the_new_hash(standin, tmp_path, capsys):
             {"action": "set", "field": "secrets", "value": [HASH_2]},
             {"action": "set", "field": "emails", "value": [f"noreply@{DOMAIN}"]},
             {"action": "set", "field": "description", "value": f"Authentik {MARKER}"},
-            {"action": "set", "field": "roles", "value": ["user"]},
         ]
     ]
     assert standin.snapshot()["noreply"]["secrets"] == [HASH_2]
@@ -151,6 +150,47 @@ def test_prune_pages_through_the_listing(standin, tmp_path, capsys):
     assert pages == ["1", "2", "3"]
     assert set(standin.snapshot()) == {DOMAIN, "noreply"}
     assert "deleted=230" in last_line(capsys.readouterr().out)
+
+
+def list_pages(server: StalwartStandin) -> list[str]:
+    return [r.query["page"] for r in server.calls("GET", "/api/principal") if "page" in r.query]
+
+
+def test_a_listing_whose_total_lies_ends_at_the_first_empty_page(tmp_path, capsys):
+    def lying(query: dict[str, str], reply: dict[str, Any]) -> dict[str, Any]:
+        return {"data": {"items": reply["data"]["items"], "total": 10**9}}
+
+    with StalwartStandin(admin_password=ADMIN_PASSWORD, list_reply=lying) as server:
+        server.add_principal("individual", "old", description=f"x {MARKER}")
+        assert run_main(server, tmp_path, [account()]) == 0
+        assert list_pages(server) == ["1", "2"]
+        assert "old" not in server.snapshot()
+
+
+def test_a_server_repeating_its_first_page_forever_is_walked_once(tmp_path):
+    def repeating(query: dict[str, str], reply: dict[str, Any]) -> dict[str, Any]:
+        return {"data": {"items": first, "total": 10**9}}
+
+    first = [{"name": "noreply", "description": f"Authentik {MARKER}"}]
+    with StalwartStandin(admin_password=ADMIN_PASSWORD, list_reply=repeating) as server:
+        assert run_main(server, tmp_path, [account()]) == 0
+        assert list_pages(server) == ["1", "2"]  # page 2 added no new name: the walk stopped
+
+
+def test_names_compare_case_insensitively_and_a_managed_group_is_never_deleted(tmp_path):
+    def hostile(query: dict[str, str], reply: dict[str, Any]) -> dict[str, Any]:
+        # A listing that ignores `types` and spells the desired name in another case.
+        items = [
+            {**p, "name": "NoReply" if p["name"] == "noreply" else p["name"]}
+            for p in server.snapshot().values()
+        ]
+        return {"data": {"items": items, "total": len(items)}}
+
+    with StalwartStandin(admin_password=ADMIN_PASSWORD, list_reply=hostile) as server:
+        server.add_principal("group", "team", description=f"shared {MARKER}")
+        assert run_main(server, tmp_path, [account()]) == 0
+        assert server.calls("DELETE") == []
+        assert {"noreply", "team"} <= set(server.snapshot())
 
 
 def test_hand_made_account_with_a_desired_name_is_adopted(standin, tmp_path):
@@ -187,7 +227,7 @@ def test_connection_refused_until_the_server_listens_then_succeeds(tmp_path, cap
     with StalwartStandin(admin_password=ADMIN_PASSWORD, listen_after=0.3) as server:
         assert run_main(server, tmp_path, [account()]) == 0
         assert "noreply" in server.snapshot()
-    assert "cannot connect" in capsys.readouterr().out
+    assert "connection failed (ConnectionRefusedError)" in capsys.readouterr().out
 
 
 def test_never_ready_fails_within_the_timeout_with_a_clear_message(tmp_path, capsys):

@@ -31,6 +31,7 @@ import itertools
 import json
 import threading
 import urllib.parse
+from collections.abc import Callable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -70,12 +71,15 @@ class StalwartStandin:
         not_ready_requests: int = 0,
         post_error: dict[str, Any] | None = None,
         listen_after: float | None = None,
+        list_reply: Callable[[dict[str, str], dict[str, Any]], dict[str, Any]] | None = None,
     ) -> None:
         self.admin_user = admin_user
         self.admin_password = admin_password
         self.not_ready_requests = not_ready_requests
         self.post_error = post_error
         self.listen_after = listen_after
+        self.list_reply = list_reply
+        """A test's rewrite of each principal listing (query, honest reply) -> reply sent."""
         self.principals: dict[str, dict[str, Any]] = {}
         self.settings: dict[str, str] = {}
         self.requests: list[Recorded] = []
@@ -209,7 +213,8 @@ class StalwartStandin:
                     return self.post_error
                 return self._create(body)
             if method == "GET":
-                return self._list(query)
+                listing = self._list(query)
+                return self.list_reply(query, listing) if self.list_reply else listing
             return None
         if not path.startswith("/api/principal/"):
             return None
