@@ -91,6 +91,10 @@ def read_config(path: Path) -> dict[str, Any]:
         ) from None
     except yaml.YAMLError as err:
         raise StackFileError(f"{path.name}: not YAML ({str(err).splitlines()[0]}).") from None
+    except RecursionError:
+        raise StackFileError(
+            f"{path.name}: nested too deeply to be a stack file. Fix: restore it from git."
+        ) from None
     if document is None:
         return {}
     if not isinstance(document, dict):

@@ -47,7 +47,7 @@ from pathlib import Path
 from typing import Any
 
 from migration.import_plan.recognise import build_plan
-from migration.import_plan.report import report
+from migration.import_plan.report import ADOPT_HEADER, report
 from migration.import_plan.state import PlanError, load_stack, load_state
 
 REPO_ROOT = Path(__file__).resolve().parent.parent.parent
@@ -66,6 +66,7 @@ def main(argv: Sequence[str] | None = None, write: Callable[[str], Any] = sys.st
     args = parser.parse_args(argv)
     adopt_out: Path = args.adopt_out or args.out.with_name("adopt.yaml")
     try:
+        _check_outputs(args.out, adopt_out, {args.tfstate, args.stack_file})
         stack = load_stack(args.stack_file, args.domain)
         plan = build_plan(load_state(args.tfstate), stack)
         args.out.write_text(json.dumps(plan.import_file(), indent=2) + "\n", encoding="utf-8")
@@ -78,6 +79,44 @@ def main(argv: Sequence[str] | None = None, write: Callable[[str], Any] = sys.st
         return 2
     write(report(plan, stack, args.out, adopt_out))
     return 0
+
+
+def _check_outputs(out: Path, adopt_out: Path, inputs: set[Path]) -> None:
+    """Refuses, before anything is read or written, an output that is an input, the other
+    output, or an existing file this tool did not write (`OUT=Pulumi.prod.yaml` is a typo that
+    must not cost the stack file)."""
+    if out.resolve() == adopt_out.resolve():
+        raise PlanError(f"--out and --adopt-out are both {out}; give them different names")
+    for flag, path in (("--out", out), ("--adopt-out", adopt_out)):
+        same = next((given for given in inputs if given.resolve() == path.resolve()), None)
+        if same is not None:
+            raise PlanError(f"{flag} {path} is an input of this run; choose another file name")
+        if path.is_dir():
+            raise PlanError(f"{flag} {path} is a folder; give a file name such as import.json")
+        if path.exists() and not _written_here(path, flag):
+            raise PlanError(
+                f"{flag} {path} exists and was not written by make import-plan; move it away "
+                "or choose another file name"
+            )
+
+
+def _written_here(path: Path, flag: str) -> bool:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return False
+    if flag == "--adopt-out":
+        return text.startswith(ADOPT_HEADER)
+    try:
+        document = json.loads(text)
+    except (ValueError, RecursionError):
+        return False
+    return (
+        isinstance(document, dict)
+        and set(document) == {"resources"}
+        and isinstance(document["resources"], list)
+        and any(isinstance(r, dict) and r.get("component") for r in document["resources"])
+    )
 
 
 if __name__ == "__main__":

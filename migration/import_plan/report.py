@@ -12,6 +12,8 @@ from components.cloudflare.resources import COMPONENTS, RESOURCES
 from migration.import_plan.state import StackSettings
 
 ADOPTED_IMAGE = "stalwartlabs/stalwart:v0.15.5"
+ADOPT_HEADER = "# Written by `make import-plan`"
+"""The first words of every adopt.yaml; `make import-plan` overwrites only a file that has them."""
 
 
 @dataclass
@@ -51,7 +53,7 @@ class Plan:
         body = yaml.safe_dump(mapping, sort_keys=False, default_flow_style=False)
         return "\n".join(
             [
-                f"# Written by `make import-plan` from {source}. Paste under `config:` in",
+                f"{ADOPT_HEADER} from {source}. Paste under `config:` in",
                 "# Pulumi.prod.yaml (indented two spaces), with the existing claim's name:",
                 "# mailstack:dataClaimName: <kubectl -n stalwart get pvc>",
                 *body.splitlines(),

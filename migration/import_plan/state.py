@@ -3,13 +3,14 @@ file (only to name hosts and to compare)."""
 
 from __future__ import annotations
 
+import codecs
 import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
+from offline.stackfile import StackFileError, read_config
 
 BOUNCE_MX_RE = re.compile(r"^feedback-smtp\.([a-z0-9-]+)\.amazonses\.com\.?$")
 TUNNEL_CNAME_RE = re.compile(r"^([0-9a-f-]{36})\.cfargotunnel\.com\.?$")
@@ -48,16 +49,18 @@ class StackSettings:
 def load_state(path: Path) -> list[Instance]:
     """The managed resource instances of a v4 state file, with their addresses."""
     try:
-        text = path.read_text(encoding="utf-8")
+        raw = path.read_bytes()
     except OSError as err:
         raise PlanError(f"cannot read {path}: {err.strerror}") from err
     try:
-        state = json.loads(text)
+        state = json.loads(_text(raw, path))
     except json.JSONDecodeError as err:
         raise PlanError(
             f"{path} is not JSON (line {err.lineno}, column {err.colno}: {err.msg}); "
             "give it the output of `tofu state pull`"
         ) from err
+    except RecursionError:
+        raise PlanError(f"{path} is nested too deeply to be an OpenTofu state") from None
     if not isinstance(state, dict) or "version" not in state:
         raise PlanError(f"{path} is not an OpenTofu state (no top-level `version`)")
     if state["version"] != 4:
@@ -72,15 +75,22 @@ def load_state(path: Path) -> list[Instance]:
             "Cloudflare records (`tofu state pull > state.json`)"
         )
     instances: list[Instance] = []
-    for resource in resources:
-        if not isinstance(resource, dict) or resource.get("mode", "managed") != "managed":
+    for number, resource in enumerate(resources):
+        if not isinstance(resource, dict):
+            raise PlanError(f"{path}: resources[{number}] is not an object")
+        if resource.get("mode", "managed") != "managed":
             continue
         typ, name = str(resource.get("type", "")), str(resource.get("name", ""))
         module = resource.get("module")
         base = f"{module}.{typ}.{name}" if module else f"{typ}.{name}"
-        for instance in resource.get("instances") or []:
+        listed = resource.get("instances")
+        if listed is None:
+            continue
+        if not isinstance(listed, list):
+            raise PlanError(f"{path}: `instances` of {base} is not a list")
+        for instance in listed:
             if not isinstance(instance, dict):
-                continue
+                raise PlanError(f"{path}: an instance of {base} is not an object")
             attributes = instance.get("attributes")
             address = base + _index(instance.get("index_key"))
             instances.append(
@@ -89,15 +99,26 @@ def load_state(path: Path) -> list[Instance]:
     return instances
 
 
+def _text(raw: bytes, path: Path) -> str:
+    """UTF-8 (with or without a BOM) or UTF-16 with a BOM: what PowerShell's `>` writes."""
+    try:
+        if raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+            return raw.decode("utf-16")
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise PlanError(
+            f"{path} is not UTF-8 or UTF-16 text; write it again with "
+            f"`tofu state pull > {path.name}`"
+        ) from None
+
+
 def load_stack(path: Path, domain: str | None) -> StackSettings:
     config: dict[str, Any] = {}
     if path.exists():
         try:
-            document = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        except yaml.YAMLError as err:
-            raise PlanError(f"{path} is not YAML: {str(err).splitlines()[0]}") from err
-        if isinstance(document, dict) and isinstance(document.get("config"), dict):
-            config = document["config"]
+            config = read_config(path)
+        except StackFileError as err:
+            raise PlanError(str(err)) from None
     elif domain is None:
         raise PlanError(f"no --domain given and there is no stack file {path}")
     chosen = domain or config.get("mailstack:domain")

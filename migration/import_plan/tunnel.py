@@ -83,7 +83,8 @@ def _origin_request(block: dict[str, Any], hostname: str, warnings: list[str]) -
             access = first_block(value)
             if not access.get("team_name") or not access.get("aud_tag"):
                 continue
-            value = {"aud_tags": list(access["aud_tag"]), "team_name": access["team_name"]}
+            # mailstack:tunnelRoutes spells it in camelCase (settings/rules/cloudflare.py).
+            value = {"audTags": list(access["aud_tag"]), "teamName": access["team_name"]}
             if access.get("required"):
                 value["required"] = True
         origin[ORIGIN_KEYS[key]] = value

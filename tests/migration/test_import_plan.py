@@ -272,3 +272,110 @@ def test_adopt_yaml_is_accepted_by_the_program(tmp_path):
     imported = {r.name for r in program.resources if r.import_id}
     assert len(imported) == 12
     assert {"stalwart-namespace", "stalwart-data"} <= imported
+
+
+def plan_cli(tmp_path: Path, state: Path, out: Path, *extra: str) -> tuple[int, str]:
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "migration.import_plan",
+            "--tfstate",
+            str(state),
+            "--out",
+            str(out),
+            "--stack-file",
+            str(STACK_FILE),
+            *extra,
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert "Traceback" not in result.stderr
+    return result.returncode, result.stderr
+
+
+@pytest.mark.parametrize(
+    ("out", "extra", "says"),
+    [
+        ("state.json", (), "--out {tmp}/state.json is an input of this run"),
+        ("import.json", ("--adopt-out", "{stack}"), "--adopt-out {stack} is an input of this run"),
+        ("import.json", ("--adopt-out", "{tmp}/import.json"), "are both"),
+        ("notes.json", (), "exists and was not written by make import-plan"),
+        ("import.json", ("--adopt-out", "{tmp}/notes.json"), "--adopt-out {tmp}/notes.json exists"),
+        ("sub", (), "is a folder"),
+    ],
+)
+def test_an_output_that_is_an_input_or_someone_elses_file_is_refused(tmp_path, out, extra, says):
+    state = tmp_path / "state.json"
+    state.write_bytes((FIXTURES / "v5-runbook.json").read_bytes())
+    (tmp_path / "notes.json").write_text("my notes\n")
+    (tmp_path / "sub").mkdir()
+    fill = {"tmp": str(tmp_path), "stack": str(STACK_FILE)}
+    before = {p: p.read_bytes() for p in (state, STACK_FILE, tmp_path / "notes.json")}
+    code, err = plan_cli(tmp_path, state, tmp_path / out, *(e.format(**fill) for e in extra))
+    assert code == 2
+    assert err.count("\n") == 1 and says.format(**fill) in err, err
+    assert {p: p.read_bytes() for p in before} == before
+
+
+def test_a_second_run_overwrites_what_the_first_wrote(tmp_path):
+    state = tmp_path / "state.json"
+    state.write_bytes((FIXTURES / "v5-runbook.json").read_bytes())
+    assert plan_cli(tmp_path, state, tmp_path / "import.json")[0] == 0
+    assert plan_cli(tmp_path, state, tmp_path / "import.json")[0] == 0
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-8-sig"])
+def test_a_state_saved_by_powershell_is_read(tmp_path, encoding):
+    state = tmp_path / "state.json"
+    state.write_bytes((FIXTURES / "v5-runbook.json").read_text().encode(encoding))
+    code, err = plan_cli(tmp_path, state, tmp_path / "import.json")
+    assert code == 0, err
+    expected = json.loads((FIXTURES / "v5-runbook.expected.json").read_text())
+    assert json.loads((tmp_path / "import.json").read_text()) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "says"),
+    [
+        (b"\xff\xfe\x00\xd8", "is not UTF-8 or UTF-16 text"),
+        (b"\x80\x81", "is not UTF-8 or UTF-16 text"),
+        (b"[" * 100_000, "nested too deeply"),
+        (b'{"version": 4, "resources": [{"type": "x", "name": "y", "instances": {}}]}', "x.y"),
+        (b'{"version": 4, "resources": [{"type": "x", "name": "y", "instances": [1]}]}', "x.y"),
+        (b'{"version": 4, "resources": [7]}', "resources[0] is not an object"),
+    ],
+)
+def test_a_malformed_state_is_one_line(tmp_path, text, says):
+    state = tmp_path / "state.json"
+    state.write_bytes(text)
+    code, err = plan_cli(tmp_path, state, tmp_path / "import.json")
+    assert code == 2
+    assert err.startswith("import-plan: error: ") and err.count("\n") == 1 and says in err, err
+
+
+def test_a_route_behind_access_comes_out_as_the_stack_file_spells_it(tmp_path):
+    state = json.loads((FIXTURES / "v5-runbook.json").read_text())
+    for resource in state["resources"]:
+        if resource["type"] == "cloudflare_zero_trust_tunnel_cloudflared_config":
+            rules = resource["instances"][0]["attributes"]["config"]["ingress"]
+            rules.insert(
+                0,
+                {
+                    "hostname": "admin.example.com",
+                    "service": "http://admin:80",
+                    "origin_request": {
+                        "access": {"aud_tag": ["aud1"], "team_name": "home", "required": True}
+                    },
+                },
+            )
+    path = tmp_path / "state.json"
+    path.write_text(json.dumps(state))
+    plan = build_plan(load_state(path), load_stack(STACK_FILE, None))
+    route = next(r for r in plan.tunnel_routes if r["hostname"] == "admin.example.com")
+    assert route["originRequest"] == {
+        "access": {"audTags": ["aud1"], "teamName": "home", "required": True}
+    }

@@ -80,6 +80,7 @@ def test_a_stack_file_the_cli_reads_otherwise_is_refused_with_its_line(
         ("- config\n", "must be a mapping with a `config:` key"),
         (b"config:\n  mailstack:domain: \xff\xfe\n", "is not UTF-8 text"),
         ("config:\n  1: x\n", "is not a name"),
+        ("config:\n  mailstack:tunnelRoutes: " + "[" * 50_000, "nested too deeply"),
     ],
 )
 def test_a_malformed_stack_file_is_one_line(tmp_path, capsys, text, says):
