@@ -61,12 +61,19 @@ class EmailRouting(pulumi.ComponentResource):
         # EmailRoutingDns (POST /zones/{id}/email/routing/dns) is the documented call that
         # "adds and locks the necessary MX and SPF records", so a fresh zone receives mail
         # after one `pulumi up` (the runbook's "no MX needed" relied on the dashboard wizard).
+        # `name` is ignored always, not only on adoption: the provider's Update is
+        # EmailRouting.DNS.Edit, i.e. PATCH /zones/{id}/email/routing/dns, which Cloudflare's API
+        # names "Unlock MX Records" (terraform-provider-cloudflare
+        # internal/services/email_routing_dns/resource.go). A drift in `name` must never unlock
+        # the records that keep mail arriving; the zone id (RequiresReplace) is what matters.
         routing_dns = cloudflare.EmailRoutingDns(
             f"{name}-dns",
             zone_id=args.zone_id,
             name=args.domain,
             opts=adopting(
-                "dns", pulumi.ResourceOptions(parent=self, depends_on=[settings]), ["name"]
+                "dns",
+                pulumi.ResourceOptions(parent=self, depends_on=[settings], ignore_changes=["name"]),
+                ["name"],
             ),
         )
         address = cloudflare.EmailRoutingAddress(

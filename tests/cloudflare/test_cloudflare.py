@@ -223,6 +223,11 @@ def test_catch_all_forwards_everything_to_the_destination_after_the_settings(def
     }
 
 
+def test_the_routing_records_are_never_unlocked_by_an_update_of_the_name(default_run):
+    # The provider's Update of EmailRoutingDns is Cloudflare's "Unlock MX Records" call.
+    assert default_run.get(*ROUTING_DNS).ignore_changes == ["name"]
+
+
 def test_unverified_destination_is_an_output_and_a_warning(default_run):
     assert default_run.outputs["adminEmailVerified"] is False
     assert ("warning", unverified_warning("owner@gmail.com")) in default_run.logs
