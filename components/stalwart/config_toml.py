@@ -51,6 +51,7 @@ DEFAULT_LOCAL_KEYS = (
 # are unreliable (stalwart#1926), and `queue.route.resend.*` rather than `queue.route.*` keeps
 # the `local`/`mx` routes Stalwart writes on first boot out of the file.
 PROGRAM_LOCAL_KEYS = (
+    "http.use-x-forwarded",
     "session.auth.mechanisms.*",
     "queue.strategy.route.*",
     "queue.route.resend.*",
@@ -104,18 +105,29 @@ def secret_file_macro(file_name: str) -> str:
     return f"%{{file:{SECRETS_MOUNT}/{file_name}}}%"
 
 
-def render_config(relay: Relay, auth_mechanisms: tuple[str, ...]) -> dict[str, Any]:
+def render_config(relay: Relay, auth_mechanisms: tuple[str, ...], hostname: str) -> dict[str, Any]:
     """The config as a TOML-ready mapping; same keys and semantics as the runbook's snippets."""
     return {
         # Every key below is local: what this file says is what Stalwart runs after a restart.
         "config": {"local-keys": [*DEFAULT_LOCAL_KEYS, *PROGRAM_LOCAL_KEYS]},
         "server": {
+            # Without it Stalwart names itself after the pod (crates/common/src/config/
+            # network.rs falls back to the OS hostname) in EHLO to the relay, Message-ID and
+            # Received:.
+            "hostname": hostname,
             "listener": {
                 "http": {"bind": f"[::]:{HTTP_PORT}", "protocol": "http"},
                 # Cluster-internal submission without TLS. The runbook's `auth.require-tls = false`
                 # here is not a Stalwart key (no reader in v0.15.5); PLAIN/LOGIN without TLS are
                 # allowed by `session.auth.mechanisms` below, whose default requires `is_tls`.
-                "submission": {"bind": f"[::]:{SUBMISSION_PORT}", "protocol": "smtp"},
+                # No STARTTLS either (`tls.enable` defaults to true, listener.rs): offered, it
+                # would present a self-signed certificate that changes at every start, which a
+                # client that upgrades opportunistically (Grafana, Go's net/smtp) refuses.
+                "submission": {
+                    "bind": f"[::]:{SUBMISSION_PORT}",
+                    "protocol": "smtp",
+                    "tls": {"enable": False},
+                },
                 "imap": {
                     "bind": f"[::]:{IMAPS_PORT}",
                     "protocol": "imap",
@@ -123,6 +135,10 @@ def render_config(relay: Relay, auth_mechanisms: tuple[str, ...]) -> dict[str, A
                 },
             },
         },
+        # Web clients reach 8080 only through the ingress controllers (the NetworkPolicy), so
+        # the address Stalwart bans or rate-limits is the one they forward, not the proxy's own
+        # (one auto-ban of the proxy would lock every web user out). README "Client addresses".
+        "http": {"use-x-forwarded": True},
         "session": {
             "auth": {
                 # PLAIN/LOGIN on 587 without TLS; Stalwart's default offers them only when

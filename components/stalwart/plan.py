@@ -97,6 +97,11 @@ def render_plan(inputs: PlanInputs) -> list[dict[str, Any]]:
             "object": "SystemSettings",
             "value": {"defaultHostname": inputs.hostname, "defaultDomainId": "#domain"},
         },
+        # Web clients reach 8080 only through the ingress controllers (the NetworkPolicy), so
+        # the client address is the one they forward; without it one auto-ban of the proxy's
+        # address locks every web user out. There is no trusted-proxy list for HTTP
+        # (crates/http/src/request.rs): the NetworkPolicy is what makes the header trustworthy.
+        {"@type": "update", "object": "Http", "value": {"useXForwarded": True}},
         # Owned whole: the first normal start creates smtp 25, submissions 465, imaps 993, pop3s
         # 995, sieve 4190, https 443 and http 8080; only what the Service exposes stays.
         {

@@ -17,8 +17,11 @@ from components.stalwart.runtime import RuntimeInputs
 RESOURCES = k8s.core.v1.ResourceRequirementsArgs(
     requests={"cpu": "100m", "memory": "256Mi"}, limits={"memory": "1Gi"}
 )
-# SIGTERM lets Stalwart finish the SMTP sessions and relay deliveries in flight; the queue itself
-# is in RocksDB and survives. A minute covers a slow relay handshake with retries.
+# On SIGTERM Stalwart signals its listeners to stop and exits one second later
+# (crates/main/src/main.rs, v0.15.5 and v0.16.18: a 1 s sleep); it does not drain SMTP
+# sessions or deliveries in flight. Nothing is lost by that: an accepted message is in the
+# RocksDB queue before 250 is answered, and a delivery cut short is retried from the queue on the
+# next start. The grace period only bounds how long Kubernetes waits for that exit.
 TERMINATION_GRACE_SECONDS = 60
 
 

@@ -34,7 +34,11 @@ def deploy_v015(inputs: RuntimeInputs, opts: pulumi.ResourceOptions) -> Runtime:
         metadata=k8s.meta.v1.ObjectMetaArgs(
             namespace=inputs.namespace, labels=standard_labels(instance, "config")
         ),
-        data={CONFIG_FILE: toml.render_toml(toml.render_config(inputs.relay, inputs.mechanisms))},
+        data={
+            CONFIG_FILE: toml.render_toml(
+                toml.render_config(inputs.relay, inputs.mechanisms, inputs.hostname)
+            )
+        },
         opts=opts,
     )
     spec = pod_spec(

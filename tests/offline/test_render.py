@@ -126,7 +126,9 @@ def test_two_renders_are_byte_identical(rendered, tmp_path):
 
 def test_rendered_config_is_what_stalwart_reads(rendered):
     text = (rendered / "stalwart" / "config.toml").read_text()
-    assert tomllib.loads(text) == sc.render_config(DEFAULT_RELAY, DEFAULT_MECHANISMS)
+    assert tomllib.loads(text) == sc.render_config(
+        DEFAULT_RELAY, DEFAULT_MECHANISMS, "mail.example.com"
+    )
 
 
 def test_no_secret_stand_in_reaches_any_rendered_file(rendered):

@@ -34,6 +34,13 @@ REQUIRED_BEYOND_RUNBOOK = {
     "tracer.stdout.ansi": False,
     "tracer.stdout.enable": True,
 }
+# What the runbook got wrong for a server behind proxies with in-cluster clients (issue 13, read in
+# v0.15.5's source): the pod name as hostname, a self-signed STARTTLS on 587, the proxy's address.
+FIXED_BEYOND_RUNBOOK = {
+    "server.hostname": "mail.example.com",
+    "server.listener.submission.tls.enable": False,
+    "http.use-x-forwarded": True,
+}
 SECRET_KEYS = {"authentication.fallback-admin.secret", "queue.route.resend.auth.secret"}
 
 
@@ -59,17 +66,21 @@ FIRST_BOOT_KEYS = [
 
 @pytest.fixture(scope="module")
 def rendered() -> dict[str, Any]:
-    return tomllib.loads(sc.render_toml(sc.render_config(DEFAULT_RELAY, DEFAULT_MECHANISMS)))
+    return tomllib.loads(
+        sc.render_toml(sc.render_config(DEFAULT_RELAY, DEFAULT_MECHANISMS, "mail.example.com"))
+    )
 
 
 def test_rendered_toml_parses_back_to_the_rendered_mapping(rendered):
-    assert rendered == sc.render_config(DEFAULT_RELAY, DEFAULT_MECHANISMS)
+    assert rendered == sc.render_config(DEFAULT_RELAY, DEFAULT_MECHANISMS, "mail.example.com")
 
 
 def test_rendered_keys_equal_the_runbooks_but_its_dead_key_plus_local_keys(rendered):
     runbook = flatten(tomllib.loads(RUNBOOK_CONFIG.read_text()))
     ours = {k for k in flatten(rendered) if not k.startswith("config.local-keys.")}
-    assert ours == (set(runbook) - DEAD_RUNBOOK_KEYS) | set(REQUIRED_BEYOND_RUNBOOK)
+    assert ours == (set(runbook) - DEAD_RUNBOOK_KEYS) | set(REQUIRED_BEYOND_RUNBOOK) | set(
+        FIXED_BEYOND_RUNBOOK
+    )
 
 
 def test_every_store_role_names_a_configured_store(rendered):
@@ -84,6 +95,7 @@ def test_every_store_role_names_a_configured_store(rendered):
 def test_keys_beyond_the_runbook_have_the_quickstart_values(rendered):
     flat = flatten(rendered)
     assert {key: flat[key] for key in REQUIRED_BEYOND_RUNBOOK} == REQUIRED_BEYOND_RUNBOOK
+    assert {key: flat[key] for key in FIXED_BEYOND_RUNBOOK} == FIXED_BEYOND_RUNBOOK
 
 
 def test_every_rendered_key_is_local(rendered):
@@ -132,7 +144,7 @@ def test_local_key_patterns_follow_stalwart_semantics(key, patterns, expected):
 def test_rendered_values_equal_the_runbooks_but_the_secrets(rendered):
     runbook = flatten(tomllib.loads(RUNBOOK_CONFIG.read_text()))
     ours = {k: v for k, v in flatten(rendered).items() if not k.startswith("config.local-keys.")}
-    for key in set(ours) - SECRET_KEYS - set(REQUIRED_BEYOND_RUNBOOK):
+    for key in set(ours) - SECRET_KEYS - set(REQUIRED_BEYOND_RUNBOOK) - set(FIXED_BEYOND_RUNBOOK):
         assert ours[key] == runbook[key], key
 
 
@@ -156,13 +168,15 @@ def test_relay_uses_implicit_tls_on_465(rendered):
 
 
 def test_arrays_of_tables_keep_the_runbook_layout():
-    text = sc.render_toml(sc.render_config(DEFAULT_RELAY, DEFAULT_MECHANISMS))
+    text = sc.render_toml(sc.render_config(DEFAULT_RELAY, DEFAULT_MECHANISMS, "mail.example.com"))
     assert text.count("[[queue.strategy.route]]") == 2
     assert text.count("[[session.auth.mechanisms]]") == 2
 
 
 def test_relay_settings_are_rendered_from_their_arguments():
-    custom = sc.render_config(Relay("relay.example.net", 2465, "u", True), DEFAULT_MECHANISMS)
+    custom = sc.render_config(
+        Relay("relay.example.net", 2465, "u", True), DEFAULT_MECHANISMS, "mail.example.com"
+    )
     relay = custom["queue"]["route"]["resend"]
     assert (relay["address"], relay["port"], relay["auth"]["username"]) == (
         "relay.example.net",

@@ -164,7 +164,7 @@ def test_config_map_holds_the_rendered_config_and_no_secret(default_run):
     config_map = default_run.get(*CONFIG_MAP)
     assert secret_paths(config_map.inputs) == []
     assert config_map.inputs["data"]["config.toml"] == sc.render_toml(
-        sc.render_config(DEFAULT_RELAY, DEFAULT_MECHANISMS)
+        sc.render_config(DEFAULT_RELAY, DEFAULT_MECHANISMS, "mail.example.com")
     )
     for value in (RESEND_KEY, "$6$"):
         assert value not in str(config_map.inputs)
