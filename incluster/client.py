@@ -225,6 +225,17 @@ def _shut(connection: http.client.HTTPConnection) -> None:
             sock.shutdown(socket.SHUT_RDWR)
 
 
+def read_text(path: str, what: str, limit: int = 1024 * 1024) -> str:
+    """A mounted file (a Secret's key), read up to `limit` characters; an unreadable file is a
+    ClientError naming `what` and the path, never its content."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return handle.read(limit)
+    except (OSError, UnicodeDecodeError) as err:
+        reason = getattr(err, "strerror", None) or "not UTF-8 text"
+        raise ClientError(f"cannot read {what} {path!r}: {reason}") from None
+
+
 def basic(user: str, password: str) -> str:
     """The `Authorization` value of HTTP Basic credentials."""
     return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode("ascii")

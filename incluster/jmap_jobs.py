@@ -45,6 +45,7 @@ from incluster.client import (
     Unreachable,
     basic,
     positive_number,
+    read_text,
 )
 
 USING = ["urn:ietf:params:jmap:core", "urn:stalwart:jmap"]
@@ -319,7 +320,7 @@ class Pods:
             f"https://{env.get('KUBERNETES_SERVICE_HOST', '')}:"
             f"{env.get('KUBERNETES_SERVICE_PORT', '443')}"
         )
-        token = _read(token_file, "the service account token").strip()
+        token = read_text(token_file, "the service account token").strip()
         self.client = Client(
             url,
             f"Bearer {token}",
@@ -390,14 +391,6 @@ def wait_pods_gone(pods: Pods, timeout: float, sleep: Sleep, log: Log) -> str:
         sleep(2.0)
 
 
-def _read(path: str, what: str) -> str:
-    try:
-        with open(path, encoding="utf-8") as handle:
-            return handle.read(1024 * 1024)
-    except OSError as err:
-        raise ClientError(f"cannot read {what} {path!r}: {err.strerror}") from None
-
-
 def main(
     argv: Sequence[str] | None = None,
     env: Mapping[str, str] | None = None,
@@ -416,7 +409,7 @@ def main(
             )
             _print(wait_pods_gone(Pods(env, redact, 10.0), timeout, sleep, _print))
             return 0
-        password = _read(env.get("ADMIN_PASSWORD_FILE", ""), "ADMIN_PASSWORD_FILE")
+        password = read_text(env.get("ADMIN_PASSWORD_FILE", ""), "ADMIN_PASSWORD_FILE")
         password = password.removesuffix("\n").removesuffix("\r")
         if not password:
             raise ClientError("ADMIN_PASSWORD_FILE is empty")
@@ -431,7 +424,7 @@ def main(
         jmap = Jmap(client)
         if command == "accounts":
             domain, accounts = parse_accounts(
-                _json(_read(env.get("ACCOUNTS_FILE", ""), "ACCOUNTS_FILE"))
+                _json(read_text(env.get("ACCOUNTS_FILE", ""), "ACCOUNTS_FILE"))
             )
             for account in accounts:
                 redact.add(account.secret_hash)

@@ -36,6 +36,7 @@ from incluster.client import (
     Unreachable,
     basic,
     positive_number,
+    read_text,
 )
 
 MARKER = "[managed by mailstack]"
@@ -485,14 +486,6 @@ def _number(env: Mapping[str, str], key: str, default: float) -> float:
         raise ReconcileError(str(err)) from None
 
 
-def _read(path: str, what: str) -> str:
-    try:
-        with open(path, encoding="utf-8") as handle:
-            return handle.read()
-    except OSError as err:
-        raise ReconcileError(f"cannot read {what} {path!r}: {err.strerror}") from None
-
-
 def main(
     argv: Sequence[str] | None = None,
     env: Mapping[str, str] | None = None,
@@ -515,13 +508,13 @@ def main(
         accounts_file = env.get("ACCOUNTS_FILE", "").strip()
         if not password_file or not accounts_file:
             raise ReconcileError("ADMIN_PASSWORD_FILE and ACCOUNTS_FILE must both be set")
-        password = _read(password_file, "ADMIN_PASSWORD_FILE")
+        password = read_text(password_file, "ADMIN_PASSWORD_FILE")
         password = password.removesuffix("\n").removesuffix("\r")
         if not password:
             raise ReconcileError("ADMIN_PASSWORD_FILE is empty")
         redact.add(password)
         try:
-            document: object = json.loads(_read(accounts_file, "ACCOUNTS_FILE"))
+            document: object = json.loads(read_text(accounts_file, "ACCOUNTS_FILE"))
         except ValueError as err:
             raise ReconcileError(
                 f"ACCOUNTS_FILE is not valid JSON ({type(err).__name__})"
@@ -548,7 +541,7 @@ def main(
         _print(f"reconciling {len(desired.accounts)} account(s) in domain {desired.domain}")
         wait_until_ready(client, timing)
         reconcile(client, desired, summary)
-    except ReconcileError as err:
+    except (ReconcileError, ClientError) as err:
         print(
             f"reconcile failed: {redact(str(err))}; {summary.counts()}", file=sys.stderr, flush=True
         )

@@ -24,11 +24,9 @@ from offline.outdir import MARKER, clean, clear_previous_render
 from offline.secrets import redact, reveal
 from offline.stackfile import StackFileError, read_config
 from offline.stalwart_schema import plan_problems
-from offline.summary import summary
+from offline.summary import SECRET_MARKER, summary
 from settings import KEYS, NAMESPACE, SECRET_PLACEHOLDERS, SettingsError
 
-SECRET_MARKER = "[secret]"
-DNS_RECORD_TYPE = "cloudflare:index/dnsRecord:DnsRecord"
 # The server's own files, as it reads them: v0.15's config.toml; v0.16's config.json and the
 # `stalwart-cli apply` plans.
 STALWART_FILES = ("config.toml", "config.json", "plan.ndjson", "reload.ndjson")

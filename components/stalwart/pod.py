@@ -3,10 +3,12 @@ security context."""
 
 from __future__ import annotations
 
+from typing import TypedDict
+
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.kube import standard_labels
+from components.kube import object_name, standard_labels
 from components.stalwart.endpoints import PORTS
 from components.stalwart.runtime import RuntimeInputs
 
@@ -49,6 +51,33 @@ def http_probe(path: str, period: int, failures: int) -> k8s.core.v1.ProbeArgs:
     )
 
 
+class HealthProbes(TypedDict):
+    startup_probe: k8s.core.v1.ProbeArgs
+    liveness_probe: k8s.core.v1.ProbeArgs
+    readiness_probe: k8s.core.v1.ProbeArgs
+
+
+def health_probes() -> HealthProbes:
+    """Startup, liveness and readiness, as keyword arguments of the container. Both generations
+    serve `/healthz/live` and `/healthz/ready` anonymously on every http listener, recovery mode
+    included (crates/http/src/request.rs); ready turns 200 once the data store is up."""
+    return HealthProbes(
+        startup_probe=http_probe("/healthz/live", period=10, failures=30),
+        liveness_probe=http_probe("/healthz/live", period=30, failures=3),
+        readiness_probe=http_probe("/healthz/ready", period=10, failures=3),
+    )
+
+
+def data_volume(claim_name: pulumi.Input[str]) -> k8s.core.v1.VolumeArgs:
+    """The mail data claim, as the pod's `data` volume."""
+    return k8s.core.v1.VolumeArgs(
+        name="data",
+        persistent_volume_claim=k8s.core.v1.PersistentVolumeClaimVolumeSourceArgs(
+            claim_name=claim_name
+        ),
+    )
+
+
 def stalwart_deployment(
     inputs: RuntimeInputs, spec: k8s.core.v1.PodSpecArgs, opts: pulumi.ResourceOptions
 ) -> k8s.apps.v1.Deployment:
@@ -71,3 +100,33 @@ def stalwart_deployment(
         ),
         opts=opts,
     )
+
+
+def pod_files(
+    inputs: RuntimeInputs,
+    secret_data: dict[str, pulumi.Input[str]],
+    config_data: dict[str, str],
+    opts: pulumi.ResourceOptions,
+) -> tuple[pulumi.Output[str], pulumi.Output[str]]:
+    """The pod's secret files (a Secret) and its configuration (a ConfigMap); returns their names.
+
+    Auto-named: a new value gives a new name, which changes the pod template and rolls the pod
+    (create-before-delete, so the old pod keeps its files until it is gone)."""
+    secrets = k8s.core.v1.Secret(
+        f"{inputs.prefix}-secrets",
+        metadata=k8s.meta.v1.ObjectMetaArgs(
+            namespace=inputs.namespace, labels=standard_labels(inputs.instance, "secrets")
+        ),
+        type="Opaque",
+        string_data=secret_data,
+        opts=opts,
+    )
+    config = k8s.core.v1.ConfigMap(
+        f"{inputs.prefix}-config",
+        metadata=k8s.meta.v1.ObjectMetaArgs(
+            namespace=inputs.namespace, labels=standard_labels(inputs.instance, "config")
+        ),
+        data=config_data,
+        opts=opts,
+    )
+    return secrets.metadata.apply(object_name), config.metadata.apply(object_name)

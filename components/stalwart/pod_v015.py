@@ -11,7 +11,8 @@ from components.stalwart.pod import (
     TERMINATION_GRACE_SECONDS,
     container_ports,
     container_security,
-    http_probe,
+    data_volume,
+    health_probes,
 )
 
 CONFIG_FILE = "config.toml"
@@ -95,20 +96,11 @@ def pod_spec(
                         name="secrets", mount_path=toml.SECRETS_MOUNT, read_only=True
                     ),
                 ],
-                # v0.15 serves both anonymously on every http listener
-                # (crates/http/src/request.rs); ready turns 200 once the data store is up.
-                startup_probe=http_probe("/healthz/live", period=10, failures=30),
-                liveness_probe=http_probe("/healthz/live", period=30, failures=3),
-                readiness_probe=http_probe("/healthz/ready", period=10, failures=3),
+                **health_probes(),
             )
         ],
         volumes=[
-            k8s.core.v1.VolumeArgs(
-                name="data",
-                persistent_volume_claim=k8s.core.v1.PersistentVolumeClaimVolumeSourceArgs(
-                    claim_name=claim_name
-                ),
-            ),
+            data_volume(claim_name),
             k8s.core.v1.VolumeArgs(
                 name="config-source",
                 config_map=k8s.core.v1.ConfigMapVolumeSourceArgs(name=config_name),

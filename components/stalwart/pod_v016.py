@@ -11,7 +11,8 @@ from components.stalwart.pod import (
     RESOURCES,
     TERMINATION_GRACE_SECONDS,
     container_ports,
-    http_probe,
+    data_volume,
+    health_probes,
 )
 
 STALWART_UID = 2000
@@ -88,19 +89,11 @@ def pod_spec(
                     k8s.core.v1.VolumeMountArgs(name="tmp", mount_path="/tmp"),
                     k8s.core.v1.VolumeMountArgs(name="logs", mount_path="/var/log/stalwart"),
                 ],
-                # Anonymous on every http listener, recovery mode included (request.rs).
-                startup_probe=http_probe("/healthz/live", period=10, failures=30),
-                liveness_probe=http_probe("/healthz/live", period=30, failures=3),
-                readiness_probe=http_probe("/healthz/ready", period=10, failures=3),
+                **health_probes(),
             )
         ],
         volumes=[
-            k8s.core.v1.VolumeArgs(
-                name="data",
-                persistent_volume_claim=k8s.core.v1.PersistentVolumeClaimVolumeSourceArgs(
-                    claim_name=claim_name
-                ),
-            ),
+            data_volume(claim_name),
             # Projected by key: a ConfigMap without config.json fails the mount instead of
             # starting Stalwart's interactive bootstrap mode.
             k8s.core.v1.VolumeArgs(

@@ -367,3 +367,23 @@ def test_main_reads_env_and_files_end_to_end(standin, tmp_path, capsys):
 def test_missing_configuration_fails_with_exit_1(capsys):
     assert main([], {}) == 1
     assert "STALWART_URL is not set" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("content", [None, b"\xff\xfe not utf-8"])
+def test_an_unreadable_password_file_is_one_line_without_a_request(
+    standin, tmp_path, capsys, content
+):
+    accounts_file = tmp_path / "accounts.json"
+    accounts_file.write_text(json.dumps({"domain": DOMAIN, "accounts": [account()]}))
+    password_file = tmp_path / "admin-password"
+    if content is not None:
+        password_file.write_bytes(content)
+    env = {
+        "STALWART_URL": standin.url,
+        "ADMIN_PASSWORD_FILE": str(password_file),
+        "ACCOUNTS_FILE": str(accounts_file),
+    }
+    assert main([], env) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "cannot read ADMIN_PASSWORD_FILE" in err
+    assert standin.requests == []

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import json
 import socket
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
+
+from tests.standins.local_http import LocalHTTPServer
 
 
 def free_port() -> int:
@@ -20,7 +21,7 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-class PodsStandin:
+class PodsStandin(LocalHTTPServer):
     def __init__(
         self,
         token: str,
@@ -34,22 +35,10 @@ class PodsStandin:
         self.restart_opens = restart_opens
         self.requests: list[tuple[str, str]] = []
         self.listening: socket.socket | None = None
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
-
-    def __enter__(self) -> PodsStandin:
-        self._thread.start()
-        return self
+        super().__init__(self._handler())
 
     def __exit__(self, *exc: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        super().__exit__(*exc)
         if self.listening is not None:
             self.listening.close()
 

@@ -24,8 +24,10 @@ import itertools
 import json
 import threading
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
+
+from tests.standins.local_http import LocalHTTPServer
 
 
 @dataclass(frozen=True)
@@ -36,7 +38,7 @@ class Recorded:
     authorized: bool
 
 
-class JmapStandin:
+class JmapStandin(LocalHTTPServer):
     def __init__(self, admin_password: str = "admin-password", not_ready_requests: int = 0):
         self.admin_password = admin_password
         self.not_ready_requests = not_ready_requests
@@ -45,24 +47,9 @@ class JmapStandin:
         self.requests: list[Recorded] = []
         self._ids = itertools.count(1)
         self._lock = threading.RLock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
+        super().__init__(self._handler())
 
     # --- lifecycle ---------------------------------------------------------------------------
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
-
-    def __enter__(self) -> JmapStandin:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-
     # --- data ----------------------------------------------------------------------------------
     def add(self, object_type: str, body: dict[str, Any]) -> str:
         with self._lock:
