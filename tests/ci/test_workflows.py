@@ -18,7 +18,10 @@ SETUP_ACTION = ROOT / ".github" / "actions" / "setup-stack" / "action.yml"
 SETUP_ACTION_REF = "./.github/actions/setup-stack"
 PULUMI_ACTION = "pulumi/actions"
 PULUMI_WORKFLOWS = ["preview.yml", "deploy.yml", "drift.yml"]
-PROD_LOCK_GROUP = "pulumi-mailstack-prod"
+DEPLOY_GROUP = "pulumi-mailstack-prod-deploy"
+DRIFT_GROUP = "pulumi-mailstack-prod-drift"
+# Qualified: the org (PULUMI_ORG, or a self-managed backend's `organization`), project, stack.
+STACK_NAME = "${{vars.PULUMI_ORG||'organization'}}/mailstack/prod"
 
 SHA_PIN = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_./-]+@[0-9a-f]{40}$")
 VERSION_COMMENT = re.compile(r"#\s*v\d+\.\d+\.\d+\s*$")
@@ -195,7 +198,7 @@ def test_fork_notice_job_has_no_permissions_secrets_or_checkout() -> None:
 def test_preview_runs_pulumi_preview_on_prod_and_comments_on_the_pr() -> None:
     inputs = pulumi_inputs("preview.yml")
     assert inputs["command"] == "preview"
-    assert inputs["stack-name"] == "prod"
+    assert squeeze(inputs["stack-name"]) == STACK_NAME
     assert inputs["comment-on-pr"] is True
     assert squeeze(inputs["github-token"]) in ("${{github.token}}", "${{secrets.GITHUB_TOKEN}}")
 
@@ -212,7 +215,7 @@ def test_deploy_runs_on_push_to_main() -> None:
 def test_deploy_runs_pulumi_up_on_prod() -> None:
     inputs = pulumi_inputs("deploy.yml")
     assert inputs["command"] == "up"
-    assert inputs["stack-name"] == "prod"
+    assert squeeze(inputs["stack-name"]) == STACK_NAME
 
 
 def test_deploy_runs_in_the_production_environment() -> None:
@@ -221,9 +224,35 @@ def test_deploy_runs_in_the_production_environment() -> None:
     assert name == "production"
 
 
-def test_deploy_runs_one_at_a_time_and_is_never_cancelled() -> None:
+def test_deploy_runs_one_at_a_time_never_cancelled_and_queues_every_push() -> None:
+    # `queue: max` (GitHub, 2026-05-07): up to 100 pending runs, in order; with the default
+    # `single` a newer pending run cancels an older one.
     concurrency = pulumi_job("deploy.yml").get("concurrency")
-    assert concurrency == {"group": PROD_LOCK_GROUP, "cancel-in-progress": False}
+    assert concurrency == {"group": DEPLOY_GROUP, "cancel-in-progress": False, "queue": "max"}
+
+
+def concurrency_groups() -> list[tuple[str, str, Any]]:
+    """(file, job or `workflow`, concurrency) of every concurrency setting of every workflow."""
+    found = []
+    for path in all_workflow_files():
+        wf = load(path)
+        if "concurrency" in wf:
+            found.append((path.name, "workflow", wf["concurrency"]))
+        for job_id, job_def in cast(dict[str, Any], wf["jobs"]).items():
+            if "concurrency" in job_def:
+                found.append((path.name, job_id, job_def["concurrency"]))
+    return found
+
+
+def test_no_other_concurrency_group_can_cancel_a_pending_deploy() -> None:
+    # A run of the same group cancels a pending one (queue single); group names are
+    # case-insensitive, and an expression could evaluate to the deploy's name.
+    for file, where, concurrency in concurrency_groups():
+        group = concurrency if isinstance(concurrency, str) else concurrency["group"]
+        if (file, where) == ("deploy.yml", "deploy"):
+            continue
+        assert DEPLOY_GROUP.lower() not in str(group).lower(), (file, where)
+        assert not str(group).lower().startswith("${{"), (file, where, "a computed group")
 
 
 def test_deploy_can_only_read_the_repository() -> None:
@@ -245,17 +274,30 @@ def test_drift_runs_daily_and_on_demand() -> None:
     assert (day, month, weekday) == ("*", "*", "*"), "every day"
 
 
-def test_drift_previews_with_refresh_and_fails_on_any_change() -> None:
-    inputs = pulumi_inputs("drift.yml")
-    assert inputs["command"] == "preview"
-    assert inputs["stack-name"] == "prod"
-    assert inputs["refresh"] is True
-    assert inputs["expect-no-changes"] is True
+def drift_step() -> dict[str, Any]:
+    [step] = [s for s in steps(pulumi_job("drift.yml")) if "pulumi preview" in str(s.get("run"))]
+    return step
 
 
-def test_drift_never_overlaps_a_deploy_and_is_never_cancelled() -> None:
-    assert pulumi_job("drift.yml").get("concurrency") == pulumi_job("deploy.yml").get("concurrency")
-    assert pulumi_job("drift.yml")["concurrency"]["cancel-in-progress"] is False
+def test_drift_previews_with_refresh_and_fails_on_any_change_naming_each() -> None:
+    # The action only installs the CLI here: the preview runs with --json for the report.
+    assert set(pulumi_inputs("drift.yml")) == {"pulumi-version-file"}
+    step = drift_step()
+    run = " ".join(str(step["run"]).replace("\\\n", " ").split())
+    assert (
+        'pulumi preview --stack "$STACK" --refresh --expect-no-changes --non-interactive '
+        '--policy-pack policy --json > "$RUNNER_TEMP/drift.json" || status=$?'
+    ) in run
+    assert (
+        'venv/bin/python scripts/drift_report.py "$RUNNER_TEMP/drift.json" --status "$status" '
+        '--summary "$GITHUB_STEP_SUMMARY"'
+    ) in run
+    assert squeeze(step["env"]["STACK"]) == STACK_NAME
+
+
+def test_drift_has_a_group_of_its_own_and_is_never_cancelled() -> None:
+    concurrency = pulumi_job("drift.yml")["concurrency"]
+    assert concurrency == {"group": DRIFT_GROUP, "cancel-in-progress": False}
 
 
 def test_drift_can_only_read_the_repository() -> None:
@@ -372,14 +414,31 @@ def test_pulumi_workflow_passes_every_required_setup_input(name: str) -> None:
         assert squeeze(given[key]).startswith("${{secrets."), key
 
 
+def pulumi_command_step(name: str) -> dict[str, Any]:
+    """The step that runs the Pulumi command: the action's, or drift's own run step."""
+    return drift_step() if name == "drift.yml" else the_step_using(pulumi_job(name), PULUMI_ACTION)
+
+
 @pytest.mark.parametrize("name", PULUMI_WORKFLOWS)
 def test_pulumi_step_gets_backend_and_cloudflare_credentials_from_secrets(name: str) -> None:
-    step = the_step_using(pulumi_job(name), PULUMI_ACTION)
+    step = pulumi_command_step(name)
     env = {k: squeeze(v) for k, v in step.get("env", {}).items()}
     assert env["PULUMI_ACCESS_TOKEN"] == "${{secrets.PULUMI_ACCESS_TOKEN}}"
     assert env["PULUMI_CONFIG_PASSPHRASE"] == "${{secrets.PULUMI_CONFIG_PASSPHRASE}}"
     assert env["CLOUDFLARE_API_TOKEN"] == "${{secrets.CLOUDFLARE_API_TOKEN}}"
-    assert squeeze(step["with"]["cloud-url"]) == "${{vars.PULUMI_BACKEND_URL}}"
+    backend = env["BACKEND_URL"] if name == "drift.yml" else squeeze(step["with"]["cloud-url"])
+    assert backend == "${{vars.PULUMI_BACKEND_URL}}"
+
+
+@pytest.mark.parametrize("name", PULUMI_WORKFLOWS)
+def test_every_pulumi_step_installs_the_one_pinned_cli(name: str) -> None:
+    for step in steps_using(pulumi_job(name), PULUMI_ACTION):
+        assert step["with"]["pulumi-version-file"] == ".pulumi-version"
+        assert "pulumi-version" not in step["with"]
+
+
+def test_the_cli_pin_is_an_exact_version() -> None:
+    assert re.fullmatch(r"\d+\.\d+\.\d+\n", (ROOT / ".pulumi-version").read_text())
 
 
 # --- the composite action ---------------------------------------------------------------------
@@ -391,14 +450,17 @@ def setup_steps() -> list[dict[str, Any]]:
     return cast(list[dict[str, Any]], action["runs"]["steps"])
 
 
-def test_setup_installs_requirements_on_python_3_11_with_a_pip_cache() -> None:
+def test_setup_installs_the_locks_only_on_python_3_11() -> None:
     python = [
         s for s in setup_steps() if str(s.get("uses", "")).startswith("actions/setup-python@")
     ]
     assert len(python) == 1
-    assert python[0]["with"]["cache"] == "pip"
     assert load(SETUP_ACTION)["inputs"]["python-version"]["default"] == "3.11"
-    assert any("pip install -r requirements.txt" in str(s.get("run", "")) for s in setup_steps())
+    [run] = [str(s["run"]) for s in setup_steps() if "pip sync" in str(s.get("run", ""))]
+    run = " ".join(run.replace("\\\n", " ").split())
+    assert "scripts/lock.py pick uv requirements-dev.txt" in run
+    assert "pip install --quiet --require-hashes --no-deps -r" in run
+    assert "pip sync --python venv/bin/python --require-hashes requirements.txt" in run
 
 
 def test_setup_joins_the_tailnet_with_an_oauth_client_and_pings_the_k3s_api() -> None:
@@ -428,7 +490,7 @@ def test_setup_writes_the_kubeconfig_to_a_private_file_and_never_echoes_it() -> 
             assert "cat" not in line, line
 
 
-@pytest.mark.parametrize("name", PULUMI_WORKFLOWS)
+@pytest.mark.parametrize("name", ["preview.yml", "deploy.yml"])
 def test_every_pulumi_run_enforces_the_policy_pack(name: str) -> None:
     assert pulumi_inputs(name)["policyPacks"] == "${{ github.workspace }}/policy"
 
@@ -436,5 +498,8 @@ def test_every_pulumi_run_enforces_the_policy_pack(name: str) -> None:
 def test_setup_builds_the_policy_packs_own_virtualenv() -> None:
     runs = [step.get("run", "") for step in load(SETUP_ACTION)["runs"]["steps"]]
     assert any(
-        "python -m venv policy/venv" in run and "-r policy/requirements.txt" in run for run in runs
+        "python -m venv policy/venv" in run
+        and "--python policy/venv/bin/python --require-hashes policy/requirements.txt"
+        in " ".join(run.replace("\\\n", " ").split())
+        for run in runs
     )

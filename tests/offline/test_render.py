@@ -16,6 +16,7 @@ import yaml
 from components.stalwart import config_toml as sc
 from offline import render
 from offline.harness import PROJECT_ROOT
+from scripts.lock import read_lock
 from settings import SECRET_PLACEHOLDERS
 from tests.conftest import BASE_CONFIG, DEFAULT_MECHANISMS, DEFAULT_RELAY, SECRET_KEYS
 
@@ -247,3 +248,14 @@ def test_the_summary_says_which_generation_runs(rendered, rendered_v016):
     )
     assert "- Upgrade phase: none." in v015
     assert "- Generation: **v0.16**." in (rendered_v016 / "SUMMARY.md").read_text()
+
+
+def test_summary_lists_the_cli_pin_and_the_locked_provider_plugins(rendered):
+    summary = (rendered / "SUMMARY.md").read_text()
+    lock = read_lock(PROJECT_ROOT / "requirements.txt")
+    assert f"| Pulumi CLI (`.pulumi-version`) | {lock['pulumi'].version} |" in summary
+    for name in ("cloudflare", "kubernetes", "random"):
+        version = lock[f"pulumi-{name}"].version
+        assert (
+            f"| provider plugin `{name}` (SDK `pulumi-{name}` {version}) | {version} |" in summary
+        )
