@@ -53,6 +53,8 @@ class Registration:
     """URNs named in `depends_on` (explicit dependencies only)."""
     import_id: str | None
     ignore_changes: list[str] = field(default_factory=list)
+    custom_timeouts: dict[str, str] = field(default_factory=dict)
+    """`customTimeouts` as given: create/update/delete durations such as `15m`."""
 
 
 @dataclass
@@ -165,6 +167,11 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
                 depends_on=sorted(set(request.dependencies) - implicit),
                 import_id=request.importId or None,
                 ignore_changes=list(request.ignoreChanges),
+                custom_timeouts={
+                    op: getattr(request.customTimeouts, op)
+                    for op in ("create", "update", "delete")
+                    if request.HasField("customTimeouts") and getattr(request.customTimeouts, op)
+                },
             )
         )
         return response

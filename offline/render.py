@@ -19,6 +19,7 @@ from typing import Any
 
 import yaml
 
+from offline.deployer import DeployerError, deployer_manifests
 from offline.harness import PROJECT_ROOT, Registration, StackRun, run_program
 from offline.outdir import MARKER, clean, clear_previous_render
 from offline.secrets import redact, reveal
@@ -31,6 +32,7 @@ from settings import KEYS, NAMESPACE, SECRET_PLACEHOLDERS, SettingsError
 # `stalwart-cli apply` plans.
 STALWART_FILES = ("config.toml", "config.json", "plan.ndjson", "reload.ndjson")
 # Order in which `kubectl apply` would want the objects (dependencies first).
+DEPLOYER_FILE = "deployer-rbac.yaml"
 KIND_ORDER = ["Namespace", "PersistentVolumeClaim", "Secret", "ConfigMap", "Deployment"]
 
 
@@ -141,6 +143,8 @@ def _kubernetes_objects(run: StackRun) -> list[Registration]:
 def write_render(run: StackRun, out: Path) -> list[str]:
     """Writes resources.json, kubernetes/, stalwart/ (the server's own files) and SUMMARY.md into
     `out`, and MARKER listing every file; returns what it wrote."""
+    objects = _kubernetes_objects(run)
+    deployer = deployer_manifests(objects)  # before any file is touched: it may refuse
     clear_previous_render(out)
     (out / "kubernetes").mkdir(parents=True, exist_ok=True)
     (out / "stalwart").mkdir(exist_ok=True)
@@ -150,7 +154,6 @@ def write_render(run: StackRun, out: Path) -> list[str]:
     records = [resource_record(run, r) for r in ordered]
     (out / "resources.json").write_text(json.dumps(records, indent=2, sort_keys=True) + "\n")
 
-    objects = _kubernetes_objects(run)
     for index, registration in enumerate(objects, start=1):
         body = manifest(registration)
         kind = str(body.get("kind", "object")).lower()
@@ -169,6 +172,11 @@ def write_render(run: StackRun, out: Path) -> list[str]:
                 (out / "stalwart" / file_name).write_text(data[file_name])
                 written.append(f"stalwart/{file_name}")
                 files.append(f"stalwart/{file_name}")
+
+    # The deploy identity's RBAC for this stack (README "Repository secrets": KUBECONFIG).
+    (out / DEPLOYER_FILE).write_text(yaml.safe_dump_all(deployer, sort_keys=False))
+    files.append(DEPLOYER_FILE)
+    written.append(DEPLOYER_FILE)
 
     (out / "SUMMARY.md").write_text(summary(run, ordered))
     (out / MARKER).write_text("".join(f"{name}\n" for name in sorted(files)))
@@ -212,6 +220,9 @@ def main(argv: list[str] | None = None) -> int:
         for line in error.problems:
             print(f"error: {line}", file=sys.stderr)
         return 2
+    except DeployerError as error:
+        print(f"error: {DEPLOYER_FILE}: {error}", file=sys.stderr)
+        return 1
     for level, message in run.logs:
         if level in ("warning", "error"):
             print(f"{level}: {message}")

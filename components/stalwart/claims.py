@@ -12,7 +12,7 @@ import pulumi_kubernetes as k8s
 
 from components.adoption import adopted
 from components.backup import claim_labels
-from components.kube import standard_labels
+from components.kube import SKIP_AWAIT, standard_labels
 
 UPGRADED_SUFFIX = "v016"
 
@@ -40,6 +40,10 @@ def data_claim(
             name=claim,
             namespace=namespace,
             labels={**standard_labels(instance, "data"), **claim_labels(job_group, also_groups)},
+            # The provider waits at most 5 minutes for a claim to bind, whatever customTimeouts
+            # say (awaiters.go); a clone may take longer. The Deployment mounting it waits
+            # instead, under its own explicit timeout.
+            annotations=SKIP_AWAIT if source else None,
         ),
         spec=k8s.core.v1.PersistentVolumeClaimSpecArgs(
             access_modes=["ReadWriteOnce"],

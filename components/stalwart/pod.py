@@ -25,6 +25,10 @@ RESOURCES = k8s.core.v1.ResourceRequirementsArgs(
 # RocksDB queue before 250 is answered, and a delivery cut short is retried from the queue on the
 # next start. The grace period only bounds how long Kubernetes waits for that exit.
 TERMINATION_GRACE_SECONDS = 60
+# The provider waits 10 minutes for a Deployment by default. Stalwart's own worst case is longer:
+# a clone of the data claim to bind (the upgrade's copy), the image pull, and the startup probe's
+# 300 s (10 s x 30); so the wait is explicit, and below deploy.yml's job timeout.
+DEPLOYMENT_TIMEOUTS = pulumi.CustomTimeouts(create="25m", update="25m")
 
 
 def container_ports() -> list[k8s.core.v1.ContainerPortArgs]:
@@ -83,6 +87,9 @@ def stalwart_deployment(
 ) -> k8s.apps.v1.Deployment:
     """The Deployment of either generation around its pod spec."""
     labels = standard_labels(inputs.instance, "mail-server")
+    opts = pulumi.ResourceOptions.merge(
+        opts, pulumi.ResourceOptions(custom_timeouts=DEPLOYMENT_TIMEOUTS)
+    )
     return k8s.apps.v1.Deployment(
         f"{inputs.prefix}-deployment",
         metadata=k8s.meta.v1.ObjectMetaArgs(

@@ -1,0 +1,221 @@
+"""The deploy identity's RBAC (`deployer-rbac.yaml` of a render): what CI's `pulumi preview`,
+`up` and `refresh` need in the cluster, and nothing else. The owner applies it once, with an admin
+kubeconfig, after the first `pulumi up` from a laptop (README "Repository secrets").
+
+The verbs are those pulumi-kubernetes v4 uses (provider/pkg/await, read at v4.32.0):
+- create: POST; update: GET, then a server-side-apply PATCH (and a JSON PATCH moving old field
+  managers); preview sends the same requests with dryRun, so it needs the same verbs;
+  refresh: GET; a `*Patch` resource (SecretPatch): apply PATCH only, GET to read.
+- delete: DELETE, then it waits with a namespace-wide informer on the kind (list + watch,
+  condition/deleted.go): without them the wait never ends (pulumi/pulumi-kubernetes#4580). A
+  `resourceNames` rule cannot grant list or watch of a collection.
+- awaiting readiness, informers (list + watch) on: Deployment: deployments, replicasets, pods,
+  persistentvolumeclaims (deployment.go); Job: jobs, pods (job.go); Service: services,
+  endpoints (service.go); Ingress: ingresses, services, endpoints (ingress.go); a claim's storage
+  class is read once (awaiters.go); every operation also follows the namespace's events.
+- a Role the stack creates may grant only what its creator holds (Kubernetes' escalation check).
+
+The stack's own namespace gets a fixed table covering every generation and upgrade phase (a
+render shows one of them); other namespaces get what this render's settings touch: each consumer
+Secret the stack patches (by name) or owns (the whole collection: deletion needs list + watch),
+and Longhorn's recurring jobs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from offline.harness import Registration
+
+NAME = "mailstack-deployer"
+OWN = ["create", "get", "list", "watch", "patch", "update", "delete"]
+READ = ["get", "list", "watch"]
+
+# (API group, resources, verbs) in the stack's namespace, for every phase of both generations.
+STACK_NAMESPACE_RULES: list[tuple[str, list[str], list[str]]] = [
+    ("", ["configmaps", "persistentvolumeclaims", "secrets", "serviceaccounts", "services"], OWN),
+    ("apps", ["deployments"], OWN),
+    ("batch", ["cronjobs", "jobs"], OWN),
+    ("networking.k8s.io", ["ingresses", "networkpolicies"], OWN),
+    ("rbac.authorization.k8s.io", ["rolebindings", "roles"], OWN),
+    # The awaiters' informers; `delete` on pods because the Jobs' Role grants it (escalation).
+    ("", ["pods"], [*READ, "delete"]),
+    ("", ["endpoints", "events"], READ),
+    ("apps", ["replicasets"], READ),
+]
+KIND_RESOURCE = {
+    "ConfigMap": ("", "configmaps"),
+    "PersistentVolumeClaim": ("", "persistentvolumeclaims"),
+    "Secret": ("", "secrets"),
+    "ServiceAccount": ("", "serviceaccounts"),
+    "Service": ("", "services"),
+    "Deployment": ("apps", "deployments"),
+    "CronJob": ("batch", "cronjobs"),
+    "Job": ("batch", "jobs"),
+    "Ingress": ("networking.k8s.io", "ingresses"),
+    "NetworkPolicy": ("networking.k8s.io", "networkpolicies"),
+    "Role": ("rbac.authorization.k8s.io", "roles"),
+    "RoleBinding": ("rbac.authorization.k8s.io", "rolebindings"),
+    "RecurringJob": ("longhorn.io", "recurringjobs"),
+}
+"""The kinds the program creates, and their API resource: a kind missing here is a render
+error, so a new kind cannot reach CI without its permissions."""
+
+
+class DeployerError(Exception):
+    """The render holds an object whose deploy permissions are not known here."""
+
+
+@dataclass(frozen=True)
+class Touched:
+    namespace: str
+    storage_classes: tuple[str, ...]
+    patched_secrets: dict[str, list[str]]
+    """Namespace → names of consumer Secrets the stack patches (one key each)."""
+    owned_secret_namespaces: tuple[str, ...]
+    """Namespaces outside the stack's where it owns (creates, replaces, deletes) a Secret."""
+    other_namespaces: dict[str, set[tuple[str, str]]]
+    """Namespace → (API group, resource) the stack owns there (Longhorn's recurring jobs)."""
+
+
+def _kind(registration: Registration) -> str:
+    return registration.type.rsplit(":", 1)[-1]
+
+
+def _namespace(registration: Registration) -> str | None:
+    metadata = registration.state.get("metadata") or registration.inputs.get("metadata") or {}
+    namespace = metadata.get("namespace")
+    return namespace if isinstance(namespace, str) else None
+
+
+def touched(objects: list[Registration]) -> Touched:
+    namespaces = [r for r in objects if _kind(r) == "Namespace"]
+    if len(namespaces) != 1:
+        raise DeployerError(f"expected the stack's one Namespace, found {len(namespaces)}")
+    home = str((namespaces[0].state.get("metadata") or {}).get("name"))
+    patched: dict[str, list[str]] = {}
+    owned: set[str] = set()
+    other: dict[str, set[tuple[str, str]]] = {}
+    classes: set[str] = set()
+    for registration in objects:
+        kind, namespace = _kind(registration), _namespace(registration)
+        if kind == "Namespace":
+            continue
+        if kind == "SecretPatch":
+            name = str((registration.inputs.get("metadata") or {}).get("name"))
+            patched.setdefault(str(namespace), []).append(name)
+            continue
+        if kind not in KIND_RESOURCE:
+            raise DeployerError(
+                f"{registration.type} ({registration.name}): no deploy permission is known for "
+                "this kind; add it to offline/deployer.py (and the README's RBAC)"
+            )
+        if kind == "PersistentVolumeClaim":
+            storage_class = (registration.inputs.get("spec") or {}).get("storageClassName")
+            if isinstance(storage_class, str):
+                classes.add(storage_class)
+        if namespace == home:
+            continue
+        if kind == "Secret":
+            owned.add(str(namespace))
+        else:
+            other.setdefault(str(namespace), set()).add(KIND_RESOURCE[kind])
+    return Touched(
+        home,
+        tuple(sorted(classes)),
+        {ns: sorted(set(names)) for ns, names in sorted(patched.items())},
+        tuple(sorted(owned)),
+        other,
+    )
+
+
+def _rule(
+    group: str, resources: list[str], verbs: list[str], names: list[str] | None = None
+) -> dict[str, Any]:
+    # Copies: a list shared between rules would be written as a YAML alias.
+    rule: dict[str, Any] = {
+        "apiGroups": [group],
+        "resources": list(resources),
+        "verbs": list(verbs),
+    }
+    if names:
+        rule["resourceNames"] = list(names)
+    return rule
+
+
+def _binding(kind: str, namespace: str | None, home: str) -> dict[str, Any]:
+    metadata: dict[str, Any] = {"name": NAME}
+    if namespace is not None:
+        metadata["namespace"] = namespace
+    return {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": f"{kind}Binding",
+        "metadata": metadata,
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": kind, "name": NAME},
+        "subjects": [{"kind": "ServiceAccount", "name": NAME, "namespace": home}],
+    }
+
+
+def _role(namespace: str, rules: list[dict[str, Any]]) -> dict[str, Any]:
+    return {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "Role",
+        "metadata": {"name": NAME, "namespace": namespace},
+        "rules": rules,
+    }
+
+
+def deployer_manifests(objects: list[Registration]) -> list[dict[str, Any]]:
+    """The ServiceAccount, its long-lived token Secret, and the (Cluster)Roles and bindings."""
+    seen = touched(objects)
+    home = seen.namespace
+    documents: list[dict[str, Any]] = [
+        {
+            "apiVersion": "v1",
+            "kind": "ServiceAccount",
+            "metadata": {"name": NAME, "namespace": home},
+        },
+        {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {
+                "name": f"{NAME}-token",
+                "namespace": home,
+                "annotations": {"kubernetes.io/service-account.name": NAME},
+            },
+            "type": "kubernetes.io/service-account-token",
+        },
+        _role(home, [_rule(group, res, verbs) for group, res, verbs in STACK_NAMESPACE_RULES]),
+        _binding("Role", home, home),
+    ]
+    cluster_rules = [
+        # The namespace is created by the first `up` from a laptop and never deleted (protected).
+        _rule("", ["namespaces"], ["get", "patch", "update"], [home]),
+    ]
+    if seen.storage_classes:
+        cluster_rules.append(
+            _rule("storage.k8s.io", ["storageclasses"], ["get"], list(seen.storage_classes))
+        )
+    documents += [
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "ClusterRole",
+            "metadata": {"name": NAME},
+            "rules": cluster_rules,
+        },
+        _binding("ClusterRole", None, home),
+    ]
+    namespaces = sorted(
+        {*seen.patched_secrets, *seen.owned_secret_namespaces, *seen.other_namespaces} - {home}
+    )
+    for namespace in namespaces:
+        rules: list[dict[str, Any]] = []
+        if namespace in seen.owned_secret_namespaces:
+            rules.append(_rule("", ["secrets"], OWN))
+        elif namespace in seen.patched_secrets:
+            rules.append(_rule("", ["secrets"], ["get", "patch"], seen.patched_secrets[namespace]))
+        for group, resource in sorted(seen.other_namespaces.get(namespace, set())):
+            rules.append(_rule(group, [resource], OWN))
+        documents += [_role(namespace, rules), _binding("Role", namespace, home)]
+    return documents
