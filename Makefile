@@ -16,15 +16,30 @@ help:
 	@echo "make upgrade-export URL=http://localhost:18080   v0.15 export -> mailstack:upgradeExport"
 	@echo "make preview / make up   pulumi preview / up on stack $(STACK) (needs the Pulumi CLI)"
 
-# The venv holds exactly the dev lock (requirements-dev.txt, which pins the runtime lock's versions
-# too): every file hash-checked, nothing resolved at install time. It is rebuilt only when a lock
-# changes. pip installs the locked uv from its hashed entry; uv installs the rest in seconds.
+# The venv holds exactly the dev lock (which pins the runtime lock's versions too): every file
+# hash-checked, nothing resolved at install time, rebuilt only when a lock changes. The locked uv
+# builds it in seconds; pip installs that uv from its hashed lock entry into .tools/ (with the
+# system's pip, or a throwaway venv's where the system has none or refuses), once per version.
+# The program's packages are compiled to bytecode at install, as pip would, so no run pays for
+# it whatever PYTHONDONTWRITEBYTECODE says; the dev tools' are not (the render never imports them).
+TOOLS := .tools
+UV    := $(TOOLS)/uv/bin/uv
 LOCKS := requirements.txt requirements-dev.txt policy/requirements.txt
-$(BIN)/.installed: $(LOCKS) scripts/lock.py
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(PYTHON) scripts/lock.py pick uv requirements-dev.txt > $(VENV)/uv-lock-entry.txt
-	$(BIN)/python -m pip install --quiet --require-hashes --no-deps -r $(VENV)/uv-lock-entry.txt
-	$(BIN)/uv pip sync --quiet --python $(BIN)/python --require-hashes requirements-dev.txt
+$(UV): requirements-dev.txt scripts/lock.py
+	mkdir -p $(TOOLS)
+	$(PYTHON) scripts/lock.py pick uv requirements-dev.txt > $(TOOLS)/uv-lock-entry.txt
+	rm -rf $(TOOLS)/uv
+	$(PYTHON) -m pip install --quiet --require-hashes --no-deps --target $(TOOLS)/uv \
+	  -r $(TOOLS)/uv-lock-entry.txt 2>/dev/null || { \
+	  $(PYTHON) -m venv $(TOOLS)/pip && $(TOOLS)/pip/bin/python -m pip install --quiet \
+	  --require-hashes --no-deps --target $(TOOLS)/uv -r $(TOOLS)/uv-lock-entry.txt; }
+	touch $@
+
+$(BIN)/.installed: $(LOCKS) $(UV)
+	test -x $(BIN)/python || $(UV) venv --quiet --python $(PYTHON) $(VENV)
+	$(UV) pip sync --quiet --compile-bytecode --python $(BIN)/python --require-hashes \
+	  requirements.txt
+	$(UV) pip install --quiet --python $(BIN)/python --require-hashes -r requirements-dev.txt
 	touch $@
 
 venv: $(BIN)/.installed
@@ -33,7 +48,7 @@ venv: $(BIN)/.installed
 # that still satisfy it are kept), `make lock UPGRADE=1` for the newest versions of everything,
 # `make lock UPGRADE=pulumi-kubernetes` for one package. Renovate runs the same command (the
 # header of each lock names it). The Pulumi CLI pin (.pulumi-version) follows the pulumi SDK's.
-COMPILE = $(BIN)/uv pip compile --quiet --universal --python-version 3.11 --generate-hashes \
+COMPILE = $(UV) pip compile --quiet --universal --python-version 3.11 --generate-hashes \
   $(if $(filter 1,$(UPGRADE)),--upgrade,$(if $(UPGRADE),--upgrade-package $(UPGRADE)))
 lock: venv
 	$(COMPILE) requirements.in -o requirements.txt
@@ -102,7 +117,7 @@ readme: venv
 # The policy pack's own venv (the CLI does not build one for a local pack), from its lock.
 policy/venv/.installed: policy/requirements.txt $(BIN)/.installed
 	test -x policy/venv/bin/python || $(PYTHON) -m venv policy/venv
-	$(BIN)/uv pip sync --quiet --python policy/venv/bin/python --require-hashes policy/requirements.txt
+	$(UV) pip sync --quiet --python policy/venv/bin/python --require-hashes policy/requirements.txt
 	touch $@
 
 preview: policy/venv/.installed
@@ -114,4 +129,4 @@ up: policy/venv/.installed
 # Removes only what a render wrote (its marker lists it) and the tools' caches.
 clean: venv
 	$(BIN)/python -m offline.render --clean --out $(OUT)
-	rm -rf .pytest_cache .mypy_cache .ruff_cache
+	rm -rf .pytest_cache .mypy_cache .ruff_cache $(TOOLS)

@@ -115,14 +115,22 @@ def test_pick_prints_one_hashed_entry_that_pip_can_read(tmp_path, capsys):
 
 
 def test_every_installer_installs_from_a_lock_with_hashes_checked():
-    makefile = (ROOT / "Makefile").read_text()
+    makefile = (ROOT / "Makefile").read_text().replace("\\\n", " ")
+    bootstrap = makefile.split("$(UV): ", 1)[1].split("\n\n", 1)[0]
+    assert "scripts/lock.py pick uv requirements-dev.txt > $(TOOLS)/uv-lock-entry.txt" in bootstrap
+    assert bootstrap.count("--require-hashes --no-deps --target $(TOOLS)/uv") == 2
     recipe = makefile.split("$(BIN)/.installed: ", 1)[1].split("\n\n", 1)[0]
-    assert "pip install --quiet --require-hashes --no-deps -r $(VENV)/uv-lock-entry.txt" in recipe
-    assert "uv pip sync --quiet --python $(BIN)/python --require-hashes requirements-dev.txt" in (
-        recipe
+    squeezed = " ".join(recipe.split())
+    assert (
+        "$(UV) pip sync --quiet --compile-bytecode --python $(BIN)/python --require-hashes "
+        "requirements.txt" in squeezed
     )
-    # Rebuilt when, and only when, a lock changes.
-    assert recipe.split("\n", 1)[0] == "$(LOCKS) scripts/lock.py"
+    assert (
+        "$(UV) pip install --quiet --python $(BIN)/python --require-hashes -r "
+        "requirements-dev.txt" in squeezed
+    )
+    # Rebuilt when, and only when, a lock (or the installer) changes.
+    assert recipe.split("\n", 1)[0] == "$(LOCKS) $(UV)"
     assert "LOCKS := requirements.txt requirements-dev.txt policy/requirements.txt" in makefile
     # Nowhere is anything installed by name or from a declared (.in) file.
     installers = [
