@@ -5,6 +5,7 @@ Reads the settings once, builds the components, exports what consumers and the o
 
 import pulumi
 
+from components.authentik.webmail import WebmailForwardAuth, WebmailForwardAuthArgs
 from components.cloudflare.email_routing import EmailRouting, EmailRoutingArgs
 from components.cloudflare.resend_dns import ResendDns, ResendDnsArgs
 from components.cloudflare.resources import EMAIL_ROUTING, RESEND_DNS, TUNNEL_ROUTE
@@ -108,6 +109,17 @@ ResendDns(
         adopted_ids=settings.adopt.cloudflare,
     ),
 )
+
+if settings.authentik is not None:
+    forward_auth = WebmailForwardAuth(
+        "webmail-forward-auth",
+        WebmailForwardAuthArgs(
+            authentik=settings.authentik,
+            webmail_url=f"https://{settings.webmail_fqdn}",
+            adopted_ids=settings.adopt.authentik,
+        ),
+    )
+    pulumi.export("authentikProvider", forward_auth.provider_pk)
 
 pulumi.export("smtpHost", server.smtp_host)
 pulumi.export("smtpPort", server.smtp_port)

@@ -1,5 +1,6 @@
-"""What every Kubernetes object of this program shares: the standard labels, object names, and
-the annotation that stops the provider from waiting on a status only a controller publishes."""
+"""What every Kubernetes object of this program shares: the standard labels, object names, the
+annotation that stops the provider from waiting on a status only a controller publishes, and the
+metadata of a patch of someone else's object."""
 
 from __future__ import annotations
 
@@ -26,3 +27,18 @@ def object_name(metadata: k8s.meta.v1.outputs.ObjectMeta) -> str:
     if metadata.name is None:
         raise ValueError("Kubernetes object without metadata.name")
     return metadata.name
+
+
+def patch_metadata(
+    name: str, namespace: str, field_manager: str
+) -> k8s.meta.v1.ObjectMetaPatchArgs:
+    """A server-side-apply patch under its own field manager: the object's owner (a Helm chart,
+    Flux) keeps every other field; force takes over fields last set by hand (`kubectl patch`)."""
+    return k8s.meta.v1.ObjectMetaPatchArgs(
+        name=name,
+        namespace=namespace,
+        annotations={
+            "pulumi.com/patchFieldManager": field_manager,
+            "pulumi.com/patchForce": "true",
+        },
+    )

@@ -27,8 +27,9 @@ from components.accounts_job import (
     accounts_pod_spec,
     job_scripts,
 )
+from components.consumers import fingerprint, restart_consumers
 from components.credentials import salted_hash
-from components.kube import object_name, standard_labels
+from components.kube import object_name, patch_metadata, standard_labels
 from settings.model import ServiceAccount
 
 COMPONENT_TYPE = "mailstack:stalwart:ServiceAccounts"
@@ -107,6 +108,7 @@ class ServiceAccounts(pulumi.ComponentResource):
 
         passwords: dict[str, pulumi.Output[str]] = {}
         hashes: list[pulumi.Output[str]] = []
+        fingerprints: dict[str, pulumi.Output[str]] = {}
         for account in args.accounts:
             password = random.RandomPassword(
                 f"{name}-{account.name}-password",
@@ -117,6 +119,7 @@ class ServiceAccounts(pulumi.ComponentResource):
             )
             passwords[account.name] = pulumi.Output.secret(password.result)
             hashes.append(salted_hash(f"{name}-{account.name}", password.result, child))
+            fingerprints[account.name] = fingerprint(hashes[-1])
 
         accounts = list(args.accounts)
         document: pulumi.Output[str] = pulumi.Output.secret(
@@ -135,7 +138,13 @@ class ServiceAccounts(pulumi.ComponentResource):
 
         self.smtp_settings = {}
         for account in args.accounts:
-            self._deliver_credentials(name, account, passwords[account.name], job)
+            delivered = self._deliver_credentials(name, account, passwords[account.name], job)
+            restart_consumers(
+                f"{name}-{account.name}",
+                account,
+                fingerprints[account.name],
+                pulumi.ResourceOptions(parent=self, depends_on=[delivered]),
+            )
             self.smtp_settings[account.name] = pulumi.Output.from_input(args.smtp_host).apply(
                 _smtp_settings(account, args.smtp_port)
             )
@@ -211,13 +220,13 @@ class ServiceAccounts(pulumi.ComponentResource):
         account: ServiceAccount,
         password: pulumi.Output[str],
         job: k8s.batch.v1.Job | None,
-    ) -> None:
+    ) -> pulumi.Resource:
         target = account.credentials
         # After the Job: a consumer never gets a password Stalwart does not know yet.
         opts = pulumi.ResourceOptions(parent=self, depends_on=[job] if job else [])
         resource_name = f"{name}-{account.name}-credentials"
         if target.create:
-            k8s.core.v1.Secret(
+            return k8s.core.v1.Secret(
                 resource_name,
                 metadata=k8s.meta.v1.ObjectMetaArgs(
                     name=target.secret_name,
@@ -228,19 +237,11 @@ class ServiceAccounts(pulumi.ComponentResource):
                 string_data={target.key: password},
                 opts=opts,
             )
-            return
-        # Server-side apply of one key under its own field manager: the Secret's other keys and
-        # its owner (a Helm chart, Flux) are left alone; force takes the key over from the
-        # `kubectl patch` of the runbook's manual step.
-        k8s.core.v1.SecretPatch(
+        # One key; force takes it over from the `kubectl patch` of the runbook's manual step.
+        return k8s.core.v1.SecretPatch(
             resource_name,
-            metadata=k8s.meta.v1.ObjectMetaPatchArgs(
-                name=target.secret_name,
-                namespace=target.namespace,
-                annotations={
-                    "pulumi.com/patchFieldManager": f"mailstack-account-{account.name}",
-                    "pulumi.com/patchForce": "true",
-                },
+            metadata=patch_metadata(
+                target.secret_name, target.namespace, f"mailstack-account-{account.name}"
             ),
             string_data={target.key: password},
             opts=opts,

@@ -14,6 +14,8 @@ The verbs are those pulumi-kubernetes v4 uses (provider/pkg/await, read at v4.32
   endpoints (service.go); Ingress: ingresses, services, endpoints (ingress.go); a claim's storage
   class is read once (awaiters.go); every operation also follows the namespace's events.
 - a Role the stack creates may grant only what its creator holds (Kubernetes' escalation check).
+- a `*Patch` resource of a consumer's object (its Secret's key, its workload's pod template):
+  get and patch of that object, by name.
 
 The stack's own namespace gets a fixed table covering every generation and upgrade phase (a
 render shows one of them); other namespaces get what this render's settings touch: each consumer
@@ -44,6 +46,12 @@ STACK_NAMESPACE_RULES: list[tuple[str, list[str], list[str]]] = [
     ("", ["endpoints", "events"], READ),
     ("apps", ["replicasets"], READ),
 ]
+PATCH_KINDS = {
+    "SecretPatch": ("", "secrets"),
+    "DeploymentPatch": ("apps", "deployments"),
+    "StatefulSetPatch": ("apps", "statefulsets"),
+}
+"""Server-side-apply patches of objects the stack does not own: get and patch, by name."""
 KIND_RESOURCE = {
     "ConfigMap": ("", "configmaps"),
     "PersistentVolumeClaim": ("", "persistentvolumeclaims"),
@@ -71,8 +79,9 @@ class DeployerError(Exception):
 class Touched:
     namespace: str
     storage_classes: tuple[str, ...]
-    patched_secrets: dict[str, list[str]]
-    """Namespace → names of consumer Secrets the stack patches (one key each)."""
+    patched: dict[str, dict[tuple[str, str], list[str]]]
+    """Namespace → (API group, resource) → names of objects the stack patches (a consumer
+    Secret's key, a consumer workload's pod template annotation)."""
     owned_secret_namespaces: tuple[str, ...]
     """Namespaces outside the stack's where it owns (creates, replaces, deletes) a Secret."""
     other_namespaces: dict[str, set[tuple[str, str]]]
@@ -94,7 +103,7 @@ def touched(objects: list[Registration]) -> Touched:
     if len(namespaces) != 1:
         raise DeployerError(f"expected the stack's one Namespace, found {len(namespaces)}")
     home = str((namespaces[0].state.get("metadata") or {}).get("name"))
-    patched: dict[str, list[str]] = {}
+    patched: dict[str, dict[tuple[str, str], list[str]]] = {}
     owned: set[str] = set()
     other: dict[str, set[tuple[str, str]]] = {}
     classes: set[str] = set()
@@ -102,9 +111,10 @@ def touched(objects: list[Registration]) -> Touched:
         kind, namespace = _kind(registration), _namespace(registration)
         if kind == "Namespace":
             continue
-        if kind == "SecretPatch":
+        if kind in PATCH_KINDS:
             name = str((registration.inputs.get("metadata") or {}).get("name"))
-            patched.setdefault(str(namespace), []).append(name)
+            by_resource = patched.setdefault(str(namespace), {})
+            by_resource.setdefault(PATCH_KINDS[kind], []).append(name)
             continue
         if kind not in KIND_RESOURCE:
             raise DeployerError(
@@ -124,7 +134,10 @@ def touched(objects: list[Registration]) -> Touched:
     return Touched(
         home,
         tuple(sorted(classes)),
-        {ns: sorted(set(names)) for ns, names in sorted(patched.items())},
+        {
+            ns: {res: sorted(set(names)) for res, names in sorted(by.items())}
+            for ns, by in sorted(patched.items())
+        },
         tuple(sorted(owned)),
         other,
     )
@@ -207,14 +220,17 @@ def deployer_manifests(objects: list[Registration]) -> list[dict[str, Any]]:
         _binding("ClusterRole", None, home),
     ]
     namespaces = sorted(
-        {*seen.patched_secrets, *seen.owned_secret_namespaces, *seen.other_namespaces} - {home}
+        {*seen.patched, *seen.owned_secret_namespaces, *seen.other_namespaces} - {home}
     )
     for namespace in namespaces:
         rules: list[dict[str, Any]] = []
-        if namespace in seen.owned_secret_namespaces:
+        owns_secrets = namespace in seen.owned_secret_namespaces
+        if owns_secrets:
             rules.append(_rule("", ["secrets"], OWN))
-        elif namespace in seen.patched_secrets:
-            rules.append(_rule("", ["secrets"], ["get", "patch"], seen.patched_secrets[namespace]))
+        for (group, resource), names in seen.patched.get(namespace, {}).items():
+            if (group, resource) == ("", "secrets") and owns_secrets:
+                continue  # the collection rule covers them
+            rules.append(_rule(group, [resource], ["get", "patch"], names))
         for group, resource in sorted(seen.other_namespaces.get(namespace, set())):
             rules.append(_rule(group, [resource], OWN))
         documents += [_role(namespace, rules), _binding("Role", namespace, home)]

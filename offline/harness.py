@@ -13,6 +13,7 @@ import json
 import logging
 import runpy
 import sys
+import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -112,9 +113,16 @@ class ProgramMocks(pulumi.runtime.Mocks):
         resource_id = args.resource_id or f"{args.name}-id"
         if args.typ == "random:index/randomPassword:RandomPassword":
             # The real provider marks `result` secret (additionalSecretOutputs); so do we.
-            state["result"] = secret(_mock_string(f"password:{args.name}", int(state["length"])))
+            # A new `keepers` value replaces the password, as the real provider does.
+            seed = f"password:{args.name}:{json.dumps(state.get('keepers'), sort_keys=True)}"
+            state["result"] = secret(_mock_string(seed, int(state["length"])))
         elif args.typ == "random:index/randomString:RandomString":
             state["result"] = _mock_string(f"string:{args.name}", int(state["length"]))
+        elif args.typ == "pulumi-python:dynamic/authentik:ProxyProvider":
+            # Authentik numbers its providers; the stand-in number is stable per name.
+            state["pk"] = int(hashlib.sha256(args.name.encode()).hexdigest()[:4], 16)
+        elif args.typ == "pulumi-python:dynamic/authentik:Application":
+            state["uuid"] = str(uuid.uuid5(uuid.NAMESPACE_URL, f"application:{args.name}"))
         elif args.typ.startswith("kubernetes:"):
             metadata = dict(state.get("metadata") or {})
             if not metadata.get("name"):

@@ -26,7 +26,7 @@ from offline.secrets import redact, reveal
 from offline.stackfile import StackFileError, read_config
 from offline.stalwart_schema import plan_problems
 from offline.summary import SECRET_MARKER, summary
-from settings import KEYS, NAMESPACE, SECRET_PLACEHOLDERS, SettingsError
+from settings import AUTHENTIK_TOKEN_KEY, KEYS, NAMESPACE, SECRET_PLACEHOLDERS, SettingsError
 
 # The server's own files, as it reads them: v0.15's config.toml; v0.16's config.json and the
 # `stalwart-cli apply` plans.
@@ -65,6 +65,10 @@ def load_stack_config(stack: str, root: Path = PROJECT_ROOT) -> tuple[dict[str, 
         if spec.secret and spec.required and full_key not in config:
             config[full_key] = SECRET_PLACEHOLDERS[full_key]
             secret_keys.add(full_key)
+    # Authentik's token may live in the environment of `pulumi up` only: a stand-in here.
+    if f"{NAMESPACE}:authentik" in config and AUTHENTIK_TOKEN_KEY not in config:
+        config[AUTHENTIK_TOKEN_KEY] = "render-placeholder-authentik-token"
+        secret_keys.add(AUTHENTIK_TOKEN_KEY)
     return config, secret_keys
 
 
@@ -157,6 +161,8 @@ def write_render(run: StackRun, out: Path) -> list[str]:
     for index, registration in enumerate(objects, start=1):
         body = manifest(registration)
         kind = str(body.get("kind", "object")).lower()
+        # A patch of someone else's object (SecretPatch, DeploymentPatch) holds only its fields.
+        kind += "-patch" if registration.type.endswith("Patch") else ""
         name = body.get("metadata", {}).get("name", registration.name)
         path = out / "kubernetes" / f"{index:02d}-{kind}-{name}.yaml"
         path.write_text(yaml.safe_dump(body, sort_keys=False))

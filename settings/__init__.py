@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import json
+import os
 from typing import Any
 
 import pulumi
@@ -20,9 +21,12 @@ from settings.across import check_across
 from settings.generation import plan_data
 from settings.history import read_history
 from settings.keys import KEYS, SECRET_PLACEHOLDERS
-from settings.model import CloudflareSettings, ServiceAccount, Settings
+from settings.model import AuthentikSettings, CloudflareSettings, ServiceAccount, Settings
 from settings.problems import NAMESPACE, Check, Problems, SettingsError, set_command
 from settings.rules.stalwart import generation_of
+
+AUTHENTIK_TOKEN_KEY = "authentik:token"
+AUTHENTIK_TOKEN_ENV = "AUTHENTIK_TOKEN"
 
 __all__ = ["KEYS", "NAMESPACE", "SECRET_PLACEHOLDERS", "SettingsError", "load_settings"]
 
@@ -105,17 +109,49 @@ def _hide(problems: Problems, since: int, raw: Any) -> None:
 
 
 # Provider settings that hold credentials (README "Cloudflare API token"): they are secret too.
-PROVIDER_SECRETS = ("cloudflare:apiToken", "cloudflare:apiKey", "cloudflare:apiUserServiceKey")
+PROVIDER_SECRETS = {
+    "cloudflare:apiToken": "CLOUDFLARE_API_TOKEN",
+    "cloudflare:apiKey": "CLOUDFLARE_API_TOKEN",
+    "cloudflare:apiUserServiceKey": "CLOUDFLARE_API_TOKEN",
+    AUTHENTIK_TOKEN_KEY: AUTHENTIK_TOKEN_ENV,
+}
 
 
 def _provider_secrets(problems: Problems) -> None:
-    for full_key in PROVIDER_SECRETS:
+    for full_key, variable in PROVIDER_SECRETS.items():
         if full_key in _configured_keys() and not pulumi.runtime.is_config_secret(full_key):
             problems.lines.append(
                 f"{full_key}: is stored in plaintext in the stack file. Fix: pulumi config set "
                 f"--secret {full_key} <value> (this replaces the plaintext value), or remove it "
-                "and export CLOUDFLARE_API_TOKEN."
+                f"and export {variable}."
             )
+
+
+def _authentik(values: dict[str, Any], problems: Problems) -> AuthentikSettings | None:
+    """`mailstack:authentik` with its API token: `authentik:token` (secret), else the
+    AUTHENTIK_TOKEN environment variable (CI passes its secret that way)."""
+    parsed = values["authentik"]
+    if parsed is None:
+        return None
+    token = pulumi.runtime.get_config(AUTHENTIK_TOKEN_KEY) or os.environ.get(AUTHENTIK_TOKEN_ENV)
+    if not token or not str(token).strip():
+        problems.add(
+            "authentik",
+            "is set, but there is no API token for Authentik",
+            f"pulumi config set --secret {AUTHENTIK_TOKEN_KEY} (Pulumi asks for the value), or "
+            f"export {AUTHENTIK_TOKEN_ENV} (README 'Authentik' lists the permissions it needs)",
+        )
+        return None
+    return AuthentikSettings(
+        url=parsed["url"],
+        token=pulumi.Output.secret(str(token).strip()),
+        outpost=parsed["outpost"],
+        authorization_flow=parsed["authorizationFlow"],
+        invalidation_flow=parsed["invalidationFlow"],
+        groups=parsed["groups"],
+        slug=parsed["slug"],
+        name=parsed["name"],
+    )
 
 
 def load_settings() -> Settings:
@@ -127,6 +163,9 @@ def load_settings() -> Settings:
     if not problems.lines:
         values["serviceAccounts"] = _with_addresses(values["serviceAccounts"], values["domain"])
         check_across(values, problems)
+    if problems.lines:
+        raise SettingsError(problems.lines)
+    authentik = _authentik(values, problems)
     if problems.lines:
         raise SettingsError(problems.lines)
     generation = generation_of(values["image"])
@@ -169,6 +208,7 @@ def load_settings() -> Settings:
         generation=generation,
         data=data,
         upgrade_export=_secret_or_none(values["upgradeExport"]),
+        authentik=authentik,
     )
 
 

@@ -126,6 +126,24 @@ def _adopt_ids(values: dict[str, Any], problems: Problems) -> None:
                 f"cloudflare.{problem}",
                 "run make import-plan again and paste its adopt.yaml",
             )
+    authentik = values["authentik"]
+    if adoption.authentik and authentik is None:
+        problems.add(
+            "adopt",
+            "authentik names objects to take over, but mailstack:authentik is not set",
+            "set mailstack:authentik: {url: https://auth.example.com}, or remove adopt.authentik",
+        )
+    elif (
+        authentik is not None
+        and adoption.authentik.get("application", authentik["slug"]) != (authentik["slug"])
+    ):
+        # A slug change replaces the application: the adopted one would be deleted after.
+        slug = adoption.authentik["application"]
+        problems.add(
+            "authentik",
+            f"slug {authentik['slug']!r} is not the adopted application's {slug!r}",
+            f"add slug: {slug} to mailstack:authentik (the application keeps its address)",
+        )
 
 
 def _tunnel_routes(routes: tuple[TunnelRoute, ...], webmail: str, problems: Problems) -> None:

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from settings.problems import NAMESPACE, Check
-from settings.rules import accounts, adopt, cloudflare, cluster, stalwart, upgrade
+from settings.rules import accounts, adopt, authentik, cloudflare, cluster, stalwart, upgrade
 
 Rule = Callable[[Any, Check], Any]
 """Adds problem lines to the Check, or returns the parsed value (None: the raw value is it)."""
@@ -77,6 +77,7 @@ KEYS: dict[str, Key] = {
             "passwordVersion": 1,
             "credentials.key": "smtp-password",
             "credentials.create": False,
+            "credentials.restart": [],
         },
     ),
     "reconcilerImage": Key(cluster.python_image, default="python:3.12.8-slim-bookworm"),
@@ -119,6 +120,19 @@ KEYS: dict[str, Key] = {
         upgrade.export,
         secret=True,
         placeholder='{"@type":"create","object":"Domain","value":{"create-0":{"name":"example.com"}}}',
+    ),
+    # The webmail's forward-auth objects in Authentik (README "Authentik"): unset, none.
+    "authentik": Key(
+        authentik.authentik,
+        structured=True,
+        item_defaults={
+            "outpost": "authentik Embedded Outpost",
+            "authorizationFlow": "default-provider-authorization-implicit-consent",
+            "invalidationFlow": "default-provider-invalidation-flow",
+            "groups": [],
+            "slug": "stalwart-webmail",
+            "name": "Stalwart webmail",
+        },
     ),
     "authMechanisms": Key(
         stalwart.auth_mechanisms, default=list(stalwart.AUTH_MECHANISMS), structured=True

@@ -6,7 +6,7 @@ Components receive them and never read configuration themselves.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import pulumi
@@ -32,6 +32,18 @@ class CredentialsTarget:
     key: str
     create: bool
     """True: the stack owns a dedicated Secret; False: one key is patched into an existing one."""
+    restart: tuple[Workload, ...] = ()
+    """Rolled (pod template annotation) when the password changes, and only then."""
+
+
+@dataclass(frozen=True)
+class Workload:
+    """A consumer workload that reads a service account's password at start."""
+
+    kind: str
+    """`Deployment` or `StatefulSet`."""
+    name: str
+    """Its name, in the credentials Secret's namespace."""
 
 
 @dataclass(frozen=True)
@@ -81,6 +93,8 @@ class Adoption:
     """Import the namespace and the data claim (the rest is deleted and recreated)."""
     cloudflare: dict[str, str]
     """`mailstack:adopt.cloudflare` key -> import id."""
+    authentik: dict[str, str] = field(default_factory=dict)
+    """`mailstack:adopt.authentik`: `provider` (its number) and/or `application` (its slug)."""
 
 
 @dataclass(frozen=True)
@@ -144,6 +158,28 @@ class CloudflareSettings:
 
 
 @dataclass(frozen=True)
+class AuthentikSettings:
+    """`mailstack:authentik`: the webmail's forward-auth objects in Authentik."""
+
+    url: str
+    """Authentik's base URL, https, e.g. `https://auth.example.com`."""
+    token: pulumi.Output[str]
+    """API token (secret): `authentik:token`, or AUTHENTIK_TOKEN in the environment."""
+    outpost: str
+    """The outpost the provider is attached to (its other providers are left alone)."""
+    authorization_flow: str
+    """Slug of the provider's authorization flow."""
+    invalidation_flow: str
+    """Slug of the provider's invalidation (logout) flow."""
+    groups: tuple[str, ...]
+    """Groups allowed to open the webmail; empty: every user Authentik lets in."""
+    slug: str
+    """The Application's slug."""
+    name: str
+    """Name of the Application and of the provider."""
+
+
+@dataclass(frozen=True)
 class Settings:
     """Everything the program needs from the stack configuration, validated."""
 
@@ -187,6 +223,8 @@ class Settings:
     """The data claims and which one serves (settings/generation.py)."""
     upgrade_export: pulumi.Output[str] | None
     """The converted v0.15 export (secret), applied in the recover phase."""
+    authentik: AuthentikSettings | None = None
+    """The webmail's forward-auth objects in Authentik; None: the stack leaves Authentik alone."""
 
     @property
     def webmail_fqdn(self) -> str:

@@ -500,6 +500,39 @@ REFUSED: list[tuple[str, Any, str]] = [
     ("upgradeExport", PLAINTEXT, "is stored in plaintext in the stack file"),
     ("upgradeExport", Decrypted("not json"), "line 1 of the export is not JSON"),
     ("upgradeExport", Decrypted('{"op": "x"}'), "is not a create or update operation"),
+    ("authentik", {"url": "http://auth.example.com"}, "is not an https URL of Authentik"),
+    ("authentik", {"outpost": "authentik Embedded Outpost"}, "is not an https URL"),
+    ("authentik", "https://auth.example.com", "must be an object with at least url"),
+    ("authentik", {"url": "https://ak:hunter2@auth.example.com"}, "url holds credentials"),
+    (
+        "authentik",
+        {"url": "https://auth.example.com", "authorizationFlow": "default consent"},
+        "is not an Authentik slug",
+    ),
+    ("authentik", {"url": "https://auth.example.com", "outpost": " "}, "outpost must be a non"),
+    (
+        "authentik",
+        {"url": "https://auth.example.com", "groups": ["mail", "Mail"]},
+        "groups must be a list of distinct Authentik group names",
+    ),
+    ("authentik", {"url": "https://auth.example.com", "flow": "x"}, "unknown field(s) flow"),
+    ("adopt", {"authentik": {"provider": "abc"}}, "is not a provider number"),
+    ("adopt", {"authentik": {"application": "Web Mail"}}, "is not an application slug"),
+    (
+        "serviceAccounts",
+        [
+            {
+                **ACCOUNT,
+                "credentials": {**CREDENTIALS, "restart": [{"kind": "DaemonSet", "name": "x"}]},
+            }
+        ],
+        "is not one the stack rolls",
+    ),
+    (
+        "serviceAccounts",
+        [{**ACCOUNT, "credentials": {**CREDENTIALS, "restart": "authentik-server"}}],
+        "credentials.restart must be a list of workloads",
+    ),
     ("authMechanisms", ["cram-md5"], "must be a non-empty list of distinct SASL mechanisms"),
     ("authMechanisms", ["oauthbearer"], "offers neither plain nor login"),
     ("authMechanisms", ["plain", "cram-md5"], "must be a non-empty list"),

@@ -6,12 +6,13 @@ import re
 from typing import Any
 
 from settings import formats as f
-from settings.model import CredentialsTarget, ServiceAccount
+from settings.model import CredentialsTarget, ServiceAccount, Workload
 from settings.problems import Check
 
 _ACCOUNT_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,62}$")
 _FIELDS = {"name", "email", "description", "credentials", "passwordVersion"}
-_CREDENTIALS_FIELDS = {"namespace", "secretName", "key", "create"}
+_CREDENTIALS_FIELDS = {"namespace", "secretName", "key", "create", "restart"}
+WORKLOAD_KINDS = ("Deployment", "StatefulSet")
 
 
 def service_accounts(value: Any, check: Check) -> tuple[ServiceAccount, ...] | None:
@@ -85,5 +86,35 @@ def _credentials(value: Any, where: str, check: Check) -> CredentialsTarget | No
     elif not isinstance(create, bool):
         check.bad(f"{where}: credentials.create must be true or false", fix)
     else:
-        return CredentialsTarget(namespace, secret_name, key, create)
+        restart = _workloads(merged["restart"], where, check)
+        if restart is not None:
+            return CredentialsTarget(namespace, secret_name, key, create, restart)
     return None
+
+
+def _workloads(value: Any, where: str, check: Check) -> tuple[Workload, ...] | None:
+    """`credentials.restart`: the workloads, in the Secret's namespace, that read the password."""
+    fix = (
+        "give restart: [{kind: Deployment, name: authentik-server}] (Deployment or StatefulSet, "
+        "in the Secret's namespace)"
+    )
+    if not isinstance(value, list):
+        check.bad(f"{where}: credentials.restart must be a list of workloads", fix)
+        return None
+    workloads: list[Workload] = []
+    for item in value:
+        if not isinstance(item, dict) or set(item) != {"kind", "name"}:
+            check.bad(f"{where}: each credentials.restart entry is {{kind, name}}", fix)
+            return None
+        kind, name = item["kind"], item["name"]
+        if kind not in WORKLOAD_KINDS:
+            check.bad(f"{where}: credentials.restart kind {kind!r} is not one the stack rolls", fix)
+            return None
+        if not isinstance(name, str) or not f.SUBDOMAIN_RE.fullmatch(name):
+            check.bad(f"{where}: credentials.restart name {name!r} is not a workload name", fix)
+            return None
+        if Workload(kind, name) in workloads:
+            check.bad(f"{where}: credentials.restart lists {kind} {name} twice", fix)
+            return None
+        workloads.append(Workload(kind, name))
+    return tuple(workloads)

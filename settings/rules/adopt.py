@@ -8,6 +8,7 @@ from typing import Any
 from components.cloudflare.resources import BY_ADOPT_KEY
 from settings.model import Adoption
 from settings.problems import Check
+from settings.rules.authentik import adopted_ids
 
 
 def adopt(value: Any, check: Check) -> Adoption | None:
@@ -18,7 +19,7 @@ def adopt(value: Any, check: Check) -> Adoption | None:
     if not isinstance(value, dict):
         check.bad("must be an object with kubernetes and cloudflare", fix)
         return None
-    unknown = sorted(set(value) - set(check.default))
+    unknown = sorted(set(value) - {*check.default, "authentik"})
     merged = {**check.default, **value}
     kubernetes, cloudflare = merged["kubernetes"], merged["cloudflare"]
     if unknown:
@@ -36,5 +37,8 @@ def adopt(value: Any, check: Check) -> Adoption | None:
                 f"did you mean cloudflare.{close[0]}?" if close else fix,
             )
             return None
-        return Adoption(kubernetes=kubernetes, cloudflare=dict(cloudflare))
+        authentik_ids = adopted_ids(merged.get("authentik", {}), "authentik", check, fix)
+        if authentik_ids is None:
+            return None
+        return Adoption(kubernetes=kubernetes, cloudflare=dict(cloudflare), authentik=authentik_ids)
     return None

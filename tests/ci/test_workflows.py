@@ -426,6 +426,7 @@ def test_pulumi_step_gets_backend_and_cloudflare_credentials_from_secrets(name: 
     assert env["PULUMI_ACCESS_TOKEN"] == "${{secrets.PULUMI_ACCESS_TOKEN}}"
     assert env["PULUMI_CONFIG_PASSPHRASE"] == "${{secrets.PULUMI_CONFIG_PASSPHRASE}}"
     assert env["CLOUDFLARE_API_TOKEN"] == "${{secrets.CLOUDFLARE_API_TOKEN}}"
+    assert env["AUTHENTIK_TOKEN"] == "${{secrets.AUTHENTIK_TOKEN}}"
     backend = env["BACKEND_URL"] if name == "drift.yml" else squeeze(step["with"]["cloud-url"])
     assert backend == "${{vars.PULUMI_BACKEND_URL}}"
 

@@ -23,11 +23,18 @@ from tests.conftest import stack_run
 from tests.stalwart.test_upgrade import COPIED, EXPORT, V015, V016_IMAGE
 from tests.stalwart.test_upgrade import run as upgrade_run
 
+RESTARTED = [
+    {"kind": "Deployment", "name": "authentik-server"},
+    {"kind": "StatefulSet", "name": "authentik-worker"},
+]
 OWNED = {
     "name": "alerts",
     "credentials": {"namespace": "monitoring", "secretName": "am-smtp", "create": True},
 }
-PATCHED = {"name": "noreply", "credentials": {"namespace": "authentik", "secretName": "ak-creds"}}
+PATCHED = {
+    "name": "noreply",
+    "credentials": {"namespace": "authentik", "secretName": "ak-creds", "restart": RESTARTED},
+}
 
 
 def scenarios() -> dict[str, StackRun]:
@@ -79,8 +86,9 @@ def needs(run: StackRun) -> set[Need]:
         kind = registration.type.rsplit(":", 1)[-1]
         metadata = registration.state.get("metadata") or {}
         namespace, name = metadata.get("namespace"), metadata.get("name")
-        if kind == "SecretPatch":  # apply PATCH to create, update and relinquish; GET to read
-            found |= {Need(namespace, "", "secrets", verb, name) for verb in ("get", "patch")}
+        if kind.endswith("Patch"):  # apply PATCH to create, update and relinquish; GET to read
+            patched = plural(kind.removesuffix("Patch"))
+            found |= {Need(namespace, group, patched, verb, name) for verb in ("get", "patch")}
             continue
         resource = plural(kind)
         if kind == "Namespace":  # created by the first `up` from a laptop; protected
@@ -173,6 +181,8 @@ def test_and_not_more_than_that():
         Need("kube-system", "", "secrets", "get", "anything"),
         Need("authentik", "", "secrets", "list"),  # a patched consumer: its one Secret only
         Need("authentik", "", "secrets", "get", "authentik-secret-key"),
+        Need("authentik", "apps", "deployments", "patch", "some-other-app"),
+        Need("authentik", "apps", "deployments", "delete", "authentik-server"),
         Need("stalwart", "", "pods", "create"),
         Need("stalwart", "", "pods/exec", "create"),
         Need("longhorn-system", "longhorn.io", "volumes", "delete"),

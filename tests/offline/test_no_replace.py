@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from settings import KEYS
-from tests.conftest import ACCOUNT_ID, ZONE_ID, stack_run
+from tests.conftest import ACCOUNT_ID, SECRET_KEYS, ZONE_ID, stack_run
 
 NAMESPACE = ("kubernetes:core/v1:Namespace", "stalwart-namespace")
 CLAIM = ("kubernetes:core/v1:PersistentVolumeClaim", "stalwart-data")
@@ -52,6 +52,7 @@ OTHER_VALUES: dict[str, Any] = {
     "smtpClientNamespaces": ["authentik"],
     "ingressNamespaces": ["kube-system"],
     "backup": {"backupEnabled": True, "snapshotRetain": 3},
+    "authentik": {"url": "https://auth.example.com", "groups": ["mail-users"]},
 }
 # Settings that name the claim or the namespace, or pick the claim's storage class: changing
 # them after the first `pulumi up` would need a new volume, which protect refuses.
@@ -88,7 +89,11 @@ def test_changing_a_setting_never_replaces_the_claim_or_namespace(baseline, key)
     if key == "adopt":
         overrides["mailstack:cloudflareZoneId"] = ZONE_ID
         overrides["mailstack:cloudflareAccountId"] = ACCOUNT_ID
-    changed = stack_run(overrides, previous_outputs=DEPLOYED)
+    secret_keys = set(SECRET_KEYS)
+    if key == "authentik":
+        overrides["authentik:token"] = "authentik-token-0123456789"
+        secret_keys.add("authentik:token")
+    changed = stack_run(overrides, secret_keys=secret_keys, previous_outputs=DEPLOYED)
     for resource in (NAMESPACE, CLAIM):
         registration = changed.get(*resource)
         assert registration.protect and registration.retain_on_delete

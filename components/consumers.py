@@ -1,0 +1,58 @@
+"""Consumers that read a service account's password only at start (Authentik reads it into an
+environment variable) are rolled when it changes, and only then: a server-side-apply patch of
+their pod template's annotation, whose value changes with the password and reveals nothing of it.
+
+The value is the first 16 hex digits of SHA-256 over the account's SHA-512-crypt hash, itself
+salted with a secret random string kept in state: no password and no unsalted hash of one. A
+`pulumi up` with the same password gives the same value, so the patch has no diff and nothing
+restarts.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from components.kube import patch_metadata
+from settings.model import ServiceAccount
+
+ANNOTATION_PREFIX = "mailstack.pulumi.com/credential-"
+
+
+def fingerprint(salted_hash: pulumi.Output[str]) -> pulumi.Output[str]:
+    """Not secret on purpose: a digest of a hash salted with a secret is no credential, and the
+    annotation has to be readable in `pulumi preview` to show why a workload will restart."""
+    digest = salted_hash.apply(lambda value: hashlib.sha256(value.encode()).hexdigest()[:16])
+    return pulumi.Output.unsecret(digest)
+
+
+def restart_consumers(
+    name: str, account: ServiceAccount, value: pulumi.Output[str], opts: pulumi.ResourceOptions
+) -> None:
+    target = account.credentials
+    template = k8s.core.v1.PodTemplateSpecPatchArgs(
+        metadata=k8s.meta.v1.ObjectMetaPatchArgs(
+            annotations={f"{ANNOTATION_PREFIX}{account.name}": value}
+        )
+    )
+    for workload in target.restart:
+        metadata = patch_metadata(
+            workload.name, target.namespace, f"mailstack-restart-{account.name}"
+        )
+        resource_name = f"{name}-restart-{workload.kind.lower()}-{workload.name}"
+        if workload.kind == "Deployment":
+            k8s.apps.v1.DeploymentPatch(
+                resource_name,
+                metadata=metadata,
+                spec=k8s.apps.v1.DeploymentSpecPatchArgs(template=template),
+                opts=opts,
+            )
+        else:
+            k8s.apps.v1.StatefulSetPatch(
+                resource_name,
+                metadata=metadata,
+                spec=k8s.apps.v1.StatefulSetSpecPatchArgs(template=template),
+                opts=opts,
+            )

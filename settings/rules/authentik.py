@@ -1,0 +1,95 @@
+"""Rules of `mailstack:authentik` (the webmail's forward-auth objects) and of the Authentik part
+of `mailstack:adopt`."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from settings import formats as f
+from settings.problems import Check
+
+_FIELDS = {"url", "outpost", "authorizationFlow", "invalidationFlow", "groups", "slug", "name"}
+# Authentik's slugs are Django SlugFields (`^[-a-zA-Z0-9_]+$`), 50 characters at most.
+SLUG_RE = re.compile(r"^[-a-zA-Z0-9_]{1,50}$")
+_HOST = rf"(?:{f.LABEL}\.)+[a-z]{{2,63}}|\d{{1,3}}(?:\.\d{{1,3}}){{3}}"
+# https only (the token goes with every request), no user:password@, query or fragment.
+URL_RE = re.compile(rf"^https://(?P<host>{_HOST})(?::(?P<port>\d{{1,5}}))?(?P<path>/[^\s?#]*)?$")
+FIX = (
+    "e.g. mailstack:authentik: {url: https://auth.example.com} (README 'Authentik'; the other "
+    "fields are optional)"
+)
+
+
+def authentik(value: Any, check: Check) -> dict[str, Any] | None:
+    if not isinstance(value, dict):
+        check.bad("must be an object with at least url", FIX)
+        return None
+    unknown = sorted(set(value) - _FIELDS)
+    if unknown:
+        check.bad(f"unknown field(s) {', '.join(unknown)}", FIX)
+        return None
+    merged = {**check.defaults_under(), **value}
+    before = check.count
+    url = merged.get("url")
+    match = URL_RE.fullmatch(url) if isinstance(url, str) else None
+    if isinstance(url, str) and "@" in url.partition("//")[2].partition("/")[0]:
+        # Not quoted: what stands before the @ is a password.
+        check.bad(
+            "url holds credentials (user:password@); the API token goes in authentik:token",
+            FIX,
+        )
+    elif match is None or (match["port"] and not 0 < int(match["port"]) < 65536):
+        check.bad(
+            f"url {url!r} is not an https URL of Authentik (the API token travels with every "
+            "request, so plain http is refused)",
+            FIX,
+        )
+    for field in ("authorizationFlow", "invalidationFlow", "slug"):
+        slug = merged[field]
+        if not isinstance(slug, str) or not SLUG_RE.fullmatch(slug):
+            check.bad(
+                f"{field} {slug!r} is not an Authentik slug (letters, digits, - and _, at most 50)",
+                f"e.g. {field}: {check.defaults_under()[field]}",
+            )
+    for field in ("outpost", "name"):
+        text = merged[field]
+        if not isinstance(text, str) or not text.strip() or len(text) > 200:
+            check.bad(
+                f"{field} must be a non-empty name",
+                f"e.g. {field}: {check.defaults_under()[field]!r}",
+            )
+    groups = merged["groups"]
+    if (
+        not isinstance(groups, list)
+        or not all(isinstance(g, str) and g.strip() for g in groups)
+        or len({g.lower() for g in groups}) != len(groups)
+    ):
+        check.bad(
+            "groups must be a list of distinct Authentik group names",
+            "e.g. groups: [mail-users]; [] lets in everyone Authentik lets in",
+        )
+    if check.count != before or match is None:
+        return None
+    return {**merged, "url": str(url).rstrip("/"), "groups": tuple(groups)}
+
+
+def adopted_ids(value: Any, where: str, check: Check, fix: str) -> dict[str, str] | None:
+    """`mailstack:adopt.authentik`: the provider's number and the application's slug."""
+    if not isinstance(value, dict) or set(value) - {"provider", "application"}:
+        check.bad(f"{where} must be {{provider: <number>, application: <slug>}}", fix)
+        return None
+    ids: dict[str, str] = {}
+    provider = value.get("provider")
+    if provider is not None:
+        if isinstance(provider, bool) or not re.fullmatch(r"[1-9][0-9]{0,9}", str(provider)):
+            check.bad(f"{where}.provider {provider!r} is not a provider number", fix)
+            return None
+        ids["provider"] = str(provider)
+    application = value.get("application")
+    if application is not None:
+        if not isinstance(application, str) or not SLUG_RE.fullmatch(application):
+            check.bad(f"{where}.application {application!r} is not an application slug", fix)
+            return None
+        ids["application"] = application
+    return ids
