@@ -10,8 +10,13 @@ from components.cloudflare.email_routing import EmailRouting, EmailRoutingArgs
 from components.cloudflare.resend_dns import ResendDns, ResendDnsArgs
 from components.cloudflare.resources import EMAIL_ROUTING, RESEND_DNS, TUNNEL_ROUTE
 from components.cloudflare.tunnel_route import TunnelRoute, TunnelRouteArgs
+from components.monitoring.canary import CRONJOB_NAME, CanaryArgs, canary_account, canary_labels
+from components.monitoring.rules import RuleInputs
+from components.monitoring.stack import MailMonitoring, MailMonitoringArgs
 from components.service_accounts import ServiceAccounts, ServiceAccountsArgs, job_pod_labels
 from components.stalwart.apply_job import apply_job_labels
+from components.stalwart.claims import UPGRADED_SUFFIX
+from components.stalwart.endpoints import DEPLOYMENT_NAME, SERVICE_NAME
 from components.stalwart.network_policy import NetworkRules
 from components.stalwart.server import StalwartServer, StalwartServerArgs
 from settings import load_settings
@@ -51,17 +56,21 @@ server = StalwartServer(
             job_labels=(job_pod_labels(ACCOUNTS), *apply_jobs),
             probe_labels=apply_jobs,
             relay_port=settings.relay.port,
+            monitoring_namespace=settings.monitoring.namespace,
+            canary_labels=(canary_labels(),) if settings.monitoring.enabled else (),
         ),
         backup=settings.backup,
     ),
 )
 
+monitoring = settings.monitoring
+canary = (canary_account(settings.domain, settings.namespace),) if monitoring.enabled else ()
 accounts = ServiceAccounts(
     ACCOUNTS,
     ServiceAccountsArgs(
         namespace=server.namespace,
         domain=settings.domain,
-        accounts=settings.service_accounts,
+        accounts=(*settings.service_accounts, *canary),
         admin_user=server.admin_user,
         admin_password=server.admin_password,
         stalwart_url=server.http_url,
@@ -109,6 +118,39 @@ ResendDns(
         adopted_ids=settings.adopt.cloudflare,
     ),
 )
+
+if monitoring.enabled:
+    MailMonitoring(
+        "monitoring",
+        MailMonitoringArgs(
+            settings=monitoring,
+            namespace=server.namespace,
+            service_labels=server.service_labels,
+            metrics_password=server.metrics_password,
+            rules=RuleInputs(
+                namespace=settings.namespace,
+                job=SERVICE_NAME,
+                deployments=(DEPLOYMENT_NAME, f"{DEPLOYMENT_NAME}-{UPGRADED_SUFFIX}"),
+                claims=tuple(claim.claim for claim in settings.data.claims),
+                canary=CRONJOB_NAME,
+                runbook=monitoring.runbook_url,
+            ),
+            canary=CanaryArgs(
+                namespace=server.namespace,
+                schedule=monitoring.canary_schedule,
+                recipient=monitoring.canary_recipient,
+                domain=settings.domain,
+                image=settings.reconciler_image,
+                smtp_host=server.smtp_host,
+                smtp_port=server.smtp_port,
+                stalwart_url=server.http_url,
+                generation=server.serving_generation,
+                admin_password=server.admin_password,
+                metrics_password=server.metrics_password,
+            ),
+        ),
+        pulumi.ResourceOptions(depends_on=[accounts]),
+    )
 
 if settings.authentik is not None:
     forward_auth = WebmailForwardAuth(

@@ -41,6 +41,9 @@ STACK_NAMESPACE_RULES: list[tuple[str, list[str], list[str]]] = [
     ("batch", ["cronjobs", "jobs"], OWN),
     ("networking.k8s.io", ["ingresses", "networkpolicies"], OWN),
     ("rbac.authorization.k8s.io", ["rolebindings", "roles"], OWN),
+    # mailstack:monitoring (the Prometheus Operator's kinds; a rule may name a group whose CRDs
+    # are not installed).
+    ("monitoring.coreos.com", ["prometheusrules", "servicemonitors"], OWN),
     # The awaiters' informers; `delete` on pods because the Jobs' Role grants it (escalation).
     ("", ["pods"], [*READ, "delete"]),
     ("", ["endpoints", "events"], READ),
@@ -66,6 +69,8 @@ KIND_RESOURCE = {
     "Role": ("rbac.authorization.k8s.io", "roles"),
     "RoleBinding": ("rbac.authorization.k8s.io", "rolebindings"),
     "RecurringJob": ("longhorn.io", "recurringjobs"),
+    "ServiceMonitor": ("monitoring.coreos.com", "servicemonitors"),
+    "PrometheusRule": ("monitoring.coreos.com", "prometheusrules"),
 }
 """The kinds the program creates, and their API resource: a kind missing here is a render
 error, so a new kind cannot reach CI without its permissions."""

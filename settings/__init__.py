@@ -209,6 +209,7 @@ def load_settings() -> Settings:
         data=data,
         upgrade_export=_secret_or_none(values["upgradeExport"]),
         authentik=authentik,
+        monitoring=values["monitoring"],
     )
 
 

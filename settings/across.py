@@ -41,6 +41,12 @@ def check_across(values: dict[str, Any], problems: Problems) -> None:
             set_command("webmailHostname", "mail"),
         )
     _accounts(values, domain, problems)
+    if values["monitoring"].enabled and any(a.name == "canary" for a in values["serviceAccounts"]):
+        problems.add(
+            "serviceAccounts",
+            "an account is named canary, the name mailstack:monitoring's outbound canary uses",
+            "rename that account",
+        )
     _adopt_ids(values, problems)
     _tunnel_routes(values["tunnelRoutes"], webmail, problems)
 

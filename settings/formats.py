@@ -23,6 +23,7 @@ ORIGIN_RE = re.compile(r"^(https?|tcp|unix|ssh|rdp|unix\+tls|smb)://\S+$")
 STATUS_SERVICE_RE = re.compile(r"^http_status:[1-5][0-9]{2}$")
 SECRET_KEY_RE = re.compile(r"^[-._a-zA-Z0-9]{1,253}$")
 CRON_RE = re.compile(r"^(\S+\s+){4}\S+$")
+RUNBOOK_URL_RE = re.compile(r"^https://[^\s#?]+/RUNBOOK\.md$")
 
 _QUANTITY_RE = re.compile(
     r"^(?P<number>[0-9]+(?:\.[0-9]+)?)(?P<suffix>Ki|Mi|Gi|Ti|Pi|Ei|k|M|G|T|P|E)?$"

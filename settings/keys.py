@@ -12,7 +12,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from settings.problems import NAMESPACE, Check
-from settings.rules import accounts, adopt, authentik, cloudflare, cluster, stalwart, upgrade
+from settings.rules import (
+    accounts,
+    adopt,
+    authentik,
+    cloudflare,
+    cluster,
+    monitoring,
+    stalwart,
+    upgrade,
+)
 
 Rule = Callable[[Any, Check], Any]
 """Adds problem lines to the Check, or returns the parsed value (None: the raw value is it)."""
@@ -120,6 +129,20 @@ KEYS: dict[str, Key] = {
         upgrade.export,
         secret=True,
         placeholder='{"@type":"create","object":"Domain","value":{"create-0":{"name":"example.com"}}}',
+    ),
+    # kube-prometheus-stack objects and the outbound canary (README "Monitoring"); the
+    # Prometheus endpoint itself is always on, behind Basic auth.
+    "monitoring": Key(
+        monitoring.monitoring,
+        default={
+            "enabled": False,
+            "namespace": "monitoring",
+            "release": "kube-prometheus-stack",
+            "canarySchedule": "17 * * * *",
+            "canaryRecipient": "delivered@resend.dev",
+            "runbookUrl": "RUNBOOK.md",
+        },
+        structured=True,
     ),
     # The webmail's forward-auth objects in Authentik (README "Authentik"): unset, none.
     "authentik": Key(

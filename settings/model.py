@@ -86,6 +86,24 @@ class BackupPolicy:
 
 
 @dataclass(frozen=True)
+class MonitoringSettings:
+    """`mailstack:monitoring`: Prometheus Operator objects and the outbound canary."""
+
+    enabled: bool
+    """Off by default: the ServiceMonitor and PrometheusRule need the Prometheus Operator's CRDs."""
+    namespace: str
+    """Prometheus' namespace: the only one the metrics listener accepts."""
+    release: str
+    """The `release` label kube-prometheus-stack selects ServiceMonitors and rules by."""
+    canary_schedule: str
+    """Cron schedule of the outbound canary."""
+    canary_recipient: str
+    """Where the canary sends (Resend's test recipient by default)."""
+    runbook_url: str
+    """RUNBOOK.md's address; each alert's `runbook_url` links its section."""
+
+
+@dataclass(frozen=True)
 class Adoption:
     """`mailstack:adopt`: what the first update takes over instead of creating."""
 
@@ -223,6 +241,8 @@ class Settings:
     """The data claims and which one serves (settings/generation.py)."""
     upgrade_export: pulumi.Output[str] | None
     """The converted v0.15 export (secret), applied in the recover phase."""
+    monitoring: MonitoringSettings
+    """Metrics scraping, alerts, dashboard and the outbound canary."""
     authentik: AuthentikSettings | None = None
     """The webmail's forward-auth objects in Authentik; None: the stack leaves Authentik alone."""
 

@@ -203,7 +203,7 @@ def _listener_check(inputs: RuntimeInputs) -> k8s.core.v1.ContainerArgs:
     ports = ",".join(
         next(iter(listener["bind"])).rpartition(":")[2]
         for listener in plan.LISTENERS.values()
-        if listener["protocol"] != "http"
+        if listener["name"] != "http"  # the Job itself reaches Stalwart through it
     )
     return k8s.core.v1.ContainerArgs(
         name="listeners",

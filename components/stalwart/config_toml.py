@@ -12,7 +12,16 @@ from typing import Any
 
 import tomlkit
 
-from components.stalwart.endpoints import ADMIN_USER, HTTP_PORT, IMAPS_PORT, SUBMISSION_PORT
+from components.stalwart.endpoints import (
+    ADMIN_USER,
+    HTTP_PORT,
+    IMAPS_PORT,
+    METRICS_LISTENER,
+    METRICS_PORT,
+    METRICS_SECRET_FILE,
+    METRICS_USER,
+    SUBMISSION_PORT,
+)
 from settings.model import Relay
 
 DATA_MOUNT = "/opt/stalwart"  # the image's base path (v0.11+); RocksDB lives below it
@@ -22,6 +31,7 @@ ADMIN_SECRET_FILE = "admin-secret-hash"
 RELAY_SECRET_FILE = "resend-api-key"
 
 STORE_ID = "rocksdb"
+METRICS_ELSEWHERE_V015 = f"starts_with(url_path, '/metrics') && listener != '{METRICS_LISTENER}'"
 DIRECTORY_ID = "internal"
 
 
@@ -52,6 +62,8 @@ DEFAULT_LOCAL_KEYS = (
 # the `local`/`mx` routes Stalwart writes on first boot out of the file.
 PROGRAM_LOCAL_KEYS = (
     "http.use-x-forwarded",
+    "http.allowed-endpoint.*",
+    "metrics.prometheus.*",
     "session.auth.mechanisms.*",
     "queue.strategy.route.*",
     "queue.route.resend.*",
@@ -133,12 +145,32 @@ def render_config(relay: Relay, auth_mechanisms: tuple[str, ...], hostname: str)
                     "protocol": "imap",
                     "tls": {"implicit": True},
                 },
+                METRICS_LISTENER: {"bind": f"[::]:{METRICS_PORT}", "protocol": "http"},
             },
+        },
+        # Prometheus' endpoint (crates/common/src/config/telemetry.rs, v0.15.5): Basic auth only
+        # when both username and secret are set, so both always are.
+        "metrics": {
+            "prometheus": {
+                "enable": True,
+                "auth": {
+                    "username": METRICS_USER,
+                    "secret": secret_file_macro(METRICS_SECRET_FILE),
+                },
+            }
         },
         # Web clients reach 8080 only through the ingress controllers (the NetworkPolicy), so
         # the address Stalwart bans or rate-limits is the one they forward, not the proxy's own
         # (one auto-ban of the proxy would lock every web user out). README "Client addresses".
-        "http": {"use-x-forwarded": True},
+        "http": {
+            "use-x-forwarded": True,
+            # Every http listener serves every HTTP path; /metrics only on the metrics one
+            # (variables `url_path`, `listener`: crates/common/src/config/network.rs HTTP_VARS).
+            "allowed-endpoint": [
+                {"if": METRICS_ELSEWHERE_V015, "then": "403"},
+                {"else": "200"},
+            ],
+        },
         "session": {
             "auth": {
                 # PLAIN/LOGIN on 587 without TLS; Stalwart's default offers them only when

@@ -7,7 +7,20 @@ ADMIN_USER = "admin"
 HTTP_PORT = 8080
 SUBMISSION_PORT = 587
 IMAPS_PORT = 993
-PORTS = (("http", HTTP_PORT), ("submission", SUBMISSION_PORT), ("imaps", IMAPS_PORT))
+# Prometheus scrapes a listener of its own: the NetworkPolicy opens it to the monitoring
+# namespace only, and Stalwart refuses /metrics on every other listener (allowed endpoints).
+METRICS_PORT = 9090
+METRICS_LISTENER = "metrics"
+METRICS_PATH = "/metrics/prometheus"
+METRICS_USER = "prometheus"
+METRICS_SECRET_FILE = "metrics-password"
+"""The key of the pod's Secret holding the scrape password (Basic auth of METRICS_PATH)."""
+PORTS = (
+    ("http", HTTP_PORT),
+    ("submission", SUBMISSION_PORT),
+    ("imaps", IMAPS_PORT),
+    (METRICS_LISTENER, METRICS_PORT),
+)
 """(name, port) of every listener the Service and the pod expose."""
 
 DEPLOYMENT_NAME = "stalwart"

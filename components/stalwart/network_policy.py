@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import pulumi_kubernetes as k8s
 
-from components.stalwart.endpoints import HTTP_PORT, IMAPS_PORT, SUBMISSION_PORT
+from components.stalwart.endpoints import HTTP_PORT, IMAPS_PORT, METRICS_PORT, SUBMISSION_PORT
 
 NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"  # set by Kubernetes on every namespace
 # IPv4 only: k3s is single-stack by default, and kube-router has aborted its whole policy sync
@@ -24,9 +24,14 @@ class NetworkRules:
     job_labels: tuple[dict[str, str], ...]
     """Labels of the Jobs' pods, which call the management API on 8080."""
     probe_labels: tuple[dict[str, str], ...]
-    """Labels of the pods that check that 587 and 993 accept (the v0.16 apply Job)."""
+    """Labels of the pods that check that 587, 993 and 9090 accept (the v0.16 apply Job)."""
     relay_port: int
     """The relay's port: the only SMTP port Stalwart may connect to."""
+    monitoring_namespace: str
+    """The namespace of the Prometheus that scrapes the metrics listener (9090)."""
+    canary_labels: tuple[dict[str, str], ...] = ()
+    """Labels of the outbound canary's pods: they submit on 587, read the queue on 8080 and
+    the counters on 9090."""
 
 
 def _namespaces(names: tuple[str, ...]) -> k8s.networking.v1.NetworkPolicyPeerArgs:
@@ -75,14 +80,32 @@ def network_policy_spec(
             # Submission and IMAPS are cluster-internal (ClusterIP only): the services that send
             # mail, and IMAP clients that reach in through a port-forward.
             k8s.networking.v1.NetworkPolicyIngressRuleArgs(
-                from_=[_namespaces(rules.smtp_client_namespaces), *_pods(rules.probe_labels)],
+                from_=[
+                    _namespaces(rules.smtp_client_namespaces),
+                    *_pods(rules.probe_labels),
+                    *_pods(rules.canary_labels),
+                ],
                 ports=_tcp(SUBMISSION_PORT, IMAPS_PORT),
             ),
             # Webmail and the admin API only through Traefik (public, behind Authentik) and the
             # Tailscale operator's proxies (private), plus the accounts Job in this namespace.
             k8s.networking.v1.NetworkPolicyIngressRuleArgs(
-                from_=[_namespaces(rules.ingress_namespaces), *_pods(rules.job_labels)],
+                from_=[
+                    _namespaces(rules.ingress_namespaces),
+                    *_pods(rules.job_labels),
+                    *_pods(rules.canary_labels),
+                ],
                 ports=_tcp(HTTP_PORT),
+            ),
+            # Prometheus' own listener: the monitoring namespace only (and the checks in this
+            # one). Stalwart answers /metrics nowhere else.
+            k8s.networking.v1.NetworkPolicyIngressRuleArgs(
+                from_=[
+                    _namespaces((rules.monitoring_namespace,)),
+                    *_pods(rules.probe_labels),
+                    *_pods(rules.canary_labels),
+                ],
+                ports=_tcp(METRICS_PORT),
             ),
         ],
         egress=[

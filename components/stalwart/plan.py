@@ -18,7 +18,15 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from components.stalwart.endpoints import HTTP_PORT, IMAPS_PORT, SUBMISSION_PORT
+from components.stalwart.endpoints import (
+    HTTP_PORT,
+    IMAPS_PORT,
+    METRICS_LISTENER,
+    METRICS_PORT,
+    METRICS_SECRET_FILE,
+    METRICS_USER,
+    SUBMISSION_PORT,
+)
 from settings.model import Relay
 
 DATA_MOUNT = "/var/lib/stalwart"  # the image's data volume (Dockerfile VOLUME, uid 2000)
@@ -29,6 +37,7 @@ CONFIG_DIR = "/etc/stalwart"
 CONFIG_FILE = "config.json"
 SECRETS_MOUNT = "/run/secrets/mailstack"
 RELAY_SECRET_FILE = "relay-password"
+METRICS_ELSEWHERE = f"starts_with(path, '/metrics') && listener != '{METRICS_LISTENER}'"
 RELAY_ROUTE = "relay"
 LOCAL_ROUTE = "local"
 
@@ -74,6 +83,7 @@ LISTENERS = {
     "submission": _listener("submission", "smtp", SUBMISSION_PORT, False, False),
     "imaps": _listener("imaps", "imap", IMAPS_PORT, True, True),
     "http": _listener("http", "http", HTTP_PORT, False, False),
+    METRICS_LISTENER: _listener(METRICS_LISTENER, "http", METRICS_PORT, False, False),
 }
 """The listeners the stack owns, by name; their ports must accept after a restart."""
 
@@ -101,7 +111,33 @@ def render_plan(inputs: PlanInputs) -> list[dict[str, Any]]:
         # the client address is the one they forward; without it one auto-ban of the proxy's
         # address locks every web user out. There is no trusted-proxy list for HTTP
         # (crates/http/src/request.rs): the NetworkPolicy is what makes the header trustworthy.
-        {"@type": "update", "object": "Http", "value": {"useXForwarded": True}},
+        # Every http listener serves every path: /metrics only on the metrics listener
+        # (HTTP_VARIABLE in crates/registry/src/schema/enums.rs: `path`, `listener`).
+        {
+            "@type": "update",
+            "object": "Http",
+            "value": {
+                "useXForwarded": True,
+                "allowedEndpoints": expression((METRICS_ELSEWHERE, "403"), otherwise="200"),
+            },
+        },
+        # Prometheus, behind Basic auth. The secret must resolve: one Stalwart cannot read is
+        # served without authentication (crates/common/src/config/telemetry.rs); the file is a
+        # key of the pod's Secret, so the pod does not start without it.
+        {
+            "@type": "update",
+            "object": "Metrics",
+            "value": {
+                "prometheus": {
+                    "@type": "Enabled",
+                    "authUsername": METRICS_USER,
+                    "authSecret": {
+                        "@type": "File",
+                        "filePath": f"{SECRETS_MOUNT}/{METRICS_SECRET_FILE}",
+                    },
+                }
+            },
+        },
         # Owned whole: the first normal start creates smtp 25, submissions 465, imaps 993, pop3s
         # 995, sieve 4190, https 443 and http 8080; only what the Service exposes stays.
         {

@@ -38,6 +38,8 @@ class RuntimeInputs:
     """SHA-512-crypt hash of the admin password (secret)."""
     admin_password: pulumi.Output[str]
     """The admin password itself (secret), for the Jobs that log in."""
+    metrics_password: pulumi.Output[str]
+    """The Basic-auth password of the Prometheus endpoint (secret)."""
     relay_password: pulumi.Input[str]
     """The relay's credential (secret)."""
     relay: Relay

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pulumi
 
 from components.stalwart import config_toml as toml
+from components.stalwart.endpoints import METRICS_SECRET_FILE
 from components.stalwart.pod import pod_files, stalwart_deployment
 from components.stalwart.pod_v015 import CONFIG_FILE, pod_spec
 from components.stalwart.runtime import Runtime, RuntimeInputs
@@ -17,6 +18,7 @@ def deploy_v015(inputs: RuntimeInputs, opts: pulumi.ResourceOptions) -> Runtime:
         {
             toml.ADMIN_SECRET_FILE: inputs.admin_hash,
             toml.RELAY_SECRET_FILE: pulumi.Output.secret(inputs.relay_password),
+            METRICS_SECRET_FILE: inputs.metrics_password,
         },
         {
             CONFIG_FILE: toml.render_toml(

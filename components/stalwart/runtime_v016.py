@@ -7,6 +7,7 @@ import pulumi
 
 from components.stalwart import plan
 from components.stalwart.apply_job import apply_job, restore_job
+from components.stalwart.endpoints import METRICS_SECRET_FILE
 from components.stalwart.pod import pod_files, stalwart_deployment
 from components.stalwart.pod_v016 import RECOVERY_ADMIN_KEY, pod_spec
 from components.stalwart.runtime import Runtime, RuntimeInputs
@@ -18,6 +19,7 @@ def deploy_v016(inputs: RuntimeInputs, opts: pulumi.ResourceOptions) -> Runtime:
         {
             RECOVERY_ADMIN_KEY: inputs.admin_hash.apply(lambda digest: f"admin:{digest}"),
             plan.RELAY_SECRET_FILE: pulumi.Output.secret(inputs.relay_password),
+            METRICS_SECRET_FILE: inputs.metrics_password,
         },
         {plan.CONFIG_FILE: plan.config_json()},
         opts,

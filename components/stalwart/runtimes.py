@@ -42,6 +42,8 @@ class BuildContext:
     """The admin password (secret)."""
     admin_hash: pulumi.Output[str]
     """Its SHA-512-crypt hash (secret)."""
+    metrics_password: pulumi.Output[str]
+    """The Prometheus endpoint's Basic-auth password (secret)."""
     opts: pulumi.ResourceOptions
     """Options of every child (parent: the server)."""
 
@@ -109,6 +111,7 @@ def _runtime(
         claim_name=volume.metadata.apply(object_name),
         admin_hash=context.admin_hash,
         admin_password=context.admin_password,
+        metrics_password=context.metrics_password,
         relay_password=args.resend_api_key,
         relay=args.relay,
         mechanisms=args.auth_mechanisms,

@@ -88,6 +88,10 @@ class StalwartServer(pulumi.ComponentResource):
     """Stalwart's fallback admin user."""
     admin_password: pulumi.Output[str]
     """Fallback admin password (secret)."""
+    metrics_password: pulumi.Output[str]
+    """Basic-auth password of the Prometheus endpoint (secret; user `prometheus`)."""
+    service_labels: dict[str, str]
+    """The labels of the Service `stalwart` (what a ServiceMonitor selects)."""
     webmail_url: str
     """Public webmail URL."""
     tailnet_url: pulumi.Output[str | None]
@@ -121,6 +125,11 @@ class StalwartServer(pulumi.ComponentResource):
             admin_password = pulumi.Output.secret(args.admin_password)
         # Kept in state so the hash (and so the Secret and the pod) only change with the password.
         admin_hash = salted_hash(f"{name}-admin", admin_password, child)
+        # The Prometheus endpoint is always on and always behind Basic auth (README "Monitoring").
+        scrape = random.RandomPassword(
+            f"{name}-metrics-password", length=32, special=False, opts=child
+        )
+        metrics_password: pulumi.Output[str] = pulumi.Output.secret(scrape.result)
 
         service = k8s.core.v1.Service(
             f"{name}-service",
@@ -157,6 +166,7 @@ class StalwartServer(pulumi.ComponentResource):
                 account=account,
                 admin_password=admin_password,
                 admin_hash=admin_hash,
+                metrics_password=metrics_password,
                 opts=child,
             )
         )
@@ -190,6 +200,8 @@ class StalwartServer(pulumi.ComponentResource):
         self.smtp_port = SUBMISSION_PORT
         self.admin_user = ADMIN_USER
         self.admin_password = admin_password
+        self.metrics_password = metrics_password
+        self.service_labels = standard_labels(name, "mail-server")
         self.webmail_url = f"https://{args.webmail_fqdn}"
         self.tailnet_url = tailscale.status.apply(published_url)
         self.register_outputs(
@@ -199,6 +211,8 @@ class StalwartServer(pulumi.ComponentResource):
                 "smtp_port": self.smtp_port,
                 "admin_user": self.admin_user,
                 "admin_password": self.admin_password,
+                "metrics_password": self.metrics_password,
+                "service_labels": self.service_labels,
                 "webmail_url": self.webmail_url,
                 "tailnet_url": self.tailnet_url,
                 "http_url": self.http_url,

@@ -41,8 +41,13 @@ def scenarios() -> dict[str, StackRun]:
     accounts = {"mailstack:serviceAccounts": [PATCHED, OWNED]}
     return {
         "v0.15 with both kinds of consumer Secret": stack_run(accounts),
-        "v0.16 with backups on": stack_run(
-            {**accounts, "mailstack:image": V016_IMAGE, "mailstack:backup": {"backupEnabled": True}}
+        "v0.16 with backups and monitoring on": stack_run(
+            {
+                **accounts,
+                "mailstack:image": V016_IMAGE,
+                "mailstack:backup": {"backupEnabled": True},
+                "mailstack:monitoring": {"enabled": True},
+            }
         ),
         "upgrade: stop": upgrade_run(V015, upgrade={"phase": "stop"}),
         "upgrade: recover": upgrade_run(

@@ -53,6 +53,7 @@ OTHER_VALUES: dict[str, Any] = {
     "ingressNamespaces": ["kube-system"],
     "backup": {"backupEnabled": True, "snapshotRetain": 3},
     "authentik": {"url": "https://auth.example.com", "groups": ["mail-users"]},
+    "monitoring": {"enabled": True, "namespace": "observability"},
 }
 # Settings that name the claim or the namespace, or pick the claim's storage class: changing
 # them after the first `pulumi up` would need a new volume, which protect refuses.

@@ -41,6 +41,18 @@ FIXED_BEYOND_RUNBOOK = {
     "server.listener.submission.tls.enable": False,
     "http.use-x-forwarded": True,
 }
+# Prometheus on a listener of its own, behind Basic auth, and /metrics refused elsewhere
+# (issue 16; keys read in v0.15.5's telemetry.rs and network.rs).
+METRICS_BEYOND_RUNBOOK = {
+    "server.listener.metrics.bind": "[::]:9090",
+    "server.listener.metrics.protocol": "http",
+    "metrics.prometheus.enable": True,
+    "metrics.prometheus.auth.username": "prometheus",
+    "metrics.prometheus.auth.secret": "%{file:/run/secrets/mailstack/metrics-password}%",
+    "http.allowed-endpoint.0000.if": "starts_with(url_path, '/metrics') && listener != 'metrics'",
+    "http.allowed-endpoint.0000.then": "403",
+    "http.allowed-endpoint.0001.else": "200",
+}
 SECRET_KEYS = {"authentication.fallback-admin.secret", "queue.route.resend.auth.secret"}
 
 
@@ -80,7 +92,7 @@ def test_rendered_keys_equal_the_runbooks_but_its_dead_key_plus_local_keys(rende
     ours = {k for k in flatten(rendered) if not k.startswith("config.local-keys.")}
     assert ours == (set(runbook) - DEAD_RUNBOOK_KEYS) | set(REQUIRED_BEYOND_RUNBOOK) | set(
         FIXED_BEYOND_RUNBOOK
-    )
+    ) | set(METRICS_BEYOND_RUNBOOK)
 
 
 def test_every_store_role_names_a_configured_store(rendered):
@@ -96,6 +108,7 @@ def test_keys_beyond_the_runbook_have_the_quickstart_values(rendered):
     flat = flatten(rendered)
     assert {key: flat[key] for key in REQUIRED_BEYOND_RUNBOOK} == REQUIRED_BEYOND_RUNBOOK
     assert {key: flat[key] for key in FIXED_BEYOND_RUNBOOK} == FIXED_BEYOND_RUNBOOK
+    assert {key: flat[key] for key in METRICS_BEYOND_RUNBOOK} == METRICS_BEYOND_RUNBOOK
 
 
 def test_every_rendered_key_is_local(rendered):
@@ -144,7 +157,8 @@ def test_local_key_patterns_follow_stalwart_semantics(key, patterns, expected):
 def test_rendered_values_equal_the_runbooks_but_the_secrets(rendered):
     runbook = flatten(tomllib.loads(RUNBOOK_CONFIG.read_text()))
     ours = {k: v for k, v in flatten(rendered).items() if not k.startswith("config.local-keys.")}
-    for key in set(ours) - SECRET_KEYS - set(REQUIRED_BEYOND_RUNBOOK) - set(FIXED_BEYOND_RUNBOOK):
+    beyond = {*REQUIRED_BEYOND_RUNBOOK, *FIXED_BEYOND_RUNBOOK, *METRICS_BEYOND_RUNBOOK}
+    for key in set(ours) - SECRET_KEYS - beyond:
         assert ours[key] == runbook[key], key
 
 

@@ -69,7 +69,7 @@ def test_network_policy_selects_only_the_stalwart_pods(default_run):
 
 
 def test_submission_and_imaps_are_open_to_every_namespace_by_default(default_run):
-    smtp, _ = default_run.get(*POLICY).inputs["spec"]["ingress"]
+    smtp, _, _ = default_run.get(*POLICY).inputs["spec"]["ingress"]
     assert smtp == {
         "from": [{"namespaceSelector": {}}],
         "ports": [{"protocol": "TCP", "port": 587}, {"protocol": "TCP", "port": 993}],
@@ -78,7 +78,7 @@ def test_submission_and_imaps_are_open_to_every_namespace_by_default(default_run
 
 def test_smtp_clients_can_be_limited_to_listed_namespaces(run_stack):
     run = run_stack({"mailstack:smtpClientNamespaces": ["authentik", "monitoring"]})
-    smtp, _ = run.get(*POLICY).inputs["spec"]["ingress"]
+    smtp, _, _ = run.get(*POLICY).inputs["spec"]["ingress"]
     assert smtp["from"] == [
         {
             "namespaceSelector": {
@@ -95,7 +95,7 @@ def test_smtp_clients_can_be_limited_to_listed_namespaces(run_stack):
 
 
 def test_webmail_port_only_from_ingress_controllers_and_the_accounts_job(default_run):
-    _, web = default_run.get(*POLICY).inputs["spec"]["ingress"]
+    _, web, _ = default_run.get(*POLICY).inputs["spec"]["ingress"]
     assert web["ports"] == [{"protocol": "TCP", "port": 8080}]
     controllers, job = web["from"]
     assert controllers["namespaceSelector"]["matchExpressions"][0]["values"] == [
@@ -106,6 +106,26 @@ def test_webmail_port_only_from_ingress_controllers_and_the_accounts_job(default
         "template"
     ]["metadata"]["labels"]
     assert job["podSelector"]["matchLabels"] == job_labels
+
+
+def test_the_metrics_listener_only_from_the_monitoring_namespace(default_run):
+    _, _, metrics = default_run.get(*POLICY).inputs["spec"]["ingress"]
+    assert metrics == {
+        "from": [
+            {
+                "namespaceSelector": {
+                    "matchExpressions": [
+                        {
+                            "key": "kubernetes.io/metadata.name",
+                            "operator": "In",
+                            "values": ["monitoring"],
+                        }
+                    ]
+                }
+            }
+        ],
+        "ports": [{"protocol": "TCP", "port": 9090}],
+    }
 
 
 def test_egress_is_dns_the_relay_and_https_only(default_run):

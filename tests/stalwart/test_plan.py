@@ -98,7 +98,8 @@ def test_listeners_are_owned_whole_submission_without_tls():
     listeners = by_object(ops())["NetworkListener"]
     assert listeners["@type"] == "reconcile" and listeners["matchOn"] == ["name"]
     value = listeners["value"]
-    assert set(value) == {"submission", "imaps", "http"}
+    assert set(value) == {"submission", "imaps", "http", "metrics"}
+    assert (value["metrics"]["protocol"], value["metrics"]["bind"]) == ("http", {"[::]:9090": True})
     assert value["submission"]["bind"] == {"[::]:587": True}
     assert (value["submission"]["useTls"], value["submission"]["protocol"]) == (False, "smtp")
     assert (value["imaps"]["tlsImplicit"], value["imaps"]["bind"]) == (True, {"[::]:993": True})
@@ -177,11 +178,27 @@ def test_the_plan_is_the_same_bytes_every_time():
     assert [json.loads(line) for line in lines] == ops()
 
 
-def test_the_client_address_is_the_one_the_ingress_forwards():
+def test_the_client_address_is_the_one_the_ingress_forwards_and_metrics_stay_on_9090():
     # Only the ingress controllers and the stack's Jobs reach 8080 (the NetworkPolicy), so the
     # forwarded address is trusted; otherwise one auto-ban of the proxy locks every web user out.
-    assert by_object(ops())["Http"] == {
-        "@type": "update",
-        "object": "Http",
-        "value": {"useXForwarded": True},
+    http = by_object(ops())["Http"]["value"]
+    assert http["useXForwarded"] is True
+    assert http["allowedEndpoints"] == {
+        "match": {
+            "0": {
+                "if": "starts_with(path, '/metrics') && listener != 'metrics'",
+                "then": "403",
+            }
+        },
+        "else": "200",
+    }
+
+
+def test_prometheus_is_enabled_behind_basic_auth_read_from_the_pods_secret():
+    assert by_object(ops())["Metrics"]["value"] == {
+        "prometheus": {
+            "@type": "Enabled",
+            "authUsername": "prometheus",
+            "authSecret": {"@type": "File", "filePath": "/run/secrets/mailstack/metrics-password"},
+        }
     }

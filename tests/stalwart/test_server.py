@@ -36,6 +36,7 @@ def test_every_resource_hangs_off_the_component(default_run):
         "stalwart-data",
         "stalwart-admin-password",
         "stalwart-admin-salt",
+        "stalwart-metrics-password",
         "stalwart-secrets",
         "stalwart-config",
         "stalwart-deployment",
@@ -122,6 +123,7 @@ def test_service_exposes_http_submission_and_imaps(default_run):
         ("http", 8080, "http"),
         ("submission", 587, "submission"),
         ("imaps", 993, "imaps"),
+        ("metrics", 9090, "metrics"),
     ]
     selector = default_run.get(*DEPLOYMENT).inputs["spec"]["selector"]["matchLabels"]
     assert service["selector"] == selector
@@ -133,6 +135,7 @@ def test_container_ports_and_probes_use_v015_health_endpoints(default_run):
         ("http", 8080),
         ("submission", 587),
         ("imaps", 993),
+        ("metrics", 9090),
     ]
     assert container["livenessProbe"]["httpGet"] == {"path": "/healthz/live", "port": "http"}
     assert container["readinessProbe"]["httpGet"] == {"path": "/healthz/ready", "port": "http"}
@@ -188,8 +191,10 @@ def test_secret_holds_the_relay_key_and_admin_hash_as_secrets(run_stack):
     secret = run.get(*SECRET).inputs
     assert is_secret_value(secret["stringData"])
     values = reveal(secret["stringData"])
-    assert set(values) == {sc.ADMIN_SECRET_FILE, sc.RELAY_SECRET_FILE}
+    assert set(values) == {sc.ADMIN_SECRET_FILE, sc.RELAY_SECRET_FILE, "metrics-password"}
     assert values[sc.RELAY_SECRET_FILE] == RESEND_KEY
+    scrape = run.get("random:index/randomPassword:RandomPassword", "stalwart-metrics-password")
+    assert values["metrics-password"] == reveal(scrape.state["result"])
     assert sha512_crypt.verify(ADMIN_PASSWORD, values[sc.ADMIN_SECRET_FILE])
     # Stalwart keeps a trailing newline of a file macro: the values must not have one.
     assert not any(v.endswith("\n") for v in values.values())
@@ -224,7 +229,8 @@ def test_generated_admin_password_when_none_is_set(default_run):
 
 def test_given_admin_password_is_used_and_no_password_is_generated(run_stack):
     run = run_stack({"mailstack:adminPassword": ADMIN_PASSWORD})
-    assert run.by_type("random:index/randomPassword:RandomPassword") == []
+    generated = {r.name for r in run.by_type("random:index/randomPassword:RandomPassword")}
+    assert generated == {"stalwart-metrics-password"}  # the scrape password only
     assert is_secret_value(run.outputs["adminPassword"])
     assert reveal(run.outputs["adminPassword"]) == ADMIN_PASSWORD
     assert run.outputs["adminUser"] == "admin"

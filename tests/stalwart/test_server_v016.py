@@ -86,6 +86,7 @@ def test_probes_on_8080_health_endpoints(v016):
         "http": 8080,
         "submission": 587,
         "imaps": 993,
+        "metrics": 9090,
     }
 
 
@@ -140,7 +141,9 @@ def test_the_apply_job_runs_the_cli_then_the_reload_then_the_listener_check(v016
     (check,) = spec["containers"]
     assert check["command"] == ["python3", "-m", "incluster.jmap_jobs", "listeners"]
     env = {e["name"]: e.get("value") for e in check["env"]}
-    assert env["LISTENER_PORTS"] == "587,993"
+    assert (
+        env["LISTENER_PORTS"] == "587,993,9090"
+    )  # every listener but the http one the Job talks through
     password = next(e for e in spec["initContainers"][0]["env"] if e["name"] == "STALWART_PASSWORD")
     assert "secretKeyRef" in password["valueFrom"]
 
