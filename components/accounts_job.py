@@ -11,6 +11,7 @@ import pulumi_kubernetes as k8s
 
 from components.incluster import (
     job_container_security,
+    job_pod_security,
     python_env,
     scripts_config_map,
     scripts_mount,
@@ -20,7 +21,6 @@ from components.incluster import (
 DESIRED_DIR = "/run/secrets/mailstack-accounts"
 ACCOUNTS_FILE = "accounts.json"
 ADMIN_PASSWORD_FILE = "admin-password"
-NOBODY = 65534  # the reconciler needs no identity; files are readable through fsGroup
 # The script waits for Stalwart on its own (READY_TIMEOUT_SECONDS, 300 s); the Job's deadline
 # bounds it below the provider's wait, so a stuck Job fails the update instead of outliving it.
 JOB_DEADLINE_SECONDS = 540
@@ -69,13 +69,7 @@ def accounts_pod_spec(pod: JobPod) -> k8s.core.v1.PodSpecArgs:
     return k8s.core.v1.PodSpecArgs(
         restart_policy="Never",
         automount_service_account_token=False,
-        security_context=k8s.core.v1.PodSecurityContextArgs(
-            run_as_non_root=True,
-            run_as_user=NOBODY,
-            run_as_group=NOBODY,
-            fs_group=NOBODY,
-            seccomp_profile=k8s.core.v1.SeccompProfileArgs(type="RuntimeDefault"),
-        ),
+        security_context=job_pod_security(),
         containers=[
             k8s.core.v1.ContainerArgs(
                 name="reconcile-accounts",

@@ -62,3 +62,20 @@ def job_container_security() -> k8s.core.v1.SecurityContextArgs:
         read_only_root_filesystem=True,
         capabilities=k8s.core.v1.CapabilitiesArgs(drop=["ALL"]),
     )
+
+
+NOBODY = 65534
+"""The user a script runs as when it needs no identity: its files are readable through fsGroup."""
+
+
+def job_pod_security(
+    uid: int = NOBODY, fs_group: bool = True
+) -> k8s.core.v1.PodSecurityContextArgs:
+    """A Job's pod: a fixed non-root user, the runtime's default seccomp profile."""
+    return k8s.core.v1.PodSecurityContextArgs(
+        run_as_non_root=True,
+        run_as_user=uid,
+        run_as_group=uid,
+        fs_group=uid if fs_group else None,
+        seccomp_profile=k8s.core.v1.SeccompProfileArgs(type="RuntimeDefault"),
+    )

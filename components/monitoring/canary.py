@@ -8,7 +8,13 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.incluster import job_container_security, python_env, scripts_mount, scripts_volume
+from components.incluster import (
+    job_container_security,
+    job_pod_security,
+    python_env,
+    scripts_mount,
+    scripts_volume,
+)
 from components.kube import standard_labels
 from components.stalwart.endpoints import ADMIN_USER, METRICS_PATH, METRICS_PORT, METRICS_USER
 from settings.model import CredentialsTarget, ServiceAccount
@@ -18,7 +24,6 @@ ACCOUNT = "canary"
 CREDENTIALS_SECRET = "stalwart-canary-credentials"
 CREDENTIALS_KEY = "smtp-password"
 SECRETS_DIR = "/run/secrets/mailstack-canary"
-NOBODY = 65534
 # The script waits up to DEADLINE for the message to leave the queue; the Job ends before the
 # next hourly run whatever happens.
 DEADLINE_SECONDS = 300
@@ -102,13 +107,7 @@ def canary_cronjob(
     pod = k8s.core.v1.PodSpecArgs(
         restart_policy="Never",
         automount_service_account_token=False,
-        security_context=k8s.core.v1.PodSecurityContextArgs(
-            run_as_non_root=True,
-            run_as_user=NOBODY,
-            run_as_group=NOBODY,
-            fs_group=NOBODY,
-            seccomp_profile=k8s.core.v1.SeccompProfileArgs(type="RuntimeDefault"),
-        ),
+        security_context=job_pod_security(),
         containers=[
             k8s.core.v1.ContainerArgs(
                 name="canary",

@@ -8,6 +8,7 @@ import pulumi_kubernetes as k8s
 
 from components.incluster import (
     job_container_security,
+    job_pod_security,
     python_env,
     scripts_config_map,
     scripts_mount,
@@ -85,12 +86,7 @@ def stop_gate(
         restart_policy="Never",
         service_account_name=account,
         automount_service_account_token=True,
-        security_context=k8s.core.v1.PodSecurityContextArgs(
-            run_as_non_root=True,
-            run_as_user=NONROOT,
-            run_as_group=NONROOT,
-            seccomp_profile=k8s.core.v1.SeccompProfileArgs(type="RuntimeDefault"),
-        ),
+        security_context=job_pod_security(NONROOT, fs_group=False),
         containers=[
             k8s.core.v1.ContainerArgs(
                 name="wait-for-v015-to-stop",
