@@ -37,6 +37,10 @@ CONFIG_DIR = "/etc/stalwart"
 CONFIG_FILE = "config.json"
 SECRETS_MOUNT = "/run/secrets/mailstack"
 RELAY_SECRET_FILE = "relay-password"
+SECRET_FILES = (RELAY_SECRET_FILE, METRICS_SECRET_FILE)
+"""The files of the pod's Secret the plan reads (`{"@type": "File"}` secrets): the pod mounts
+exactly these. A file Stalwart cannot read is no error for every object: the Metrics endpoint
+would then be served without authentication (crates/common/src/config/telemetry.rs)."""
 METRICS_ELSEWHERE = f"starts_with(path, '/metrics') && listener != '{METRICS_LISTENER}'"
 RELAY_ROUTE = "relay"
 LOCAL_ROUTE = "local"

@@ -108,9 +108,8 @@ def pod_spec(
                 secret=k8s.core.v1.SecretVolumeSourceArgs(
                     secret_name=secret_name,
                     items=[
-                        k8s.core.v1.KeyToPathArgs(
-                            key=plan.RELAY_SECRET_FILE, path=plan.RELAY_SECRET_FILE
-                        )
+                        k8s.core.v1.KeyToPathArgs(key=name, path=name)
+                        for name in plan.SECRET_FILES
                     ],
                     default_mode=0o440,
                 ),

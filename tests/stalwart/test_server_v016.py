@@ -106,11 +106,40 @@ def test_the_break_glass_admin_is_a_hash_from_a_secret(v016):
     assert ADMIN_PASSWORD not in json.dumps(reveal(v016.get(*DEPLOYMENT).inputs))
 
 
-def test_only_the_relay_password_is_mounted_as_a_file(v016):
+def test_only_the_files_the_plan_reads_are_mounted(v016):
+    # The recovery admin's hash reaches the pod as an environment variable, never as a file.
     volumes = {v["name"]: v for v in pod(v016)["volumes"]}
     assert volumes["secrets"]["secret"]["items"] == [
-        {"key": "relay-password", "path": "relay-password"}
+        {"key": "relay-password", "path": "relay-password"},
+        {"key": "metrics-password", "path": "metrics-password"},
     ]
+
+
+def file_secrets(value: object) -> list[str]:
+    """Every `{"@type": "File", "filePath": ...}` a plan names."""
+    if isinstance(value, dict):
+        own = [value["filePath"]] if value.get("@type") == "File" else []
+        return own + [path for item in value.values() for path in file_secrets(item)]
+    if isinstance(value, list):
+        return [path for item in value for path in file_secrets(item)]
+    return []
+
+
+def test_every_file_the_plan_reads_is_mounted_and_holds_its_secret(v016):
+    # A Metrics secret Stalwart cannot read would serve /metrics without authentication.
+    data = v016.get(*PLAN).inputs["data"]
+    paths = file_secrets([json.loads(line) for line in data["plan.ndjson"].splitlines()])
+    assert len(paths) == 2
+    [container] = pod(v016)["containers"]
+    mount = next(m["mountPath"] for m in container["volumeMounts"] if m["name"] == "secrets")
+    volumes = {v["name"]: v for v in pod(v016)["volumes"]}
+    mounted = {
+        f"{mount}/{item['path']}": item["key"] for item in volumes["secrets"]["secret"]["items"]
+    }
+    stored = reveal(v016.get(*SECRET).inputs["stringData"])
+    for path in paths:
+        assert path in mounted, path
+        assert stored[mounted[path]], path
 
 
 def test_the_plan_fits_the_schema_and_is_the_settings(v016):
