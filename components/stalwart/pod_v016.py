@@ -108,8 +108,7 @@ def pod_spec(
                 secret=k8s.core.v1.SecretVolumeSourceArgs(
                     secret_name=secret_name,
                     items=[
-                        k8s.core.v1.KeyToPathArgs(key=name, path=name)
-                        for name in plan.SECRET_FILES
+                        k8s.core.v1.KeyToPathArgs(key=name, path=name) for name in plan.SECRET_FILES
                     ],
                     default_mode=0o440,
                 ),
