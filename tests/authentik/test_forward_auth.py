@@ -145,3 +145,9 @@ def test_adopting_an_application_under_another_slug_is_refused():
 def test_adopting_without_the_setting_is_refused():
     [line] = refusals({"mailstack:adopt": {"authentik": {"provider": 7}}})
     assert "mailstack:authentik is not set" in line
+
+
+def test_the_external_host_follows_the_domain_too():
+    run = run_with(extra={"mailstack:domain": "example.org", "mailstack:webmailHostname": "post"})
+    assert run.get(*PROVIDER).inputs["externalHost"] == "https://post.example.org"
+    assert run.get(*APPLICATION).inputs["launchUrl"] == "https://post.example.org"
