@@ -13,7 +13,6 @@ from components.incluster import (
     job_container_security,
     job_pod_security,
     python_env,
-    scripts_config_map,
     scripts_mount,
     scripts_volume,
 )
@@ -41,16 +40,6 @@ class JobPod:
     """Name of the Secret with the accounts document and the admin password."""
     scripts: pulumi.Input[str]
     """Name of the ConfigMap with the script(s)."""
-
-
-def job_scripts(
-    resource_name: str,
-    namespace: pulumi.Input[str],
-    labels: dict[str, str],
-    opts: pulumi.ResourceOptions,
-) -> k8s.core.v1.ConfigMap:
-    """The incluster package; both generations' reconcilers live in it."""
-    return scripts_config_map(resource_name, namespace, labels, opts)
 
 
 def accounts_pod_spec(pod: JobPod) -> k8s.core.v1.PodSpecArgs:

@@ -13,7 +13,14 @@ import pulumi_kubernetes as k8s
 
 PACKAGE_DIR = Path(__file__).resolve().parent.parent / "incluster"
 MOUNT = "/opt/mailstack"
-FILES = ("__init__.py", "canary.py", "client.py", "jmap_jobs.py", "reconcile_accounts.py")
+FILES = (
+    "__init__.py",
+    "accounts_file.py",
+    "canary.py",
+    "client.py",
+    "jmap_jobs.py",
+    "reconcile_accounts.py",
+)
 """The modules the Jobs run: `python3 -m incluster.jmap_jobs` (v0.16) and
 `python3 -m incluster.reconcile_accounts` (v0.15), both on the shared bounded client."""
 

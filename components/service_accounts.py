@@ -25,10 +25,10 @@ from components.accounts_job import (
     JOB_TIMEOUTS,
     JobPod,
     accounts_pod_spec,
-    job_scripts,
 )
 from components.consumers import fingerprint, restart_consumers
 from components.credentials import salted_hash
+from components.incluster import scripts_config_map
 from components.kube import object_name, patch_metadata, standard_labels
 from settings.model import ServiceAccount
 
@@ -172,7 +172,7 @@ class ServiceAccounts(pulumi.ComponentResource):
             },
             opts=pulumi.ResourceOptions(parent=self),
         )
-        script = job_scripts(
+        script = scripts_config_map(
             f"{name}-script",
             args.namespace,
             labels,

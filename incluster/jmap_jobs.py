@@ -36,8 +36,9 @@ import sys
 import time
 import urllib.parse
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
+from incluster.accounts_file import Account, parse_accounts
 from incluster.client import (
     Client,
     ClientError,
@@ -51,7 +52,6 @@ from incluster.client import (
 USING = ["urn:ietf:params:jmap:core", "urn:stalwart:jmap"]
 MARKER = "managed by mailstack"
 _MANAGED_RE = re.compile(r"\[managed by mailstack(?:; credential ([0-9a-f]{16}))?\]\s*$")
-HASH_PREFIXES = ("$6$", "$5$", "$2a$", "$2b$", "$2y$", "$argon2", "$pbkdf2", "$scrypt")
 PAGE = 100
 MAX_OBJECTS = 10_000
 SERVICE_ACCOUNT_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"
@@ -81,14 +81,6 @@ def managed_fingerprint(description: object) -> str | None:
         return None
     match = _MANAGED_RE.search(description)
     return None if match is None else (match.group(1) or "")
-
-
-@dataclass(frozen=True)
-class Account:
-    name: str
-    email: str
-    description: str
-    secret_hash: str = field(repr=False)
 
 
 @dataclass
@@ -279,30 +271,6 @@ def sync_accounts(
         log(f"account {name}: destroyed (managed by mailstack, no longer listed)")
 
 
-def parse_accounts(document: object) -> tuple[str, list[Account]]:
-    """The ACCOUNTS_FILE document; messages never include a hash."""
-    if not isinstance(document, dict) or not isinstance(document.get("domain"), str):
-        raise ClientError("accounts file: needs a 'domain' string")
-    domain = document["domain"].strip().lower()
-    entries = document.get("accounts", [])
-    if not isinstance(entries, list):
-        raise ClientError("accounts file: 'accounts' must be a list")
-    accounts: list[Account] = []
-    for index, entry in enumerate(entries):
-        if not isinstance(entry, dict) or not isinstance(entry.get("name"), str):
-            raise ClientError(f"accounts file entry {index}: needs a 'name'")
-        name = entry["name"].strip().lower()
-        secret_hash = entry.get("secretHash")
-        if not isinstance(secret_hash, str) or not secret_hash.startswith(HASH_PREFIXES):
-            raise ClientError(
-                f"accounts file account {name!r}: 'secretHash' is not a password hash; refusing "
-                "to send what Stalwart would store as a plaintext password"
-            )
-        email = str(entry.get("email") or f"{name}@{domain}").lower()
-        accounts.append(Account(name, email, str(entry.get("description") or ""), secret_hash))
-    return domain, accounts
-
-
 def port_open(host: str, port: int, timeout: float) -> bool:
     try:
         with socket.create_connection((host, port), timeout=timeout):
@@ -423,13 +391,13 @@ def main(
         client = Client(env.get("STALWART_URL", ""), basic(user, password), redact, timeout=request)
         jmap = Jmap(client)
         if command == "accounts":
-            domain, accounts = parse_accounts(
+            desired = parse_accounts(
                 _json(read_text(env.get("ACCOUNTS_FILE", ""), "ACCOUNTS_FILE"))
             )
-            for account in accounts:
+            for account in desired.accounts:
                 redact.add(account.secret_hash)
             wait_until_ready(jmap, ready, retries, sleep, _print)
-            sync_accounts(jmap, domain, accounts, summary, _print)
+            sync_accounts(jmap, desired.domain, desired.accounts, summary, _print)
             result = f"accounts ok: {summary.counts()}"
         else:
             ports = [int(p) for p in env.get("LISTENER_PORTS", "").split(",") if p.strip()]

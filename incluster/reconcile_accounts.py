@@ -26,8 +26,9 @@ import sys
 import time
 import urllib.parse
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
+from incluster.accounts_file import Account, Desired, parse_accounts
 from incluster.client import (
     Client,
     ClientError,
@@ -44,9 +45,6 @@ USER_ROLE = "user"
 LIST_PAGE_SIZE = 100
 MAX_PAGES = 1000
 EXCERPT_CHARS = 200
-# Prefixes of the hash formats Stalwart verifies (crates/directory/src/core/secret.rs). Anything
-# else is compared as plaintext by Stalwart, which is exactly what this tool must never store.
-HASH_PREFIXES = ("$6$", "$5$", "$2a$", "$2b$", "$2y$", "$argon2", "$pbkdf2", "$scrypt")
 
 Sleep = Callable[[float], None]
 Clock = Callable[[], float]
@@ -63,24 +61,6 @@ class NotReadyError(ReconcileError):
 
 class AuthRefusedError(ReconcileError):
     """Stalwart answered 401 to the management credentials."""
-
-
-@dataclass(frozen=True)
-class Account:
-    name: str
-    email: str
-    description: str
-    secret_hash: str = field(repr=False)
-
-    @property
-    def managed_description(self) -> str:
-        return managed_description(self.description)
-
-
-@dataclass(frozen=True)
-class Desired:
-    domain: str
-    accounts: tuple[Account, ...]
 
 
 @dataclass
@@ -315,7 +295,11 @@ def _account_patch(account: Account) -> list[dict[str, object]]:
     return [
         {"action": "set", "field": "secrets", "value": [account.secret_hash]},
         {"action": "set", "field": "emails", "value": [account.email]},
-        {"action": "set", "field": "description", "value": account.managed_description},
+        {
+            "action": "set",
+            "field": "description",
+            "value": managed_description(account.description),
+        },
     ]
 
 
@@ -323,7 +307,7 @@ def _in_desired_state(current: dict[str, object], account: Account) -> bool:
     return (
         _strings(current.get("secrets")) == [account.secret_hash]
         and [e.lower() for e in _strings(current.get("emails"))] == [account.email]
-        and current.get("description") == account.managed_description
+        and current.get("description") == managed_description(account.description)
     )
 
 
@@ -338,7 +322,7 @@ def ensure_account(client: StalwartClient, account: Account, summary: Summary, l
             {
                 "type": "individual",
                 "name": account.name,
-                "description": account.managed_description,
+                "description": managed_description(account.description),
                 "secrets": [account.secret_hash],
                 "emails": [account.email],
                 "roles": [USER_ROLE],
@@ -437,48 +421,6 @@ def reconcile(
     return summary
 
 
-def _text(entry: Mapping[str, object], key: str, where: str, default: str | None = None) -> str:
-    value = entry.get(key, default)
-    if value is None or (value == "" and default is None):
-        raise ReconcileError(f"{where}: missing {key!r}")
-    if not isinstance(value, str):
-        raise ReconcileError(f"{where}: {key!r} must be a string")
-    return value.strip()
-
-
-def parse_desired(document: object) -> Desired:
-    """Validates the ACCOUNTS_FILE document; messages never include a hash."""
-    if not isinstance(document, dict):
-        raise ReconcileError("accounts file: top level must be a JSON object")
-    domain = _text(document, "domain", "accounts file").lower()
-    raw_accounts = document.get("accounts", [])
-    if not isinstance(raw_accounts, list):
-        raise ReconcileError("accounts file: 'accounts' must be a list")
-    accounts: list[Account] = []
-    seen: set[str] = set()
-    for index, entry in enumerate(raw_accounts):
-        where = f"accounts file entry {index}"
-        if not isinstance(entry, dict):
-            raise ReconcileError(f"{where}: must be an object")
-        name = _text(entry, "name", where).lower()
-        where = f"accounts file account {name!r}"
-        if name in seen:
-            raise ReconcileError(f"{where}: listed twice")
-        seen.add(name)
-        email = (_text(entry, "email", where, default="") or f"{name}@{domain}").lower()
-        if email.rpartition("@")[2] != domain:
-            raise ReconcileError(f"{where}: email {email!r} is not in domain {domain!r}")
-        secret_hash = _text(entry, "secretHash", where)
-        if not secret_hash.startswith(HASH_PREFIXES):
-            raise ReconcileError(
-                f"{where}: 'secretHash' is not a password hash (expected e.g. SHA-512-crypt"
-                " '$6$...'); refusing to store what Stalwart would treat as a plaintext password"
-            )
-        description = _text(entry, "description", where, default="")
-        accounts.append(Account(name, email, description, secret_hash))
-    return Desired(domain, tuple(accounts))
-
-
 def _number(env: Mapping[str, str], key: str, default: float) -> float:
     try:
         return positive_number(env.get(key), default, key)
@@ -519,7 +461,7 @@ def main(
             raise ReconcileError(
                 f"ACCOUNTS_FILE is not valid JSON ({type(err).__name__})"
             ) from None
-        desired = parse_desired(document)
+        desired = parse_accounts(document)
         for account in desired.accounts:
             redact.add(account.secret_hash)
         timing = Timing(

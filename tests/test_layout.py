@@ -133,3 +133,15 @@ def test_every_output_of_a_component_is_registered(path, cls):
         ):
             registered |= {str(k.value) for k in node.args[0].keys if isinstance(k, ast.Constant)}
     assert outputs <= registered, f"{cls.name}: {sorted(outputs - registered)} not registered"
+
+
+def test_the_scripts_configmap_ships_every_module_the_jobs_import():
+    from components.incluster import FILES
+
+    shipped = {name.removesuffix(".py") for name in FILES}
+    for name in FILES:
+        for module in imported(ROOT / "incluster" / name):
+            if module.startswith("incluster."):
+                assert module.split(".")[1] in shipped, f"{name} imports {module}, not shipped"
+    on_disk = {p.name for p in (ROOT / "incluster").glob("*.py")}
+    assert set(FILES) == on_disk

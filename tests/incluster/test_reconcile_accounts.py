@@ -13,10 +13,9 @@ from typing import Any
 
 import pytest
 
+from incluster.accounts_file import Account, Desired
 from incluster.reconcile_accounts import (
     MARKER,
-    Account,
-    Desired,
     ReconcileError,
     StalwartClient,
     main,
