@@ -29,7 +29,6 @@ from __future__ import annotations
 import os
 import secrets
 import smtplib
-import socket
 import sys
 import time
 import urllib.parse
@@ -295,7 +294,6 @@ def main(
             redact,
             timeout=settings.timeout,
         )
-        socket.setdefaulttimeout(settings.timeout)
         result = run(
             settings, Queue(management, settings.generation), metrics, redact, sleep, clock
         )

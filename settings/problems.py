@@ -6,7 +6,7 @@ owner sees all of them at once, and no resource is registered before that.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -69,6 +69,20 @@ class Check:
 
     def bad(self, problem: str, fix: str) -> None:
         self.problems.add(self.key, problem, fix)
+
+    def object_of(
+        self, value: Any, fields: Iterable[str], shape: str, fix: str
+    ) -> dict[str, Any] | None:
+        """`value` when it is an object of known fields; else None and one line: `shape` (what
+        the value must be) when it is no object, the unknown fields when it has some."""
+        if not isinstance(value, dict):
+            self.bad(shape, fix)
+            return None
+        unknown = sorted(set(value) - set(fields))
+        if unknown:
+            self.bad(f"unknown field(s) {', '.join(unknown)}", fix)
+            return None
+        return value
 
     def set_fix(self, example: str) -> str:
         return set_command(self.key, example)

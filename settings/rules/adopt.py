@@ -16,15 +16,17 @@ def adopt(value: Any, check: Check) -> Adoption | None:
         "see MIGRATING.md; e.g. mailstack:adopt: {kubernetes: true, cloudflare: "
         "{emailRoutingSettings: <zone_id>}} (make import-plan writes the cloudflare part)"
     )
-    if not isinstance(value, dict):
-        check.bad("must be an object with kubernetes and cloudflare", fix)
+    given = check.object_of(
+        value,
+        {*check.default, "authentik"},
+        "must be an object with kubernetes and cloudflare",
+        fix,
+    )
+    if given is None:
         return None
-    unknown = sorted(set(value) - {*check.default, "authentik"})
-    merged = {**check.default, **value}
+    merged = {**check.default, **given}
     kubernetes, cloudflare = merged["kubernetes"], merged["cloudflare"]
-    if unknown:
-        check.bad(f"unknown field(s) {', '.join(unknown)}", fix)
-    elif not isinstance(kubernetes, bool):
+    if not isinstance(kubernetes, bool):
         check.bad("kubernetes must be true or false", fix)
     elif not isinstance(cloudflare, dict):
         check.bad("cloudflare must map resource names to import ids", fix)

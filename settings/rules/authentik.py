@@ -22,14 +22,10 @@ FIX = (
 
 
 def authentik(value: Any, check: Check) -> dict[str, Any] | None:
-    if not isinstance(value, dict):
-        check.bad("must be an object with at least url", FIX)
+    given = check.object_of(value, _FIELDS, "must be an object with at least url", FIX)
+    if given is None:
         return None
-    unknown = sorted(set(value) - _FIELDS)
-    if unknown:
-        check.bad(f"unknown field(s) {', '.join(unknown)}", FIX)
-        return None
-    merged = {**check.defaults_under(), **value}
+    merged = {**check.defaults_under(), **given}
     before = check.count
     url = merged.get("url")
     match = URL_RE.fullmatch(url) if isinstance(url, str) else None

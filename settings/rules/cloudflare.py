@@ -108,15 +108,13 @@ def dmarc(value: Any, check: Check) -> str | None:
             check.bad(f"'{value}' is not a DMARC record: {problem}", fix)
             return None
         return value
-    if not isinstance(value, dict):
-        check.bad("must be a string or an object with policy and rua", fix)
+    given = check.object_of(
+        value, {"policy", "rua"}, "must be a string or an object with policy and rua", fix
+    )
+    if given is None:
         return None
-    unknown = sorted(set(value) - {"policy", "rua"})
-    policy = value.get("policy")
-    rua = value.get("rua")
-    if unknown:
-        check.bad(f"unknown field(s) {', '.join(unknown)}", fix)
-    elif policy not in _DMARC_POLICIES:
+    policy, rua = given.get("policy"), given.get("rua")
+    if policy not in _DMARC_POLICIES:
         check.bad(f"policy must be one of {', '.join(_DMARC_POLICIES)}", fix)
     elif rua is not None and not (
         isinstance(rua, str) and f.EMAIL_RE.fullmatch(rua.removeprefix("mailto:"))

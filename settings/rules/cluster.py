@@ -88,14 +88,10 @@ def backup(value: Any, check: Check) -> BackupPolicy | None:
         "e.g. mailstack:backup: {snapshotCron: '0 3 * * *', snapshotRetain: 7, "
         "backupEnabled: true, backupCron: '30 3 * * 0', backupRetain: 8}"
     )
-    if not isinstance(value, dict):
-        check.bad("must be an object", fix)
+    given = check.object_of(value, _BACKUP_FIELDS, "must be an object", fix)
+    if given is None:
         return None
-    unknown = sorted(set(value) - set(_BACKUP_FIELDS))
-    if unknown:
-        check.bad(f"unknown field(s) {', '.join(unknown)}", fix)
-        return None
-    merged = {**check.default, **value}
+    merged = {**check.default, **given}
     for key in ("snapshotCron", "backupCron"):
         cron = merged[key]
         problem = f.cron_problem(cron) if isinstance(cron, str) else "is not a string"

@@ -23,14 +23,10 @@ FIX = (
 
 
 def monitoring(value: Any, check: Check) -> MonitoringSettings | None:
-    if not isinstance(value, dict):
-        check.bad("must be an object", FIX)
+    given = check.object_of(value, _FIELDS, "must be an object", FIX)
+    if given is None:
         return None
-    unknown = sorted(set(value) - set(_FIELDS))
-    if unknown:
-        check.bad(f"unknown field(s) {', '.join(unknown)}", FIX)
-        return None
-    merged = {**check.default, **value}
+    merged = {**check.default, **given}
     before = check.count
     if not isinstance(merged["enabled"], bool):
         check.bad("enabled must be true or false", FIX)

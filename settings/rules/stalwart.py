@@ -92,17 +92,15 @@ def relay(value: Any, check: Check) -> Relay | None:
         "set the object in the stack file, e.g. mailstack:relay: {host: smtp.resend.com, "
         "port: 465, username: resend, implicitTls: true}"
     )
-    if not isinstance(value, dict):
-        check.bad("must be an object with host, port, username, implicitTls", fix)
+    shape = "must be an object with host, port, username, implicitTls"
+    given = check.object_of(value, check.default, shape, fix)
+    if given is None:
         return None
-    unknown = sorted(set(value) - set(check.default))
     # Any field may be given alone: the others keep their defaults.
-    merged = {**check.default, **value}
+    merged = {**check.default, **given}
     host, port = merged["host"], merged["port"]
     username, implicit = merged["username"], merged["implicitTls"]
-    if unknown:
-        check.bad(f"unknown field(s) {', '.join(unknown)}", fix)
-    elif not isinstance(host, str) or not f.SUBDOMAIN_RE.fullmatch(host):
+    if not isinstance(host, str) or not f.SUBDOMAIN_RE.fullmatch(host):
         check.bad(f"host {host!r} is not a hostname", fix)
     elif isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535:
         check.bad(f"port {port!r} is not a TCP port", fix)

@@ -18,14 +18,13 @@ def upgrade(value: Any, check: Check) -> Upgrade | None:
         "see MIGRATING.md 'Upgrade to v0.16'; e.g. mailstack:upgrade: {phase: stop}, then "
         "{phase: recover} with the v0.16 image"
     )
-    if not isinstance(value, dict):
-        check.bad("must be an object with phase (stop or recover)", fix)
+    given = check.object_of(
+        value, {"phase", "claimName"}, "must be an object with phase (stop or recover)", fix
+    )
+    if given is None:
         return None
-    unknown = sorted(set(value) - {"phase", "claimName"})
-    phase, claim = value.get("phase"), value.get("claimName")
-    if unknown:
-        check.bad(f"unknown field(s) {', '.join(unknown)}", fix)
-    elif phase not in PHASES:
+    phase, claim = given.get("phase"), given.get("claimName")
+    if phase not in PHASES:
         check.bad(f"phase {phase!r} is not one of {', '.join(PHASES)}", fix)
     elif claim is not None and (
         not isinstance(claim, str) or len(claim) > 253 or not f.SUBDOMAIN_RE.fullmatch(claim)
