@@ -10,12 +10,11 @@ restarts.
 
 from __future__ import annotations
 
-import hashlib
-
 import pulumi
 import pulumi_kubernetes as k8s
 
 from components.kube import patch_metadata
+from incluster.accounts_file import fingerprint as hash_fingerprint
 from settings.model import ServiceAccount
 
 ANNOTATION_PREFIX = "mailstack.pulumi.com/credential-"
@@ -24,7 +23,7 @@ ANNOTATION_PREFIX = "mailstack.pulumi.com/credential-"
 def fingerprint(salted_hash: pulumi.Output[str]) -> pulumi.Output[str]:
     """Not secret on purpose: a digest of a hash salted with a secret is no credential, and the
     annotation has to be readable in `pulumi preview` to show why a workload will restart."""
-    digest = salted_hash.apply(lambda value: hashlib.sha256(value.encode()).hexdigest()[:16])
+    digest = salted_hash.apply(hash_fingerprint)
     return pulumi.Output.unsecret(digest)
 
 

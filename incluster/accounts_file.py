@@ -10,6 +10,7 @@ never quote a hash.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -32,6 +33,13 @@ class Account:
 class Desired:
     domain: str
     accounts: tuple[Account, ...]
+
+
+def fingerprint(secret_hash: str) -> str:
+    """Tells two hashes apart without revealing anything usable about either: 16 hex digits of
+    SHA-256. The v0.16 reconciler keeps it in a managed account's description; the stack puts it
+    on a consumer's pod template (components/consumers.py) to roll it when the password changes."""
+    return hashlib.sha256(secret_hash.encode()).hexdigest()[:16]
 
 
 def _text(entry: Mapping[str, object], key: str, where: str, default: str | None = None) -> str:

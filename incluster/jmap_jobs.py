@@ -27,7 +27,6 @@ Exit 0 on success, 1 on failure; the last line summarises the run and never hold
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import re
@@ -38,7 +37,7 @@ import urllib.parse
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
-from incluster.accounts_file import Account, parse_accounts
+from incluster.accounts_file import Account, fingerprint, parse_accounts
 from incluster.client import (
     Client,
     ClientError,
@@ -62,11 +61,6 @@ Sleep = Callable[[float], None]
 
 def _print(line: str) -> None:
     print(line, flush=True)
-
-
-def fingerprint(secret_hash: str) -> str:
-    """Tells two hashes apart without revealing anything usable about either."""
-    return hashlib.sha256(secret_hash.encode()).hexdigest()[:16]
 
 
 def managed_description(description: str, secret_hash: str) -> str:

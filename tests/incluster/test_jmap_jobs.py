@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from incluster import jmap_jobs
+from incluster.accounts_file import fingerprint as hash_fingerprint
 from tests.standins.kube_pods import PodsStandin, free_port
 from tests.standins.stalwart_v016 import JmapStandin
 
@@ -64,7 +65,7 @@ def test_creates_the_account_as_a_user_with_its_hash_and_the_marker(standin, tmp
     assert created["domainId"] == "1"
     assert created["roles"] == {"@type": "User"}
     assert created["credentials"] == {"0": {"@type": "Password", "secret": HASH_1}}
-    fingerprint = jmap_jobs.fingerprint(HASH_1)
+    fingerprint = hash_fingerprint(HASH_1)
     assert created["description"] == f"Authentik [managed by mailstack; credential {fingerprint}]"
     assert capsys.readouterr().out.splitlines()[-1].startswith("accounts ok: created=1")
 
