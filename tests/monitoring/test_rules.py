@@ -26,10 +26,28 @@ RULES = alert_rules(INPUTS)
 BY_NAME = {rule["alert"]: rule for rule in RULES["groups"][0]["rules"]}
 SCRAPED = 'job="stalwart",namespace="stalwart"'
 KSM = 'job="kube-state-metrics",namespace="stalwart"'
+# The labels an alert on a scraped series fires with.
+FIRED_ON_STALWART = {"job": "stalwart", "namespace": "stalwart"}
 
 
 def series(name: str, labels: str, values: str) -> dict[str, str]:
     return {"series": f"{name}{{{labels}}}", "values": values}
+
+
+def volume(used: str, capacity: str) -> list[dict[str, str]]:
+    labels = 'namespace="stalwart",persistentvolumeclaim="stalwart-data"'
+    return [
+        series("kubelet_volume_stats_used_bytes", labels, used),
+        series("kubelet_volume_stats_capacity_bytes", labels, capacity),
+    ]
+
+
+def canary_runs(scheduled: str, succeeded: str | None) -> list[dict[str, str]]:
+    labels = f'{KSM},cronjob="stalwart-canary"'
+    runs = [series("kube_cronjob_status_last_schedule_time", labels, scheduled)]
+    if succeeded is not None:
+        runs.append(series("kube_cronjob_status_last_successful_time", labels, succeeded))
+    return runs
 
 
 def expected(alert: str, **labels: str) -> dict[str, Any]:
@@ -49,9 +67,9 @@ CASES: list[tuple[str, list[dict[str, str]], str, dict[str, str] | None]] = [
         "StalwartDown",
         [series("up", SCRAPED, "0x20")],
         "10m",
-        {"job": "stalwart", "namespace": "stalwart"},
+        FIRED_ON_STALWART,
     ),
-    ("StalwartDown", [], "10m", {"job": "stalwart", "namespace": "stalwart"}),  # absent
+    ("StalwartDown", [], "10m", FIRED_ON_STALWART),  # absent
     ("StalwartDown", [series("up", SCRAPED, "1x20")], "10m", None),
     (
         "StalwartNotReady",
@@ -79,21 +97,21 @@ CASES: list[tuple[str, list[dict[str, str]], str, dict[str, str] | None]] = [
         "StalwartRelayAuthFailing",
         [series("delivery_auth_failed", SCRAPED, "1+1x10")],
         "5m",
-        {"job": "stalwart", "namespace": "stalwart"},
+        FIRED_ON_STALWART,
     ),
     # The first failure after a restart: the counter appears at 1; increase() alone misses it.
     (
         "StalwartRelayAuthFailing",
         [series("delivery_auth_failed", SCRAPED, "_x5 1x10")],
         "7m",
-        {"job": "stalwart", "namespace": "stalwart"},
+        FIRED_ON_STALWART,
     ),
     ("StalwartRelayAuthFailing", [series("delivery_auth_failed", SCRAPED, "3x40")], "35m", None),
     (
         "StalwartDeliveriesFailing",
         [series("delivery_dsn_perm_fail", SCRAPED, "0+1x10")],
         "5m",
-        {"job": "stalwart", "namespace": "stalwart"},
+        FIRED_ON_STALWART,
     ),
     (
         "StalwartDeliveriesFailing",
@@ -105,113 +123,63 @@ CASES: list[tuple[str, list[dict[str, str]], str, dict[str, str] | None]] = [
         "StalwartDeliveriesDelayed",
         [series("delivery_dsn_temp_fail", SCRAPED, "0+1x10")],
         "5m",
-        {"job": "stalwart", "namespace": "stalwart"},
+        FIRED_ON_STALWART,
     ),
     ("StalwartDeliveriesDelayed", [], "5m", None),
     (
         "StalwartQueueStuck",
         [series("queue_rescheduled", SCRAPED, "0+1x100")],
         "80m",
-        {"job": "stalwart", "namespace": "stalwart"},
+        FIRED_ON_STALWART,
     ),
     ("StalwartQueueStuck", [series("queue_rescheduled", SCRAPED, "0+1x5 6x100")], "80m", None),
     (
         "StalwartQueueStuck",
         [series("queue_count", SCRAPED, "80x100")],
         "80m",
-        {"job": "stalwart", "namespace": "stalwart"},
+        FIRED_ON_STALWART,
     ),
     (
         "StalwartAuthFailures",
         [series("auth_failed", SCRAPED, "0+5x20")],
         "15m",
-        {"job": "stalwart", "namespace": "stalwart"},
+        FIRED_ON_STALWART,
     ),
     ("StalwartAuthFailures", [series("auth_failed", SCRAPED, "0+1x20")], "15m", None),
     (
         "StalwartAutoBan",
         [series("security_authentication_ban", SCRAPED, "_x5 1x10")],
         "7m",
-        {"job": "stalwart", "namespace": "stalwart"},
+        FIRED_ON_STALWART,
     ),
     ("StalwartAutoBan", [], "7m", None),
     (
         "StalwartVolumeFilling",
-        [
-            series(
-                "kubelet_volume_stats_used_bytes",
-                'namespace="stalwart",persistentvolumeclaim="stalwart-data"',
-                "9x30",
-            ),
-            series(
-                "kubelet_volume_stats_capacity_bytes",
-                'namespace="stalwart",persistentvolumeclaim="stalwart-data"',
-                "10x30",
-            ),
-        ],
+        volume(used="9x30", capacity="10x30"),
         "20m",
         {"namespace": "stalwart", "persistentvolumeclaim": "stalwart-data"},
     ),
     (
         "StalwartVolumeFilling",
-        [
-            series(
-                "kubelet_volume_stats_used_bytes",
-                'namespace="stalwart",persistentvolumeclaim="stalwart-data"',
-                "5x30",
-            ),
-            series(
-                "kubelet_volume_stats_capacity_bytes",
-                'namespace="stalwart",persistentvolumeclaim="stalwart-data"',
-                "10x30",
-            ),
-        ],
+        volume(used="5x30", capacity="10x30"),
         "20m",
         None,
     ),
     (
         "StalwartCanaryFailing",  # the last run was scheduled after the last success
-        [
-            series(
-                "kube_cronjob_status_last_schedule_time",
-                f'{KSM},cronjob="stalwart-canary"',
-                "7200x60",
-            ),
-            series(
-                "kube_cronjob_status_last_successful_time",
-                f'{KSM},cronjob="stalwart-canary"',
-                "3600x60",
-            ),
-        ],
+        canary_runs(scheduled="7200x60", succeeded="3600x60"),
         "40m",
         {"job": "kube-state-metrics", "namespace": "stalwart", "cronjob": "stalwart-canary"},
     ),
     (
         "StalwartCanaryFailing",  # never succeeded
-        [
-            series(
-                "kube_cronjob_status_last_schedule_time",
-                f'{KSM},cronjob="stalwart-canary"',
-                "7200x60",
-            )
-        ],
+        canary_runs(scheduled="7200x60", succeeded=None),
         "40m",
         {"job": "kube-state-metrics", "namespace": "stalwart", "cronjob": "stalwart-canary"},
     ),
     (
         "StalwartCanaryFailing",
-        [
-            series(
-                "kube_cronjob_status_last_schedule_time",
-                f'{KSM},cronjob="stalwart-canary"',
-                "7200x60",
-            ),
-            series(
-                "kube_cronjob_status_last_successful_time",
-                f'{KSM},cronjob="stalwart-canary"',
-                "7260x60",
-            ),
-        ],
+        canary_runs(scheduled="7200x60", succeeded="7260x60"),
         "40m",
         None,
     ),
