@@ -23,6 +23,16 @@ ACCOUNT: dict[str, Any] = {"name": "noreply", "credentials": CREDENTIALS}
 PLAINTEXT = "PLAINTEXT"
 
 
+def authentik_account(**fields: Any) -> dict[str, Any]:
+    """The example stack file's Authentik service account, with `fields` changed or added."""
+    return {
+        "name": "noreply",
+        "description": "Authentik",
+        "credentials": {"namespace": "authentik", "secretName": "authentik-credentials"},
+        **fields,
+    }
+
+
 @dataclass(frozen=True)
 class Encrypted:
     """A setting the owner stored with `--secret` (the render sees its ciphertext only)."""
@@ -256,143 +266,67 @@ REFUSED: list[tuple[str, Any, str]] = [
     ("serviceAccounts", ["noreply"], "account 1 is not an object"),
     (
         "serviceAccounts",
-        [
-            {
-                "name": "No Reply",
-                "description": "Authentik",
-                "credentials": {"namespace": "authentik", "secretName": "authentik-credentials"},
-            }
-        ],
+        [authentik_account(name="No Reply")],
         "is not a lowercase account name",
     ),
     (
         "serviceAccounts",
-        [
-            {
-                "name": "admin",
-                "description": "Authentik",
-                "credentials": {"namespace": "authentik", "secretName": "authentik-credentials"},
-            }
-        ],
+        [authentik_account(name="admin")],
         "reserved 'admin'",
     ),
     (
         "serviceAccounts",
-        [
-            {
-                "name": "noreply",
-                "description": "Authentik",
-                "credentials": {"namespace": "authentik", "secretName": "authentik-credentials"},
-                "email": "noreply@example.net",
-            }
-        ],
+        [authentik_account(email="noreply@example.net")],
         "is outside example.com",
     ),
     (
         "serviceAccounts",
-        [
-            {
-                "name": "noreply",
-                "description": "Authentik",
-                "credentials": {"namespace": "authentik", "secretName": "authentik-credentials"},
-                "email": "not-an-address",
-            }
-        ],
+        [authentik_account(email="not-an-address")],
         "is not an address",
     ),
     (
         "serviceAccounts",
-        [
-            {
-                "name": "noreply",
-                "description": "Authentik",
-                "credentials": {"namespace": "authentik", "secretName": "authentik-credentials"},
-                "passwordVersion": 0,
-            }
-        ],
+        [authentik_account(passwordVersion=0)],
         "passwordVersion must be a positive integer",
     ),
     (
         "serviceAccounts",
-        [
-            {
-                "name": "noreply",
-                "description": "Authentik",
-                "credentials": {"namespace": "authentik", "secretName": "authentik-credentials"},
-                "credential": {},
-            }
-        ],
+        [authentik_account(credential={})],
         "unknown field(s) credential",
     ),
     ("serviceAccounts", [{"name": "noreply"}], "credentials must be an object"),
     (
         "serviceAccounts",
-        [
-            {
-                "name": "noreply",
-                "description": "Authentik",
-                "credentials": {"namespace": "Auth", "secretName": "x"},
-            }
-        ],
+        [authentik_account(credentials={"namespace": "Auth", "secretName": "x"})],
         "is not a namespace",
     ),
     (
         "serviceAccounts",
-        [
-            {
-                "name": "noreply",
-                "description": "Authentik",
-                "credentials": {"namespace": "a", "secretName": "X_Y"},
-            }
-        ],
+        [authentik_account(credentials={"namespace": "a", "secretName": "X_Y"})],
         "is not a Secret name",
     ),
     (
         "serviceAccounts",
-        [
-            {
-                "name": "noreply",
-                "description": "Authentik",
-                "credentials": {"namespace": "a", "secretName": "x", "key": "a/b"},
-            }
-        ],
+        [authentik_account(credentials={"namespace": "a", "secretName": "x", "key": "a/b"})],
         "is not a Secret key",
     ),
     (
         "serviceAccounts",
-        [
-            {
-                "name": "noreply",
-                "description": "Authentik",
-                "credentials": {"namespace": "a", "secretName": "x", "create": "yes"},
-            }
-        ],
+        [authentik_account(credentials={"namespace": "a", "secretName": "x", "create": "yes"})],
         "create must be true or false",
     ),
     (
         "serviceAccounts",
         [
-            {
-                "name": "noreply",
-                "description": "Authentik",
-                "credentials": {"namespace": "authentik", "secretName": "authentik-credentials"},
-            },
-            {
-                "name": "noreply",
-                "description": "Authentik",
-                "credentials": {"namespace": "authentik", "secretName": "authentik-credentials"},
-            },
+            authentik_account(),
+            authentik_account(),
         ],
         "appears twice",
     ),
     (
         "serviceAccounts",
         [
-            {
-                "name": "noreply",
-                "description": "Authentik",
-                "credentials": {"namespace": "authentik", "secretName": "authentik-credentials"},
-            },
+            authentik_account(),
             {
                 "name": "alerts",
                 "email": "noreply@example.com",
@@ -409,11 +343,7 @@ REFUSED: list[tuple[str, Any, str]] = [
     (
         "serviceAccounts",
         [
-            {
-                "name": "noreply",
-                "description": "Authentik",
-                "credentials": {"namespace": "authentik", "secretName": "authentik-credentials"},
-            },
+            authentik_account(),
             {
                 "name": "alerts",
                 "email": "monitoring@example.com",
