@@ -30,6 +30,7 @@ from dataclasses import dataclass
 
 from incluster.accounts_file import Account, Desired, parse_accounts
 from incluster.client import (
+    EXCERPT_CHARS,
     Client,
     ClientError,
     Redactor,
@@ -44,22 +45,17 @@ MARKER = "[managed by mailstack]"
 USER_ROLE = "user"
 LIST_PAGE_SIZE = 100
 MAX_PAGES = 1000
-EXCERPT_CHARS = 200
 
 Sleep = Callable[[float], None]
 Clock = Callable[[], float]
 Log = Callable[[str], None]
 
 
-class ReconcileError(Exception):
-    """A failure with a message that is safe to print (names the operation, never a secret)."""
+# Failures are the bounded client's: ClientError (a message safe to print, naming the
+# operation and never a secret) and its Unreachable (no answer yet: refused, timeout, 5xx, 429).
 
 
-class NotReadyError(ReconcileError):
-    """Stalwart did not answer (yet): connection refused, timeout, 5xx, 429."""
-
-
-class AuthRefusedError(ReconcileError):
+class AuthRefusedError(ClientError):
     """Stalwart answered 401 to the management credentials."""
 
 
@@ -104,7 +100,7 @@ def is_managed(description: object) -> bool:
     return isinstance(description, str) and description.rstrip().endswith(MARKER)
 
 
-class StalwartClient:
+class StalwartClient(Client):
     """The Stalwart v0.15 management API over the bounded client (incluster/client.py): Basic
     auth to the configured origin only, no redirect followed, every exchange bounded."""
 
@@ -116,40 +112,10 @@ class StalwartClient:
         request_timeout: float = 10.0,
         redactor: Redactor | None = None,
     ) -> None:
+        redact = redactor or Redactor()
+        redact.add(password)
+        super().__init__(base_url, basic(user, password), redact, timeout=request_timeout)
         self.user = user
-        self.redact = redactor or Redactor()
-        self.redact.add(password)
-        try:
-            self._client = Client(
-                base_url, basic(user, password), self.redact, timeout=request_timeout
-            )
-        except ClientError as err:
-            raise ReconcileError(str(err)) from None
-        self.base_url = self._client.origin
-        self.request_timeout = request_timeout
-
-    def send(
-        self,
-        method: str,
-        path: str,
-        body: object = None,
-        *,
-        auth: bool = True,
-        timeout: float | None = None,
-    ) -> Response:
-        """One HTTP exchange. Raises NotReadyError on transport failures, ReconcileError on a
-        redirect or an oversized body; never raises on other statuses."""
-        try:
-            return self._client.send(method, path, body, auth=auth, timeout=timeout)
-        except Unreachable as err:
-            raise NotReadyError(str(err)) from None
-        except ClientError as err:
-            raise ReconcileError(str(err)) from None
-
-    def excerpt(self, body: bytes) -> str:
-        text = body.decode("utf-8", errors="replace").replace("\n", " ").strip()
-        text = self.redact(text)
-        return text if len(text) <= EXCERPT_CHARS else text[:EXCERPT_CHARS] + "..."
 
     def call(
         self,
@@ -162,7 +128,7 @@ class StalwartClient:
     ) -> dict[str, object] | None:
         """Calls the API and returns the JSON object, or None for an expected notFound.
 
-        Any non-2xx status and any HTTP-200 body with an "error" tag is a ReconcileError whose
+        Any non-2xx status and any HTTP-200 body with an "error" tag is a ClientError whose
         message names `operation` (which names the account) and carries a redacted excerpt.
         """
         return self.check(operation, self.send(method, path, body), allow_not_found)
@@ -173,23 +139,23 @@ class StalwartClient:
         if response.status == 401:
             raise AuthRefusedError(f"{operation}: HTTP 401, the admin credentials were refused")
         if not 200 <= response.status < 300:
-            raise ReconcileError(
+            raise ClientError(
                 f"{operation}: HTTP {response.status}: {self.excerpt(response.body) or '(empty)'}"
             )
         try:
             parsed: object = json.loads(response.body or b"null")
         except ValueError:
-            raise ReconcileError(
+            raise ClientError(
                 f"{operation}: HTTP {response.status} with a non-JSON body: "
                 f"{self.excerpt(response.body)}"
             ) from None
         if not isinstance(parsed, dict):
-            raise ReconcileError(f"{operation}: unexpected response {self.excerpt(response.body)}")
+            raise ClientError(f"{operation}: unexpected response {self.excerpt(response.body)}")
         reply: dict[str, object] = parsed
         if "error" in reply:
             if allow_not_found and reply.get("error") == "notFound":
                 return None
-            raise ReconcileError(
+            raise ClientError(
                 f"{operation}: Stalwart answered error {reply.get('error')!r}: "
                 f"{self.excerpt(response.body)}"
             )
@@ -203,7 +169,7 @@ def _path(name: str) -> str:
 def _data_object(reply: dict[str, object], operation: str) -> dict[str, object]:
     data = reply.get("data")
     if not isinstance(data, dict):
-        raise ReconcileError(f"{operation}: response has no principal object in 'data'")
+        raise ClientError(f"{operation}: response has no principal object in 'data'")
     return data
 
 
@@ -217,7 +183,7 @@ def _strings(value: object) -> list[str]:
 
 
 def _probe(client: StalwartClient, timeout: float) -> None:
-    """Returns when Stalwart is ready; raises NotReadyError, AuthRefusedError or ReconcileError."""
+    """Returns when Stalwart is ready; raises Unreachable, AuthRefusedError or ClientError."""
     health = client.send("GET", "/healthz/ready", auth=False, timeout=timeout)
     if health.status != 200:
         _raise_for_probe("GET /healthz/ready", health, client)
@@ -229,8 +195,8 @@ def _probe(client: StalwartClient, timeout: float) -> None:
 
 def _raise_for_probe(what: str, response: Response, client: StalwartClient) -> None:
     if response.status >= 500 or response.status in (408, 429):
-        raise NotReadyError(f"{what}: HTTP {response.status}")
-    raise ReconcileError(
+        raise Unreachable(f"{what}: HTTP {response.status}")
+    raise ClientError(
         f"{what}: HTTP {response.status} (is STALWART_URL the Stalwart HTTP listener?): "
         f"{client.excerpt(response.body) or '(empty)'}"
     )
@@ -250,21 +216,21 @@ def wait_until_ready(client: StalwartClient, timing: Timing, log: Log = _print) 
         except AuthRefusedError:
             auth_failures += 1
             if auth_failures >= timing.auth_retries:
-                raise ReconcileError(
+                raise ClientError(
                     f"the admin password was refused: Stalwart answered HTTP 401 for user "
                     f"{client.user!r} {auth_failures} times (is the pod still running with the "
                     "old admin hash, or is ADMIN_PASSWORD_FILE stale?)"
                 ) from None
             reason = "HTTP 401 for the admin credentials (pod may still be rolling)"
-        except NotReadyError as err:
+        except Unreachable as err:
             reason = str(err)
         else:
-            log(f"stalwart ready at {client.base_url} (attempt {attempt})")
+            log(f"stalwart ready at {client.origin} (attempt {attempt})")
             return
         remaining = deadline - timing.clock()
         if remaining <= 0:
-            raise ReconcileError(
-                f"Stalwart at {client.base_url} not ready after {timing.ready_timeout:g}s "
+            raise ClientError(
+                f"Stalwart at {client.origin} not ready after {timing.ready_timeout:g}s "
                 f"({attempt} attempts); last problem: {reason}"
             )
         log(f"waiting for stalwart: {reason}; retry in {min(delay, remaining):.2g}s")
@@ -278,7 +244,7 @@ def ensure_domain(client: StalwartClient, domain: str, summary: Summary, log: Lo
     if reply is not None:
         typ = _data_object(reply, operation).get("type")
         if typ != "domain":
-            raise ReconcileError(f"{operation}: principal exists but is a {typ!r}, not a domain")
+            raise ClientError(f"{operation}: principal exists but is a {typ!r}, not a domain")
         log(f"domain {domain}: exists")
         return
     client.call(
@@ -334,7 +300,7 @@ def ensure_account(client: StalwartClient, account: Account, summary: Summary, l
     current = _data_object(reply, operation)
     typ = current.get("type")
     if typ != "individual":
-        raise ReconcileError(
+        raise ClientError(
             f"{operation}: principal exists but is a {typ!r}, not an individual; not touching it"
         )
     if _in_desired_state(current, account):
@@ -368,18 +334,18 @@ def list_individuals(client: StalwartClient) -> list[dict[str, object]]:
         reply = client.call(operation, "GET", f"/api/principal?{query}")
         data = reply.get("data") if reply is not None else None
         if not isinstance(data, dict):
-            raise ReconcileError(f"{operation}: response has no 'data' object")
+            raise ClientError(f"{operation}: response has no 'data' object")
         batch = data.get("items")
         total = data.get("total")
         if not isinstance(batch, list) or not isinstance(total, int):
-            raise ReconcileError(f"{operation}: response lacks 'items' or 'total'")
+            raise ClientError(f"{operation}: response lacks 'items' or 'total'")
         before = len(items)
         for item in batch:
             if isinstance(item, dict) and isinstance(item.get("name"), str):
                 items.setdefault(str(item["name"]), item)
         if not batch or len(items) == before or len(items) >= total:
             return list(items.values())
-    raise ReconcileError(
+    raise ClientError(
         f"list accounts: more than {MAX_PAGES} pages of {LIST_PAGE_SIZE}; refusing to prune "
         "from a listing that does not end"
     )
@@ -422,10 +388,7 @@ def reconcile(
 
 
 def _number(env: Mapping[str, str], key: str, default: float) -> float:
-    try:
-        return positive_number(env.get(key), default, key)
-    except ClientError as err:
-        raise ReconcileError(str(err)) from None
+    return positive_number(env.get(key), default, key)
 
 
 def main(
@@ -445,22 +408,20 @@ def main(
     try:
         url = env.get("STALWART_URL", "").strip()
         if not url:
-            raise ReconcileError("STALWART_URL is not set")
+            raise ClientError("STALWART_URL is not set")
         password_file = env.get("ADMIN_PASSWORD_FILE", "").strip()
         accounts_file = env.get("ACCOUNTS_FILE", "").strip()
         if not password_file or not accounts_file:
-            raise ReconcileError("ADMIN_PASSWORD_FILE and ACCOUNTS_FILE must both be set")
+            raise ClientError("ADMIN_PASSWORD_FILE and ACCOUNTS_FILE must both be set")
         password = read_text(password_file, "ADMIN_PASSWORD_FILE")
         password = password.removesuffix("\n").removesuffix("\r")
         if not password:
-            raise ReconcileError("ADMIN_PASSWORD_FILE is empty")
+            raise ClientError("ADMIN_PASSWORD_FILE is empty")
         redact.add(password)
         try:
             document: object = json.loads(read_text(accounts_file, "ACCOUNTS_FILE"))
         except ValueError as err:
-            raise ReconcileError(
-                f"ACCOUNTS_FILE is not valid JSON ({type(err).__name__})"
-            ) from None
+            raise ClientError(f"ACCOUNTS_FILE is not valid JSON ({type(err).__name__})") from None
         desired = parse_accounts(document)
         for account in desired.accounts:
             redact.add(account.secret_hash)
@@ -483,7 +444,7 @@ def main(
         _print(f"reconciling {len(desired.accounts)} account(s) in domain {desired.domain}")
         wait_until_ready(client, timing)
         reconcile(client, desired, summary)
-    except (ReconcileError, ClientError) as err:
+    except ClientError as err:
         print(
             f"reconcile failed: {redact(str(err))}; {summary.counts()}", file=sys.stderr, flush=True
         )

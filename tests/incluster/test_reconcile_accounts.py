@@ -14,9 +14,9 @@ from typing import Any
 import pytest
 
 from incluster.accounts_file import Account, Desired
+from incluster.client import ClientError
 from incluster.reconcile_accounts import (
     MARKER,
-    ReconcileError,
     StalwartClient,
     main,
     reconcile,
@@ -293,7 +293,7 @@ def test_unknown_email_domain_error_body_is_an_error(standin):
     # reconcile() driven directly: Stalwart refuses an email whose domain is not a principal.
     client = StalwartClient(standin.url, "admin", ADMIN_PASSWORD)
     desired = Desired(DOMAIN, (Account("noreply", "noreply@other.org", "x", HASH_1),))
-    with pytest.raises(ReconcileError, match=r"create account 'noreply'.*notFound.*other\.org"):
+    with pytest.raises(ClientError, match=r"create account 'noreply'.*notFound.*other\.org"):
         reconcile(client, desired, log=lambda line: None)
 
 
