@@ -60,7 +60,7 @@ lock: venv
 # following the record of which Stalwart generation each data claim holds.
 PREVIOUS ?=
 render: venv
-	$(BIN)/python -m offline.render --stack $(STACK) --out $(OUT) \
+	$(BIN)/python -m offline.render --stack "$(STACK)" --out "$(OUT)" \
 	  $(if $(PREVIOUS),--previous-outputs $(PREVIOUS))
 
 lint: venv
@@ -144,5 +144,5 @@ up: policy/venv/.installed
 
 # Removes only what a render wrote (its marker lists it) and the tools' caches.
 clean: venv
-	$(BIN)/python -m offline.render --clean --out $(OUT)
+	$(BIN)/python -m offline.render --clean --out "$(OUT)"
 	rm -rf .pytest_cache .mypy_cache .ruff_cache $(TOOLS)

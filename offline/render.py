@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -34,10 +35,19 @@ STALWART_FILES = ("config.toml", "config.json", "plan.ndjson", "reload.ndjson")
 # Order in which `kubectl apply` would want the objects (dependencies first).
 DEPLOYER_FILE = "deployer-rbac.yaml"
 KIND_ORDER = ["Namespace", "PersistentVolumeClaim", "Secret", "ConfigMap", "Deployment"]
+# Pulumi's own rule for a stack name (pkg/backend/filestate/backend.go: stackNameRE).
+STACK_NAME_RE = re.compile(r"^[A-Za-z0-9_.-]{1,100}$")
 
 
 def load_stack_config(stack: str, root: Path = PROJECT_ROOT) -> tuple[dict[str, Any], set[str]]:
     """The stack file's config with stand-ins for secrets, and the set of secret keys."""
+    if not STACK_NAME_RE.fullmatch(stack):
+        raise SettingsError(
+            [
+                f"STACK={stack!r}: is not a stack name (up to 100 letters, digits, '-', '_' "
+                "and '.'). Fix: STACK=prod."
+            ]
+        )
     path = root / f"Pulumi.{stack}.yaml"
     if not path.exists():
         raise SettingsError([f"{path.name}: no such stack file. Fix: pulumi stack init {stack}."])
@@ -192,7 +202,7 @@ def write_render(run: StackRun, out: Path) -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--stack", default="prod")
-    parser.add_argument("--out", default="rendered", type=Path)
+    parser.add_argument("--out", default="rendered")
     parser.add_argument(
         "--config-dir", default=PROJECT_ROOT, type=Path, help="where Pulumi.<stack>.yaml is"
     )
@@ -205,8 +215,12 @@ def main(argv: list[str] | None = None) -> int:
         help="the stack's last outputs (`pulumi stack output --json`); default: a new stack",
     )
     options = parser.parse_args(argv)
+    if not options.out.strip():
+        print("error: OUT is empty. Fix: OUT=rendered, or leave OUT unset.", file=sys.stderr)
+        return 2
+    out = Path(options.out)
     if options.clean:
-        return clean(options.out)
+        return clean(out)
     try:
         config, secret_keys = load_stack_config(options.stack, options.config_dir)
         previous = load_previous_outputs(options.previous_outputs)
@@ -221,7 +235,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"error: plan.ndjson {line} (against Stalwart's schema)", file=sys.stderr)
         return 1
     try:
-        written = write_render(run, options.out)
+        written = write_render(run, out)
     except SettingsError as error:
         for line in error.problems:
             print(f"error: {line}", file=sys.stderr)
@@ -238,7 +252,7 @@ def main(argv: list[str] | None = None) -> int:
         f"{kubernetes} Kubernetes objects"
     )
     for item in written:
-        print(f"  {options.out / item}")
+        print(f"  {out / item}")
     return 0
 
 

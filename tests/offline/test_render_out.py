@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 from offline import render
@@ -78,3 +79,37 @@ def test_clean_removes_a_render_and_nothing_else(tmp_path, capsys):
     (checkout / "README.md").write_text("mine")
     assert render.main(["--clean", "--out", str(checkout)]) == 0
     assert (checkout / "README.md").read_text() == "mine"
+
+
+def test_an_empty_out_is_one_line_and_never_the_working_folder(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "mine.txt").write_text("mine")
+    for argv in (["--out", ""], ["--out", " "], ["--clean", "--out", ""]):
+        code = render.main(argv)
+        captured = capsys.readouterr()
+        assert code == 2
+        assert captured.err.splitlines() == [
+            "error: OUT is empty. Fix: OUT=rendered, or leave OUT unset."
+        ]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["mine.txt"]
+
+
+def test_a_name_pulumi_would_refuse_as_a_stack_is_one_line(tmp_path, capsys):
+    for stack in ("", "../prod", "prod x", "prod\n", "a" * 101):
+        code = render.main(["--stack", stack, "--out", str(tmp_path / "out")])
+        lines = capsys.readouterr().err.splitlines()
+        assert code == 2
+        assert len(lines) == 1 and "is not a stack name" in lines[0] and "STACK=prod" in lines[0]
+    assert not (tmp_path / "out").exists()
+
+
+def test_make_passes_an_empty_out_or_stack_on_instead_of_dropping_the_argument():
+    # Unquoted, `make render OUT=` left `--out` without a value: argparse's usage text, no fix.
+    dry = subprocess.run(
+        ["make", "-n", "render", "OUT=", "STACK="],
+        cwd=Path(__file__).resolve().parents[2],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert '--stack "" --out ""' in dry
