@@ -26,19 +26,13 @@ MANAGED_EMBEDDED = "goauthentik.io/outposts/embedded"
 ATTACH_RETRIES = 3
 
 
-class AuthentikError(Exception):
-    """A failure whose message names the call and never the token."""
+class Api(Client):
+    """Failures are ClientErrors whose message names the call and never the token."""
 
-
-class Api:
     def __init__(self, url: str, token: str, timeout: float = 20.0) -> None:
-        self.redact = Redactor([token])
-        try:
-            self._client = Client(
-                url.rstrip("/") + "/api/v3", f"Bearer {token}", self.redact, timeout=timeout
-            )
-        except ClientError as err:
-            raise AuthentikError(str(err)) from None
+        super().__init__(
+            url.rstrip("/") + "/api/v3", f"Bearer {token}", Redactor([token]), timeout=timeout
+        )
 
     # -- one exchange ----------------------------------------------------------------------------
     def call(
@@ -46,36 +40,33 @@ class Api:
     ) -> dict[str, Any] | None:
         """The JSON object answered (`{}` for 204), or None for a 404 when `missing_ok`."""
         try:
-            response = self._client.send(method, path, body)
+            response = self.send(method, path, body)
         except ClientError as err:
-            raise AuthentikError(f"{what}: {err}") from None
+            raise ClientError(f"{what}: {err}") from None
         if response.status == 404 and missing_ok:
             return None
         if response.status == 204:
             return {}
         if response.status == 403:
-            raise AuthentikError(
+            raise ClientError(
                 f"{what}: HTTP 403, the token was refused or lacks a permission (README "
                 f"'Authentik'): {self._excerpt(response)}"
             )
-        try:
-            answer = self._client.json(what, response)
-        except ClientError as err:
-            raise AuthentikError(str(err)) from None
+        answer = self.json(what, response)
         if not isinstance(answer, dict):
-            raise AuthentikError(f"{what}: the answer is not a JSON object")
+            raise ClientError(f"{what}: the answer is not a JSON object")
         return answer
 
     def _excerpt(self, response: Response) -> str:
-        return self._client.excerpt(response.body) or "(empty)"
+        return self.excerpt(response.body) or "(empty)"
 
     def _one(self, what: str, path: str, query: dict[str, str]) -> dict[str, Any] | None:
         reply = self.call(what, "GET", f"{path}?{urllib.parse.urlencode(query)}")
         results = reply.get("results") if isinstance(reply, dict) else None
         if not isinstance(results, list):
-            raise AuthentikError(f"{what}: the answer has no results list")
+            raise ClientError(f"{what}: the answer has no results list")
         if len(results) > 1:
-            raise AuthentikError(f"{what}: {len(results)} objects match, expected one")
+            raise ClientError(f"{what}: {len(results)} objects match, expected one")
         return results[0] if results and isinstance(results[0], dict) else None
 
     # -- lookups ---------------------------------------------------------------------------------
@@ -83,14 +74,14 @@ class Api:
         what = f"flow {slug!r}"
         flow = self.call(what, "GET", f"/flows/instances/{_segment(slug)}/", missing_ok=True)
         if not isinstance(flow, dict) or not flow.get("pk"):
-            raise AuthentikError(f"{what}: no such flow in Authentik (check its slug)")
+            raise ClientError(f"{what}: no such flow in Authentik (check its slug)")
         return str(flow["pk"])
 
     def group_pk(self, name: str) -> str:
         what = f"group {name!r}"
         group = self._one(what, "/core/groups/", {"name": name, "include_users": "false"})
         if group is None or not group.get("pk"):
-            raise AuthentikError(f"{what}: no such group in Authentik")
+            raise ClientError(f"{what}: no such group in Authentik")
         return str(group["pk"])
 
     def outpost(self, name: str) -> tuple[str, list[int]]:
@@ -99,7 +90,7 @@ class Api:
         what = f"outpost {name!r}"
         found = self._one(what, "/outposts/instances/", {"name__iexact": name})
         if found is None:
-            raise AuthentikError(f"{what}: no such outpost (check mailstack:authentik.outpost)")
+            raise ClientError(f"{what}: no such outpost (check mailstack:authentik.outpost)")
         return str(found["pk"]), _providers(found, what)
 
     # -- proxy provider --------------------------------------------------------------------------
@@ -160,7 +151,7 @@ class Api:
             )
             if provider in self.outpost(outpost_name)[1]:
                 return f"{uuid}:{provider}"
-        raise AuthentikError(
+        raise ClientError(
             f"attach provider {provider}: outpost {outpost_name!r} lost it {ATTACH_RETRIES} times "
             "(another writer changes its providers at the same time); run the update again"
         )
@@ -227,12 +218,12 @@ def _number(pk: str) -> int:
     try:
         return int(pk)
     except ValueError:
-        raise AuthentikError(f"{pk!r} is not a provider number") from None
+        raise ClientError(f"{pk!r} is not a provider number") from None
 
 
 def _pk(reply: Any, what: str) -> Any:
     if not isinstance(reply, dict) or reply.get("pk") in (None, ""):
-        raise AuthentikError(f"{what}: the answer has no pk")
+        raise ClientError(f"{what}: the answer has no pk")
     return reply["pk"]
 
 
@@ -241,12 +232,12 @@ def _providers(outpost: dict[str, Any], what: str) -> list[int]:
     if not isinstance(providers, list) or not all(
         isinstance(p, int) and not isinstance(p, bool) for p in providers
     ):
-        raise AuthentikError(f"{what}: the answer's providers is not a list of numbers")
+        raise ClientError(f"{what}: the answer's providers is not a list of numbers")
     return list(providers)
 
 
 def _attachment(attachment: str) -> tuple[str, int]:
     uuid, _, provider = attachment.rpartition(":")
     if not uuid or not provider.isdigit():
-        raise AuthentikError(f"{attachment!r} is not an attachment id (<outpost uuid>:<number>)")
+        raise ClientError(f"{attachment!r} is not an attachment id (<outpost uuid>:<number>)")
     return uuid, int(provider)

@@ -12,13 +12,14 @@ from pathlib import Path
 import pytest
 from pulumi.dynamic.dynamic import serialize_provider
 
-from components.authentik.api import Api, AuthentikError
+from components.authentik.api import Api
 from components.authentik.dynamic import (
     ApplicationProvider,
     GroupBindingProvider,
     OutpostAttachmentProvider,
     ProxyProviderProvider,
 )
+from incluster.client import ClientError
 from tests.standins.authentik import EMBEDDED, AuthentikStandin
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -68,14 +69,14 @@ def test_the_provider_is_forward_single_for_the_webmail_with_the_flows_by_pk(aut
 
 
 def test_an_unknown_flow_slug_is_one_clear_error(authentik):
-    with pytest.raises(AuthentikError, match=r"flow 'no-such-flow': no such flow"):
+    with pytest.raises(ClientError, match=r"flow 'no-such-flow': no such flow"):
         ProxyProviderProvider().create(provider_props(authentik, authorizationFlow="no-such-flow"))
     assert authentik.providers == {}
 
 
 def test_a_provider_of_the_same_name_is_refused_with_authentiks_words(authentik):
     authentik.add_provider("Stalwart webmail")
-    with pytest.raises(AuthentikError, match=r"HTTP 400.*already exists"):
+    with pytest.raises(ClientError, match=r"HTTP 400.*already exists"):
         ProxyProviderProvider().create(provider_props(authentik))
 
 
@@ -151,7 +152,7 @@ def test_the_outpost_is_found_by_its_exact_name_among_several(authentik):
 
 def test_a_missing_outpost_is_one_clear_error(authentik):
     ours = authentik.add_provider("Stalwart webmail")
-    with pytest.raises(AuthentikError, match="outpost 'nope': no such outpost"):
+    with pytest.raises(ClientError, match="outpost 'nope': no such outpost"):
         OutpostAttachmentProvider().create(
             {**connection(authentik), "outpost": "nope", "provider": ours}
         )
@@ -176,7 +177,7 @@ def test_a_concurrent_writer_that_drops_our_provider_is_retried(authentik):
 def test_a_writer_that_always_wins_ends_in_an_error_not_a_false_success(authentik):
     ours = authentik.add_provider("Stalwart webmail")
     authentik.after_outpost_patch = lambda outpost: outpost.update(providers=[])
-    with pytest.raises(AuthentikError, match="lost it 3 times"):
+    with pytest.raises(ClientError, match="lost it 3 times"):
         OutpostAttachmentProvider().create(
             {**connection(authentik), "outpost": OUTPOST, "provider": ours}
         )
@@ -206,20 +207,20 @@ def test_a_group_binding_is_made_once_and_removed(authentik):
     assert (binding["target"], binding["group"]) == ("app-uuid", authentik.groups["mail-users"])
     GroupBindingProvider().delete(first.id, outs(first))
     assert authentik.bindings == {}
-    with pytest.raises(AuthentikError, match="group 'nobody': no such group"):
+    with pytest.raises(ClientError, match="group 'nobody': no such group"):
         GroupBindingProvider().create({**props, "group": "nobody"})
 
 
 @pytest.mark.parametrize("echo", [TOKEN, f"Bearer {TOKEN}", TOKEN.replace("-", "\\u002d")])
 def test_the_token_never_appears_in_an_error(authentik, echo):
     authentik.error_body = {"detail": f"bad request from {echo}"}
-    with pytest.raises(AuthentikError) as failure:
+    with pytest.raises(ClientError) as failure:
         ProxyProviderProvider().create(provider_props(authentik))
     assert TOKEN not in str(failure.value) and "HTTP 400" in str(failure.value)
 
 
 def test_a_wrong_token_is_403_and_named_as_such(authentik):
-    with pytest.raises(AuthentikError, match="HTTP 403, the token was refused") as failure:
+    with pytest.raises(ClientError, match="HTTP 403, the token was refused") as failure:
         Api(authentik.url, "wrong-token-0000").outpost(OUTPOST)
     assert "wrong-token-0000" not in str(failure.value)
     assert authentik.requests[-1].authorization == "Bearer wrong-token-0000"
