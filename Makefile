@@ -5,11 +5,12 @@ BIN    := $(VENV)/bin
 STACK  ?= prod
 OUT    ?= rendered
 
-.PHONY: help venv lock promtool render test lint typecheck lint-workflows pytest bench preview up clean import-plan readme upgrade-export
+.PHONY: help venv lock promtool render test lint typecheck lint-workflows pytest bench preview up clean import-plan readme upgrade-export e2e
 
 help:
 	@echo "make render   render the whole stack offline into $(OUT)/ (STACK=$(STACK))"
 	@echo "make test     linters, type checks, workflow linters and the test suite"
+	@echo "make e2e      the stack on the real Pulumi engine and a real API server (needs Go)"
 	@echo "make bench    set-up of a fresh clone, import floor vs render time, hash cost"
 	@echo "make lock     requirements*.in -> hash-pinned locks (UPGRADE=1 or UPGRADE=<package>)"
 	@echo "make import-plan TFSTATE=state.json OUT=import.json   OpenTofu state -> import ids (MIGRATING.md)"
@@ -107,6 +108,13 @@ pytest: venv promtool
 	$(BIN)/pytest -q
 
 test: lint typecheck lint-workflows pytest
+
+# The real engine, providers and API server (README "End-to-end test"): the tools are built from
+# the Go module proxy once, into a cache outside the checkout (e2e/build.py); without Go this says
+# so in one line and fails.
+e2e: venv policy/venv/.installed
+	$(BIN)/python -m e2e.build >/dev/null
+	$(BIN)/pytest -q -p no:cacheprovider e2e/tests
 
 # OpenTofu state -> `pulumi import` file and the mailstack:adopt snippet (MIGRATING.md).
 # OUT= on the command line names the import file (the render's default OUT is not picked up).

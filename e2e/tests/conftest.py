@@ -1,0 +1,88 @@
+"""Fixtures of `make e2e`: the tools built once per session, a control plane per test module,
+stacks of the real program driven by the real CLI."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from e2e import build
+from e2e.cluster import Cluster, running_cluster
+from e2e.homelab import SECRETS, SETTINGS, seed_consumers
+from e2e.stack import Stack
+
+CRDS = Path(__file__).resolve().parent.parent / "crds"
+VENDOR = Path(__file__).resolve().parents[2] / "vendor"
+
+
+@pytest.fixture(scope="session")
+def tools() -> str:
+    """PATH entries of the built tools (built now if the cache lacks them)."""
+    try:
+        go = build.go_version()
+        dirs = [
+            build.build(tool, go, lambda line: print(line, file=sys.stderr)) for tool in build.TOOLS
+        ]
+    except build.BuildError as err:
+        pytest.exit(f"make e2e: {err}", returncode=2)
+    return os.pathsep.join(str(d) for d in dirs)
+
+
+def kwok_stages(tools: str) -> list[Path]:
+    kwok = next(Path(d) for d in tools.split(os.pathsep) if (Path(d) / "kwok").exists())
+    return sorted(kwok.glob("*.yaml"))
+
+
+@pytest.fixture(scope="module")
+def cluster(tools: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    root = tmp_path_factory.mktemp("cluster")
+    with running_cluster(root, tools, kwok_stages(tools)) as running:
+        install_crds(running)
+        seed_consumers(running)
+        yield running
+
+
+def install_crds(cluster: Cluster) -> None:
+    """The CRDs a homelab's cluster has before the stack: Longhorn's RecurringJob and the
+    Prometheus Operator's ServiceMonitor and PrometheusRule (vendored from its release)."""
+    import gzip
+
+    manifests = [(CRDS / "longhorn-recurringjob.yaml").read_text()]
+    for name in ("crd-servicemonitors.yaml.gz", "crd-prometheusrules.yaml.gz"):
+        manifests.append(
+            gzip.decompress((VENDOR / "prometheus-operator" / name).read_bytes()).decode()
+        )
+    for manifest in manifests:
+        cluster.kubectl(
+            "apply", "--server-side", "--field-manager=crd-installer", "-f", "-", stdin=manifest
+        )
+    cluster.kubectl("wait", "--for=condition=Established", "crd", "--all", "--timeout=60s")
+
+
+StackFactory = Callable[..., Stack]
+
+
+@pytest.fixture
+def new_stack(cluster: Cluster, tools: str, tmp_path: Path) -> StackFactory:
+    """A configured stack of the example homelab; settings and secrets override the base."""
+
+    def make(
+        name: str = "e2e",
+        settings: dict[str, object] | None = None,
+        secrets: dict[str, str] | None = None,
+        drop: tuple[str, ...] = (),
+        env: dict[str, str] | None = None,
+        kubeconfig: Path | None = None,
+    ) -> Stack:
+        stack = Stack.create(
+            name, tmp_path / name, tools, kubeconfig or cluster.admin_kubeconfig, env
+        )
+        merged = {k: v for k, v in {**SETTINGS, **(settings or {})}.items() if k not in drop}
+        stack.configure(merged, {**SECRETS, **(secrets or {})})
+        return stack
+
+    return make
