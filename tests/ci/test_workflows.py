@@ -279,6 +279,14 @@ def drift_step() -> dict[str, Any]:
     return step
 
 
+def test_deploy_refreshes_so_an_update_puts_drift_back() -> None:
+    """Without refresh the state keeps the values the stack wrote, sees no difference and leaves
+    a hand edit in place (make e2e, e2e/tests/test_ci.py)."""
+    inputs = pulumi_inputs("deploy.yml")
+    assert inputs["command"] == "up"
+    assert inputs["refresh"] is True
+
+
 def test_drift_previews_with_refresh_and_fails_on_any_change_naming_each() -> None:
     # The action only installs the CLI here: the preview runs with --json for the report.
     assert set(pulumi_inputs("drift.yml")) == {"pulumi-version-file"}
