@@ -19,7 +19,8 @@ import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 # What `pulumi up` runs: the program and what it imports, the project file.
-PROGRAM = ("Pulumi.yaml", "__main__.py", "components", "settings", "incluster", "vendor")
+# What a workflow's checkout also has and runs: the drift report.
+PROGRAM = ("Pulumi.yaml", "__main__.py", "components", "settings", "incluster", "vendor", "scripts")
 PASSPHRASE = "mailstack-e2e-passphrase"
 # pulumi-cloudflare cannot be built here (e2e/tools/pulumi/cmd/pulumi-resource-cloudflare): every
 # Cloudflare resource is left out of each update and preview.
