@@ -48,14 +48,14 @@ venv: $(BIN)/.installed
 # The locks from the declared requirements (*.in): `make lock` after editing a .in file (pins
 # that still satisfy it are kept), `make lock UPGRADE=1` for the newest versions of everything,
 # `make lock UPGRADE=pulumi-kubernetes` for one package. Renovate runs the same command (the
-# header of each lock names it). The Pulumi CLI pin (.pulumi-version) follows the pulumi SDK's.
+# header of each lock names it). The Pulumi CLI pin (.pulumi-version) is the CLI make e2e builds.
 COMPILE = $(UV) pip compile --quiet --universal --python-version 3.11 --generate-hashes \
   $(if $(filter 1,$(UPGRADE)),--upgrade,$(if $(UPGRADE),--upgrade-package $(UPGRADE)))
 lock: venv
 	$(COMPILE) requirements.in -o requirements.txt
 	$(COMPILE) requirements-dev.in -o requirements-dev.txt
 	cd policy && ../$(COMPILE) requirements.in -o requirements.txt
-	$(PYTHON) scripts/lock.py cli-pin requirements.txt .pulumi-version
+	$(PYTHON) scripts/lock.py cli-pin e2e/tools/pulumi/go.mod .pulumi-version
 
 # PREVIOUS=prev.json (from `pulumi stack output --json`) renders as the next `pulumi up` would,
 # following the record of which Stalwart generation each data claim holds.

@@ -2,12 +2,13 @@
 library only, so it runs before any virtualenv exists.
 
     python3 scripts/lock.py pick uv requirements-dev.txt   # one entry, with its hashes
-    python3 scripts/lock.py cli-pin requirements.txt .pulumi-version
+    python3 scripts/lock.py cli-pin e2e/tools/pulumi/go.mod .pulumi-version
 
 `make venv` uses `pick` to install the locked `uv` (hash-checked by pip) that then installs the
-rest of the lock; `make lock` uses `cli-pin` to keep the Pulumi CLI pin on the SDK's version (the
-CLI and the Python SDK are released together under one version number); the tests use
-`read_lock` to hold the locks to the declared requirements.
+rest of the lock; `make lock` uses `cli-pin` to keep the Pulumi CLI pin (`.pulumi-version`, what
+every workflow installs) on the CLI that `make e2e` builds and proves, the version of
+`github.com/pulumi/pulumi/pkg/v3` in e2e/tools/pulumi/go.mod; the tests use `read_lock` to hold
+the locks to the declared requirements.
 """
 
 from __future__ import annotations
@@ -68,12 +69,23 @@ def pick(name: str, lock: str) -> int:
     return 0
 
 
-def cli_pin(lock: str, out: str) -> int:
-    entry = read_lock(Path(lock)).get("pulumi")
-    if entry is None:
-        print(f"lock.py: {lock} pins no pulumi; run `make lock`", file=sys.stderr)
+_CLI_MODULE_RE = re.compile(
+    r"^\s*github\.com/pulumi/pulumi/pkg/v3 v(\d+\.\d+\.\d+)(?:\s*// indirect)?\s*$", re.MULTILINE
+)
+
+
+def cli_version(gomod: Path) -> str | None:
+    """The Pulumi CLI version a go.mod requires (`github.com/pulumi/pulumi/pkg/v3 vX.Y.Z`)."""
+    match = _CLI_MODULE_RE.search(gomod.read_text(encoding="utf-8"))
+    return match[1] if match else None
+
+
+def cli_pin(gomod: str, out: str) -> int:
+    version = cli_version(Path(gomod))
+    if version is None:
+        print(f"lock.py: {gomod} requires no github.com/pulumi/pulumi/pkg/v3", file=sys.stderr)
         return 1
-    Path(out).write_text(entry.version + "\n", encoding="utf-8")
+    Path(out).write_text(version + "\n", encoding="utf-8")
     return 0
 
 
@@ -81,7 +93,7 @@ def main(argv: list[str]) -> int:
     commands = {"pick": pick, "cli-pin": cli_pin}
     if len(argv) != 3 or argv[0] not in commands:
         print(
-            "usage: python3 scripts/lock.py pick NAME LOCKFILE | cli-pin LOCKFILE OUTFILE",
+            "usage: python3 scripts/lock.py pick NAME LOCKFILE | cli-pin GOMOD OUTFILE",
             file=sys.stderr,
         )
         return 2
