@@ -167,8 +167,8 @@ def _go(module_dir: Path, *args: str) -> str:
 def go_version() -> str:
     if shutil.which("go") is None:
         raise BuildError(
-            "make e2e needs Go (https://go.dev/dl/, or Debian's golang): "
-            "it builds the Pulumi CLI, its plugins and the Kubernetes control plane from source"
+            "Go is needed (https://go.dev/dl/, or Debian's golang): the Pulumi CLI, its plugins "
+            "and the Kubernetes control plane are built from the Go module proxy"
         )
     return subprocess.run(
         ["go", "env", "GOVERSION"], capture_output=True, text=True, check=True
