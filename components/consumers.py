@@ -2,6 +2,13 @@
 environment variable) are rolled when it changes, and only then: a server-side-apply patch of
 their pod template's annotation, whose value changes with the password and reveals nothing of it.
 
+The patch is not awaited. pulumi-kubernetes runs a patched workload's rollout awaiter on create,
+update and every refresh (provider/pkg/await/await.go Read: informers listing and watching the
+namespace's deployments, replicasets, pods, claims and events), which the deploy identity, that
+may only get and patch the consumer's workload by name, is refused: `make e2e` saw CI's
+`pulumi up --refresh` wait until its timeout. The consumer's rollout is its own chart's business
+(`kubectl rollout status` shows it); the annotation also lands on the workload, harmlessly.
+
 The value is the first 16 hex digits of SHA-256 over the account's SHA-512-crypt hash, itself
 salted with a secret random string kept in state: no password and no unsalted hash of one. A
 `pulumi up` with the same password gives the same value, so the patch has no diff and nothing
@@ -38,7 +45,7 @@ def restart_consumers(
     )
     for workload in target.restart:
         metadata = patch_metadata(
-            workload.name, target.namespace, f"mailstack-restart-{account.name}"
+            workload.name, target.namespace, f"mailstack-restart-{account.name}", skip_await=True
         )
         resource_name = f"{name}-restart-{workload.kind.lower()}-{workload.name}"
         if workload.kind == "Deployment":

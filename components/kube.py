@@ -30,15 +30,17 @@ def object_name(metadata: k8s.meta.v1.outputs.ObjectMeta) -> str:
 
 
 def patch_metadata(
-    name: str, namespace: str, field_manager: str
+    name: str, namespace: str, field_manager: str, *, skip_await: bool = False
 ) -> k8s.meta.v1.ObjectMetaPatchArgs:
     """A server-side-apply patch under its own field manager: the object's owner (a Helm chart,
-    Flux) keeps every other field; force takes over fields last set by hand (`kubectl patch`)."""
+    Flux) keeps every other field; force takes over fields last set by hand (`kubectl patch`).
+    `skip_await` for a patch of someone else's workload: see SKIP_AWAIT and consumers.py."""
     return k8s.meta.v1.ObjectMetaPatchArgs(
         name=name,
         namespace=namespace,
         annotations={
             "pulumi.com/patchFieldManager": field_manager,
             "pulumi.com/patchForce": "true",
+            **(SKIP_AWAIT if skip_await else {}),
         },
     )

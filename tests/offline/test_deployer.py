@@ -83,6 +83,32 @@ def objects(run: StackRun) -> list[Registration]:
     return [r for r in run.resources if r.type.startswith("kubernetes:")]
 
 
+# The informers each awaiter opens (pulumi-kubernetes provider/pkg/await: deployment.go,
+# statefulset.go, job.go, service.go, ingress.go), on create, update and refresh alike, for the
+# kind and for a `*Patch` of it; every awaited operation also follows the namespace's events.
+AWAITER_INFORMERS: dict[str, list[tuple[str, str]]] = {
+    "Deployment": [
+        ("apps", "deployments"),
+        ("apps", "replicasets"),
+        ("", "pods"),
+        ("", "persistentvolumeclaims"),
+    ],
+    "StatefulSet": [("apps", "statefulsets"), ("", "pods")],
+    "Job": [("batch", "jobs"), ("", "pods")],
+    "Service": [("", "services"), ("", "endpoints")],
+    "Ingress": [("networking.k8s.io", "ingresses"), ("", "services"), ("", "endpoints")],
+}
+
+
+def awaited(registration: Registration, kind: str) -> list[tuple[str, str]]:
+    """The informers the provider's awaiter opens for this object, none with skipAwait."""
+    annotations = (registration.inputs.get("metadata") or {}).get("annotations") or {}
+    if annotations.get("pulumi.com/skipAwait") == "true":
+        return []
+    informers = AWAITER_INFORMERS.get(kind.removesuffix("Patch"), [])
+    return [*informers, ("", "events")] if informers else []
+
+
 def needs(run: StackRun) -> set[Need]:
     found: set[Need] = set()
     for registration in objects(run):
@@ -91,6 +117,10 @@ def needs(run: StackRun) -> set[Need]:
         kind = registration.type.rsplit(":", 1)[-1]
         metadata = registration.state.get("metadata") or {}
         namespace, name = metadata.get("namespace"), metadata.get("name")
+        for informer_group, informer_resource in awaited(registration, kind):
+            found |= {
+                Need(namespace, informer_group, informer_resource, v) for v in ("list", "watch")
+            }
         if kind.endswith("Patch"):  # apply PATCH to create, update and relinquish; GET to read
             patched = plural(kind.removesuffix("Patch"))
             found |= {Need(namespace, group, patched, verb, name) for verb in ("get", "patch")}
@@ -104,21 +134,6 @@ def needs(run: StackRun) -> set[Need]:
         found.add(Need(namespace, group, resource, "get", name))
         if not registration.protect:  # delete, then wait on an informer of the kind
             found |= {Need(namespace, group, resource, v) for v in ("delete", "list", "watch")}
-        informers = {
-            "Deployment": [
-                ("apps", "deployments"),
-                ("apps", "replicasets"),
-                ("", "pods"),
-                ("", "persistentvolumeclaims"),
-            ],
-            "Job": [("batch", "jobs"), ("", "pods")],
-            "Service": [("", "services"), ("", "endpoints")],
-            "Ingress": [("networking.k8s.io", "ingresses"), ("", "services"), ("", "endpoints")],
-        }.get(kind, [])
-        for informer_group, informer_resource in informers:
-            found |= {
-                Need(namespace, informer_group, informer_resource, v) for v in ("list", "watch")
-            }
         if kind == "PersistentVolumeClaim":
             storage_class = registration.state["spec"]["storageClassName"]
             found.add(Need(None, "storage.k8s.io", "storageclasses", "get", storage_class))
