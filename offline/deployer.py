@@ -3,8 +3,11 @@
 kubeconfig, after the first `pulumi up` from a laptop (README "Repository secrets").
 
 The verbs are those pulumi-kubernetes v4 uses (provider/pkg/await, read at v4.32.0):
-- create: POST; update: GET, then a server-side-apply PATCH (and a JSON PATCH moving old field
-  managers); preview sends the same requests with dryRun, so it needs the same verbs;
+- create: POST (4.29+; earlier versions apply with PATCH); update: GET, then a server-side-apply
+  PATCH (and a JSON PATCH moving old field managers); preview sends the same requests with dryRun,
+  so it needs the same verbs. The `update` verb (PUT) is used only to replace a CRD
+  (await.go, `clients.IsCRD`), which the stack never owns, so it is not granted; `make e2e`'s
+  audit of the identity's requests saw none;
   refresh: GET; a `*Patch` resource (SecretPatch): apply PATCH only, GET to read.
 - delete: DELETE, then it waits with a namespace-wide informer on the kind (list + watch,
   condition/deleted.go): without them the wait never ends (pulumi/pulumi-kubernetes#4580). A
@@ -31,7 +34,7 @@ from typing import Any
 from offline.harness import Registration
 
 NAME = "mailstack-deployer"
-OWN = ["create", "get", "list", "watch", "patch", "update", "delete"]
+OWN = ["create", "get", "list", "watch", "patch", "delete"]
 READ = ["get", "list", "watch"]
 
 # (API group, resources, verbs) in the stack's namespace, for every phase of both generations.
@@ -209,7 +212,7 @@ def deployer_manifests(objects: list[Registration]) -> list[dict[str, Any]]:
     ]
     cluster_rules = [
         # The namespace is created by the first `up` from a laptop and never deleted (protected).
-        _rule("", ["namespaces"], ["get", "patch", "update"], [home]),
+        _rule("", ["namespaces"], ["get", "patch"], [home]),
     ]
     if seen.storage_classes:
         cluster_rules.append(
