@@ -11,6 +11,7 @@ held to a real authorizer.
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import signal
@@ -28,6 +29,12 @@ from pathlib import Path
 from typing import Any
 
 NODES = ("kwok-node-0", "kwok-node-1", "kwok-node-2")
+# The API server records every request of these users (the deploy identity's RBAC is held to
+# what it actually asks for, e2e/rbac.py); nobody else's.
+AUDITED_USERS = ("system:serviceaccount:stalwart:mailstack-deployer",)
+# The API server records every request of these users (the deploy identity's RBAC is held to
+# what it actually asks for, e2e/rbac.py); nobody else's.
+AUDITED_USERS = ("system:serviceaccount:stalwart:mailstack-deployer",)
 STORAGE_CLASS = "longhorn"
 SERVICE_CIDR = "10.96.0.0/16"
 STARTUP_TIMEOUT = 90.0
@@ -176,6 +183,34 @@ class Cluster:
     def admin_kubeconfig(self) -> Path:
         return self.root / "admin.kubeconfig"
 
+    @property
+    def audit_log(self) -> Path:
+        return self.root / "kube-apiserver" / "audit.log"
+
+    def audit_events(self) -> list[dict[str, Any]]:
+        """The audited requests so far (see AUDITED_USERS), oldest first."""
+        if not self.audit_log.exists():
+            return []
+        return [json.loads(line) for line in self.audit_log.read_text().splitlines() if line]
+
+    def service_account_kubeconfig(self, namespace: str, name: str, into: Path) -> Path:
+        """A kubeconfig for a ServiceAccount from its token Secret `<name>-token`, as the README
+        tells the owner to build CI's (the token controller fills the Secret in)."""
+        secret = f"{name}-token"
+        self.wait_for(
+            f"the token of {namespace}/{secret}",
+            lambda: bool(
+                (self.get("secret", secret, "-n", namespace).get("data") or {}).get("token")
+            ),
+        )
+        token = base64.b64decode(
+            self.get("secret", secret, "-n", namespace)["data"]["token"]
+        ).decode()
+        path = into / f"{namespace}-{name}.kubeconfig"
+        path.write_text(kubeconfig(self.server, self.pki / "ca.crt", {"token": token}))
+        path.chmod(0o600)
+        return path
+
     def env(self, kubeconfig: Path | None = None) -> dict[str, str]:
         return {
             **os.environ,
@@ -296,10 +331,28 @@ class Cluster:
             "--unsafe-no-fsync",
             "--log-level=warn",
         )
+        audit_policy = self.root / "audit-policy.json"
+        audit_policy.write_text(
+            json.dumps(
+                {
+                    "apiVersion": "audit.k8s.io/v1",
+                    "kind": "Policy",
+                    "omitStages": ["RequestReceived"],
+                    "rules": [
+                        {"level": "Metadata", "users": list(AUDITED_USERS)},
+                        {"level": "None"},
+                    ],
+                }
+            )
+        )
         self.spawn(
             "kube-apiserver",
             "kube-apiserver",
             f"--etcd-servers={etcd_url}",
+            f"--audit-policy-file={audit_policy}",
+            f"--audit-log-path={self.audit_log}",
+            "--audit-log-format=json",
+            "--audit-log-mode=blocking",
             "--bind-address=127.0.0.1",
             "--advertise-address=127.0.0.1",
             f"--secure-port={api_port}",

@@ -8,9 +8,11 @@ nothing outside the run's folder is touched.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
+import signal
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -95,16 +97,37 @@ class Stack:
         env: dict[str, str] | None = None,
         timeout: float = UPDATE_TIMEOUT,
     ) -> subprocess.CompletedProcess[str]:
+        """`pulumi <args>` in the project; on a timeout the CLI and its plugins are interrupted
+        (as Ctrl-C would), then killed, so no provider outlives the run."""
         command = [*args, "--non-interactive"] if args[0] not in {"stack", "config"} else list(args)
-        result = subprocess.run(
+        with subprocess.Popen(
             ["pulumi", *command],
             cwd=self.workdir,
             env={**self.env, **(env or {})},
-            capture_output=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
             text=True,
-            timeout=timeout,
-            check=False,
-        )
+            start_new_session=True,
+        ) as process:
+            try:
+                stdout, stderr = process.communicate(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGINT)
+                try:
+                    stdout, stderr = process.communicate(timeout=30)
+                except subprocess.TimeoutExpired:
+                    os.killpg(process.pid, signal.SIGKILL)
+                    stdout, stderr = process.communicate()
+                raise PulumiError(
+                    command,
+                    subprocess.CompletedProcess(
+                        command, -1, stdout, f"timed out after {timeout:.0f}s\n{stderr}"
+                    ),
+                ) from None
+            finally:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(process.pid, signal.SIGKILL)
+        result = subprocess.CompletedProcess(command, process.returncode, stdout, stderr)
         if check and result.returncode != 0:
             raise PulumiError(command, result)
         return result
