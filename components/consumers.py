@@ -34,8 +34,27 @@ def fingerprint(salted_hash: pulumi.Output[str]) -> pulumi.Output[str]:
     return pulumi.Output.unsecret(digest)
 
 
+ExistingKind = (
+    type[k8s.core.v1.Secret] | type[k8s.apps.v1.Deployment] | type[k8s.apps.v1.StatefulSet]
+)
+
+
+def consumer_object(
+    kind: ExistingKind, resource_name: str, namespace: str, name: str, parent: pulumi.Resource
+) -> pulumi.Resource:
+    """The consumer's object as it is, read (never created, never changed): a patch depends on
+    it, so a missing one fails the read, in preview too, before anything is patched. The read
+    keeps nothing a patch's own state does not already hold (a patch records the whole object)."""
+    opts = pulumi.ResourceOptions(parent=parent)
+    return kind.get(resource_name, f"{namespace}/{name}", opts=opts)
+
+
 def restart_consumers(
-    name: str, account: ServiceAccount, value: pulumi.Output[str], opts: pulumi.ResourceOptions
+    name: str,
+    account: ServiceAccount,
+    value: pulumi.Output[str],
+    parent: pulumi.Resource,
+    opts: pulumi.ResourceOptions,
 ) -> None:
     target = account.credentials
     template = k8s.core.v1.PodTemplateSpecPatchArgs(
@@ -48,17 +67,22 @@ def restart_consumers(
             workload.name, target.namespace, f"mailstack-restart-{account.name}", skip_await=True
         )
         resource_name = f"{name}-restart-{workload.kind.lower()}-{workload.name}"
+        kind = k8s.apps.v1.Deployment if workload.kind == "Deployment" else k8s.apps.v1.StatefulSet
+        existing = consumer_object(
+            kind, f"{resource_name}-target", target.namespace, workload.name, parent
+        )
+        after = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=[existing]))
         if workload.kind == "Deployment":
             k8s.apps.v1.DeploymentPatch(
                 resource_name,
                 metadata=metadata,
                 spec=k8s.apps.v1.DeploymentSpecPatchArgs(template=template),
-                opts=opts,
+                opts=after,
             )
         else:
             k8s.apps.v1.StatefulSetPatch(
                 resource_name,
                 metadata=metadata,
                 spec=k8s.apps.v1.StatefulSetSpecPatchArgs(template=template),
-                opts=opts,
+                opts=after,
             )

@@ -26,7 +26,7 @@ from components.accounts_job import (
     JobPod,
     accounts_pod_spec,
 )
-from components.consumers import fingerprint, restart_consumers
+from components.consumers import consumer_object, fingerprint, restart_consumers
 from components.credentials import salted_hash
 from components.incluster import scripts_config_map
 from components.kube import object_name, patch_metadata, standard_labels
@@ -143,6 +143,7 @@ class ServiceAccounts(pulumi.ComponentResource):
                 f"{name}-{account.name}",
                 account,
                 fingerprints[account.name],
+                self,
                 pulumi.ResourceOptions(parent=self, depends_on=[delivered]),
             )
             self.smtp_settings[account.name] = pulumi.Output.from_input(args.smtp_host).apply(
@@ -238,13 +239,23 @@ class ServiceAccounts(pulumi.ComponentResource):
                 opts=opts,
             )
         # One key; force takes it over from the `kubectl patch` of the runbook's manual step.
+        # A patch creates what it patches when it is missing (server-side apply upserts, in every
+        # pulumi-kubernetes release), so the Secret is read first: a typo in secretName stops
+        # the update with the read's "not found" instead of leaving a stray Secret behind.
+        existing = consumer_object(
+            k8s.core.v1.Secret,
+            f"{resource_name}-target",
+            target.namespace,
+            target.secret_name,
+            self,
+        )
         return k8s.core.v1.SecretPatch(
             resource_name,
             metadata=patch_metadata(
                 target.secret_name, target.namespace, f"mailstack-account-{account.name}"
             ),
             string_data={target.key: password},
-            opts=opts,
+            opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=[existing])),
         )
 
 

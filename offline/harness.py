@@ -58,11 +58,23 @@ class Registration:
     """`customTimeouts` as given: create/update/delete durations such as `15m`."""
 
 
+@dataclass(frozen=True)
+class Read:
+    """An existing object the program reads: its URN, type, logical name and id."""
+
+    urn: str
+    type: str
+    name: str
+    id: str
+
+
 @dataclass
 class StackRun:
     resources: list[Registration]
     outputs: dict[str, Any]
     """Stack outputs; secret ones wrapped like secret inputs."""
+    reads: list[Read] = field(default_factory=list)
+    """Existing objects the program reads (`Resource.get`), never created or changed."""
     logs: list[tuple[str, str]] = field(default_factory=list)
     """(level, message) of every engine log line the program wrote."""
     error: BaseException | None = None
@@ -79,7 +91,7 @@ class StackRun:
         raise KeyError(f"no {type_token} named {name}; registered: {known}")
 
     def name_of(self, urn: str | None) -> str | None:
-        for registration in self.resources:
+        for registration in [*self.resources, *self.reads]:
             if registration.urn == urn:
                 return registration.name
         return None
@@ -125,6 +137,9 @@ class ProgramMocks(pulumi.runtime.Mocks):
             state["uuid"] = str(uuid.uuid5(uuid.NAMESPACE_URL, f"application:{args.name}"))
         elif args.typ.startswith("kubernetes:"):
             metadata = dict(state.get("metadata") or {})
+            if args.resource_id and not metadata:  # a read: `<namespace>/<name>` names it
+                namespace, _, object_name = args.resource_id.rpartition("/")
+                metadata = {"name": object_name, **({"namespace": namespace} if namespace else {})}
             if not metadata.get("name"):
                 # pulumi-kubernetes auto-names as `<logical name>-<8 random characters>`.
                 metadata["name"] = f"{args.name}-{_mock_string(args.name, 8).lower()}"
@@ -147,6 +162,12 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
     def __init__(self, mocks: pulumi.runtime.Mocks) -> None:
         super().__init__(mocks)
         self.registrations: list[Registration] = []
+        self.reads: list[Read] = []
+
+    def ReadResource(self, request: Any) -> Any:
+        response = super().ReadResource(request)
+        self.reads.append(Read(response.urn, request.type, request.name, request.id))
+        return response
 
     def RegisterResource(self, request: Any) -> Any:
         response = super().RegisterResource(request)
@@ -259,7 +280,11 @@ def run_program(
             for key, value in getattr(root, "outputs", {}).items():
                 outputs[key] = _sync_await(_resolve(value))
         return StackRun(
-            resources=monitor.registrations, outputs=outputs, logs=handler.records, error=error
+            resources=monitor.registrations,
+            reads=monitor.reads,
+            outputs=outputs,
+            logs=handler.records,
+            error=error,
         )
 
     return contextvars.Context().run(run)

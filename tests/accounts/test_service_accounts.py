@@ -146,7 +146,10 @@ def test_existing_consumer_secret_gets_one_key_by_server_side_apply(accounts_run
     assert is_secret_value(patch.inputs["stringData"])
     passwords = reveal(accounts_run.outputs["serviceAccountPasswords"])
     assert reveal(patch.inputs["stringData"]) == {"smtp-password": passwords["noreply"]}
-    assert {accounts_run.name_of(u) for u in patch.depends_on} == {"stalwart-accounts-job"}
+    assert {accounts_run.name_of(u) for u in patch.depends_on} == {
+        "stalwart-accounts-job",
+        "stalwart-accounts-noreply-credentials-target",  # the Secret, read first
+    }
     assert not patch.protect
 
 

@@ -78,11 +78,19 @@ def test_the_cli_pin_is_read_as_the_pulumi_package_and_grouped_with_the_sdks():
     expression = manager["matchStrings"][0].replace("(?<", "(?P<")
     match = re.search(expression, (ROOT / ".pulumi-version").read_text())
     assert match is not None and match["currentValue"]
-    assert (manager["depNameTemplate"], manager["datasourceTemplate"]) == ("pulumi", "pypi")
+    # The CLI make e2e builds: a Go module, whose tags carry a `v` the pin does not.
+    assert (manager["depNameTemplate"], manager["datasourceTemplate"]) == (
+        "github.com/pulumi/pulumi/pkg/v3",
+        "go",
+    )
+    assert re.fullmatch(
+        manager["extractVersionTemplate"].replace("(?<", "(?P<"), "v3.274.0"
+    ).group("version") == "3.274.0"
     [pulumi_rule] = [
         r for r in CONFIG["packageRules"] if "pulumi" in r.get("matchPackageNames", [])
     ]
     assert "/^pulumi-/" in pulumi_rule["matchPackageNames"]
+    assert "/^github\\.com/pulumi//" in pulumi_rule["matchPackageNames"]
 
 
 def test_every_lock_is_one_renovate_updates():
