@@ -7,6 +7,7 @@ namespace) exist first, created by another field manager, as a Helm release woul
 
 from __future__ import annotations
 
+import base64
 import json
 import ssl
 import uuid
@@ -99,9 +100,10 @@ CONSUMERS: tuple[dict[str, object], ...] = (
         "kind": "Secret",
         "metadata": {"name": "authentik-credentials", "namespace": "authentik"},
         "type": "Opaque",
-        "stringData": {
-            "secret-key": "the-chart-owns-this-key",
-            "smtp-password": "set-by-hand-before",
+        # As Helm renders a Secret: base64 `data`.
+        "data": {
+            "secret-key": base64.b64encode(b"the-chart-owns-this-key").decode(),
+            "smtp-password": base64.b64encode(b"set-by-hand-before").decode(),
         },
     },
     _deployment("authentik-server"),
