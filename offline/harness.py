@@ -91,10 +91,9 @@ class StackRun:
         raise KeyError(f"no {type_token} named {name}; registered: {known}")
 
     def name_of(self, urn: str | None) -> str | None:
-        for registration in [*self.resources, *self.reads]:
-            if registration.urn == urn:
-                return registration.name
-        return None
+        found = [r.name for r in self.resources if r.urn == urn]
+        found += [r.name for r in self.reads if r.urn == urn]
+        return found[0] if found else None
 
 
 def _mock_string(seed: str, length: int) -> str:
@@ -138,8 +137,10 @@ class ProgramMocks(pulumi.runtime.Mocks):
         elif args.typ.startswith("kubernetes:"):
             metadata = dict(state.get("metadata") or {})
             if args.resource_id and not metadata:  # a read: `<namespace>/<name>` names it
-                namespace, _, object_name = args.resource_id.rpartition("/")
-                metadata = {"name": object_name, **({"namespace": namespace} if namespace else {})}
+                read_namespace, _, object_name = args.resource_id.rpartition("/")
+                metadata = {"name": object_name}
+                if read_namespace:
+                    metadata["namespace"] = read_namespace
             if not metadata.get("name"):
                 # pulumi-kubernetes auto-names as `<logical name>-<8 random characters>`.
                 metadata["name"] = f"{args.name}-{_mock_string(args.name, 8).lower()}"

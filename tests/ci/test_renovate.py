@@ -83,9 +83,8 @@ def test_the_cli_pin_is_read_as_the_pulumi_package_and_grouped_with_the_sdks():
         "github.com/pulumi/pulumi/pkg/v3",
         "go",
     )
-    assert re.fullmatch(
-        manager["extractVersionTemplate"].replace("(?<", "(?P<"), "v3.274.0"
-    ).group("version") == "3.274.0"
+    extracted = re.fullmatch(manager["extractVersionTemplate"].replace("(?<", "(?P<"), "v3.274.0")
+    assert extracted is not None and extracted["version"] == "3.274.0"
     [pulumi_rule] = [
         r for r in CONFIG["packageRules"] if "pulumi" in r.get("matchPackageNames", [])
     ]
