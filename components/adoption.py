@@ -2,9 +2,12 @@
 
 `mailstack:adopt` is set for the first `pulumi up` only (MIGRATING.md). An adopted resource gets
 the `import` option with the provider's import id, and `ignore_changes` on the inputs that the
-old system may have set differently (the program's record comment, labels): Pulumi refuses an
-import whose inputs differ from the live object, so the adopting update changes nothing, and the
-next update, without `mailstack:adopt`, applies the program's exact values.
+old system may have set differently (the program's record comment, a claim's labels): the engine
+imports, then updates what still differs (`make e2e` saw import + update), so what must not be
+touched on that first update is ignored, and the next update, without `mailstack:adopt`, applies
+the program's exact values. Never ignore a Kubernetes object's whole `metadata` when the object
+is updated on adoption: the update then sends the imported metadata back, managedFields
+included, and the API server refuses it.
 """
 
 from __future__ import annotations

@@ -15,6 +15,11 @@ from components.backup import claim_labels
 from components.kube import SKIP_AWAIT, standard_labels
 
 UPGRADED_SUFFIX = "v016"
+# What the API server writes into a claim's spec (the binder's volumeName, volumeMode's default)
+# and the program never declares. An adopted claim's state inputs hold them (the import reads the
+# live object), and a spec change of a claim is a replace: without this, the first update after
+# adoption planned to replace the protected claim and failed (make e2e, MIGRATING.md step 7).
+SERVER_SET_CLAIM_FIELDS = ["spec.volumeName", "spec.volumeMode"]
 
 
 def data_claim(
@@ -57,5 +62,11 @@ def data_claim(
                 else None
             ),
         ),
-        opts=adopted(kept, import_id, ["metadata", "spec"]),
+        opts=adopted(
+            pulumi.ResourceOptions.merge(
+                kept, pulumi.ResourceOptions(ignore_changes=SERVER_SET_CLAIM_FIELDS)
+            ),
+            import_id,
+            ["metadata", "spec"],
+        ),
     )

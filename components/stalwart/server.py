@@ -232,6 +232,9 @@ class StalwartServer(pulumi.ComponentResource):
                 # Mail must survive any update and a mistaken `pulumi destroy`.
                 pulumi.ResourceOptions(parent=self, protect=True, retain_on_delete=True),
                 args.namespace if args.adopt_existing else None,
-                ["metadata"],
+                # Only the server-set finalizers: ignoring `metadata` made the adopting update
+                # send the imported metadata back, managedFields included, which the API server
+                # refuses ("metadata.managedFields must be nil", make e2e). The labels are added.
+                ["spec"],
             ),
         )
