@@ -96,6 +96,7 @@ class Stack:
         check: bool = True,
         env: dict[str, str] | None = None,
         timeout: float = UPDATE_TIMEOUT,
+        stdin: str | None = None,
     ) -> subprocess.CompletedProcess[str]:
         """`pulumi <args>` in the project; on a timeout the CLI and its plugins are interrupted
         (as Ctrl-C would), then killed, so no provider outlives the run."""
@@ -104,13 +105,14 @@ class Stack:
             ["pulumi", *command],
             cwd=self.workdir,
             env={**self.env, **(env or {})},
+            stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
             start_new_session=True,
         ) as process:
             try:
-                stdout, stderr = process.communicate(timeout=timeout)
+                stdout, stderr = process.communicate(stdin, timeout=timeout)
             except subprocess.TimeoutExpired:
                 os.killpg(process.pid, signal.SIGINT)
                 try:
@@ -128,6 +130,11 @@ class Stack:
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(process.pid, signal.SIGKILL)
         result = subprocess.CompletedProcess(command, process.returncode, stdout, stderr)
+        if result.returncode != 0:
+            # The whole output, for when the tail in the error is not enough.
+            log = self.workdir.parent / "failed-runs.log"
+            with log.open("a") as out:
+                out.write(f"=== pulumi {' '.join(command)}\n{stdout}\n--- stderr\n{stderr}\n")
         if check and result.returncode != 0:
             raise PulumiError(command, result)
         return result
@@ -144,6 +151,11 @@ class Stack:
             key,
             value,
         )
+
+    def set_secret_from_pipe(self, key: str, value: str) -> None:
+        """`… | pulumi config set --secret <key>`: the value on standard input, as MIGRATING.md
+        has the owner pipe it from a live Secret (never on a command line)."""
+        self.run("config", "set", "--secret", "--stack", self.name, key, stdin=value)
 
     def set_path(self, key: str, value: object) -> None:
         """A structured value (list or object), written into the stack file as the owner does
