@@ -150,5 +150,5 @@ def test_step7_without_adopt_the_second_up_changes_nothing(
     result = stack.preview("--expect-no-changes", "--diff", check=False)
     assert result.returncode == 0, result.stdout[-5000:]
     # The claim and namespace are the stack's now, protected.
-    protected = {r["urn"].rsplit("::", 1)[-1] for r in stack.resources() if r.get("protect")}
+    protected = {str(r["urn"]).rsplit("::", 1)[-1] for r in stack.resources() if r.get("protect")}
     assert {"stalwart-namespace", "stalwart-data"} <= protected
