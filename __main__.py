@@ -37,7 +37,6 @@ server = StalwartServer(
         namespace=settings.namespace,
         data=settings.data,
         upgrade_export=settings.upgrade_export,
-        cli_image=settings.cli_image,
         jobs_image=settings.reconciler_image,
         domain=settings.domain,
         storage_class=settings.storage_class,

@@ -19,6 +19,7 @@ FILES = (
     "canary.py",
     "client.py",
     "jmap_jobs.py",
+    "plan_apply.py",
     "reconcile_accounts.py",
 )
 """The modules the Jobs run: `python3 -m incluster.jmap_jobs` (v0.16) and

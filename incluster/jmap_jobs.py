@@ -1,7 +1,8 @@
 """The in-cluster Jobs of Stalwart v0.16 (Python standard library only), over JMAP.
 
+    python3 -m incluster.jmap_jobs apply PLAN...  # NDJSON plans, in order (incluster/plan_apply.py)
     python3 -m incluster.jmap_jobs accounts    # the service accounts (the accounts Job)
-    python3 -m incluster.jmap_jobs listeners   # after `stalwart-cli apply`: are 587/993 bound?
+    python3 -m incluster.jmap_jobs listeners   # after the plan: are 587/993 bound?
     python3 -m incluster.jmap_jobs pods-gone   # the upgrade's gate: no v0.15 pod left
 
 Management is `POST /jmap` with `x:<Type>/query|get|set` (crates/jmap/src/registry at v0.16.18),
@@ -47,6 +48,7 @@ from incluster.client import (
     positive_number,
     read_text,
 )
+from incluster.plan_apply import Applier, Server, parse_plan
 
 USING = ["urn:ietf:params:jmap:core", "urn:stalwart:jmap"]
 MARKER = "managed by mailstack"
@@ -92,17 +94,23 @@ class Summary:
         )
 
 
-class Jmap:
+class Jmap(Server):
     """`x:` method calls, bounded in count and time; JMAP errors become ClientErrors."""
 
     def __init__(self, client: Client) -> None:
         self.client = client
 
-    def call(self, calls: list[list[object]]) -> list[list[object]]:
+    def call(
+        self, calls: list[list[object]], created: Mapping[str, str] | None = None
+    ) -> list[list[object]]:
+        """`created`: client id -> server id, sent as the request's `createdIds` so that
+        `#clientId` references in the arguments resolve (RFC 8620 section 3.3)."""
         names = ", ".join(str(call[0]) for call in calls)
+        request: dict[str, object] = {"using": USING, "methodCalls": calls}
+        if created:
+            request["createdIds"] = dict(created)
         document = self.client.json(
-            f"POST /jmap ({names})",
-            self.client.send("POST", "/jmap", {"using": USING, "methodCalls": calls}),
+            f"POST /jmap ({names})", self.client.send("POST", "/jmap", request)
         )
         responses = document.get("methodResponses") if isinstance(document, dict) else None
         if not isinstance(responses, list) or len(responses) != len(calls):
@@ -145,8 +153,26 @@ class Jmap:
             found += [item for item in items if isinstance(item, dict)]
         return found
 
-    def set(self, object_type: str, what: str, args: dict[str, object]) -> dict[str, object]:
-        ((_, result, _),) = self.call([[f"x:{object_type}/set", args, "s"]])
+    def get_all(self, object_type: str, ids: list[str]) -> list[dict[str, object]]:
+        """Every property of the objects (no `properties`: the server returns them all)."""
+        found: list[dict[str, object]] = []
+        for start in range(0, len(ids), PAGE):
+            args = {"ids": ids[start : start + PAGE]}
+            ((_, result, _),) = self.call([[f"x:{object_type}/get", args, "g"]])
+            items = result.get("list") if isinstance(result, dict) else None
+            if not isinstance(items, list):
+                raise ClientError(f"x:{object_type}/get: no list")
+            found += [item for item in items if isinstance(item, dict)]
+        return found
+
+    def set(
+        self,
+        object_type: str,
+        what: str,
+        args: dict[str, object],
+        created: Mapping[str, str] | None = None,
+    ) -> dict[str, object]:
+        ((_, result, _),) = self.call([[f"x:{object_type}/set", args, "s"]], created)
         if not isinstance(result, dict):
             raise ClientError(f"{what}: malformed answer")
         for failed in ("notCreated", "notUpdated", "notDestroyed"):
@@ -216,6 +242,14 @@ def _user_body(account: Account, domain_ref: str, domain: str) -> dict[str, obje
     return body
 
 
+def _alias_names(aliases: object) -> set[tuple[object, object]]:
+    """The (name, domainId) pairs of an alias list: the server adds `enabled` and
+    `description` to each alias it stores (seen on the real v0.16.18), which must not make
+    every run rewrite the account."""
+    items = aliases.values() if isinstance(aliases, dict) else []
+    return {(a.get("name"), a.get("domainId")) for a in items if isinstance(a, dict)}
+
+
 def sync_accounts(
     jmap: Jmap, domain: str, accounts: Sequence[Account], summary: Summary, log: Log
 ) -> None:
@@ -241,7 +275,9 @@ def sync_accounts(
             patch["description"] = body["description"]
         if managed_fingerprint(current.get("description")) != fingerprint(account.secret_hash):
             patch["credentials"] = body["credentials"]
-        if "aliases" in body and current.get("aliases") != body["aliases"]:
+        if "aliases" in body and _alias_names(current.get("aliases")) != _alias_names(
+            body["aliases"]
+        ):
             patch["aliases"] = body["aliases"]
         if not patch:
             summary.unchanged += 1
@@ -359,8 +395,10 @@ def main(
     sleep: Sleep = time.sleep,
 ) -> int:
     parser = argparse.ArgumentParser(description="Stalwart v0.16 in-cluster jobs")
-    parser.add_argument("command", choices=["accounts", "listeners", "pods-gone"])
-    command = parser.parse_args(argv).command
+    parser.add_argument("command", choices=["apply", "accounts", "listeners", "pods-gone"])
+    parser.add_argument("plans", nargs="*", help="apply: NDJSON plan files, applied in order")
+    parsed = parser.parse_args(argv)
+    command = parsed.command
     env = os.environ if env is None else env
     redact = Redactor()
     summary = Summary()
@@ -384,7 +422,17 @@ def main(
         user = env.get("STALWART_ADMIN_USER", "").strip() or "admin"
         client = Client(env.get("STALWART_URL", ""), basic(user, password), redact, timeout=request)
         jmap = Jmap(client)
-        if command == "accounts":
+        if command == "apply":
+            plans = [(path, parse_plan(read_text(path, path), path)) for path in parsed.plans]
+            if not plans:
+                raise ClientError("apply needs at least one plan file")
+            wait_until_ready(jmap, ready, retries, sleep, _print)
+            applier = Applier(jmap, _print)
+            for path, operations in plans:
+                _print(f"applying {path} ({len(operations)} operations)")
+                applier.apply(operations)
+            result = f"plan applied: {applier.tally.counts()}"
+        elif command == "accounts":
             desired = parse_accounts(
                 _json(read_text(env.get("ACCOUNTS_FILE", ""), "ACCOUNTS_FILE"))
             )
@@ -400,7 +448,8 @@ def main(
                 jmap, lambda: Pods(env, redact, request), ports, ready, sleep, _print
             )
     except (ClientError, ValueError) as err:
-        print(f"{command} failed: {redact(str(err))}; {summary.counts()}", file=sys.stderr)
+        counts = f"; {summary.counts()}" if command == "accounts" else ""
+        print(f"{command} failed: {redact(str(err))}{counts}", file=sys.stderr)
         return 1
     except Exception as err:  # a bug must still end in one safe line and exit 1
         print(

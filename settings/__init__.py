@@ -20,7 +20,7 @@ import pulumi
 from settings.across import check_across
 from settings.generation import plan_data
 from settings.history import read_history
-from settings.keys import KEYS, SECRET_PLACEHOLDERS
+from settings.keys import KEYS, RETIRED, SECRET_PLACEHOLDERS
 from settings.model import AuthentikSettings, CloudflareSettings, ServiceAccount, Settings
 from settings.problems import NAMESPACE, Check, Problems, SettingsError, set_command
 from settings.rules.stalwart import generation_of
@@ -44,6 +44,9 @@ def _unknown_keys(problems: Problems) -> None:
     for full_key in sorted(_configured_keys()):
         namespace, _, key = full_key.partition(":")
         if namespace != NAMESPACE or key in KEYS:
+            continue
+        if key in RETIRED:
+            problems.add(key, RETIRED[key], f"remove it with: pulumi config rm {full_key}")
             continue
         close = difflib.get_close_matches(key, KEYS, n=1)
         hint = f"did you mean '{NAMESPACE}:{close[0]}'? " if close else ""
@@ -204,7 +207,6 @@ def load_settings() -> Settings:
         backup=values["backup"],
         adopt=values["adopt"],
         reconciler_image=values["reconcilerImage"],
-        cli_image=values["cliImage"],
         generation=generation,
         data=data,
         upgrade_export=_secret_or_none(values["upgradeExport"]),

@@ -90,8 +90,6 @@ KEYS: dict[str, Key] = {
         },
     ),
     "reconcilerImage": Key(cluster.python_image, default="python:3.12.8-slim-bookworm"),
-    # stalwartlabs/cli: distroless, tags without `v`; 1.0.12 added `scope` and strict plan keys.
-    "cliImage": Key(cluster.cli_image, default="ghcr.io/stalwartlabs/cli:1.0.13"),
     "relay": Key(
         stalwart.relay,
         default={"host": "smtp.resend.com", "port": 465, "username": "resend", "implicitTls": True},
@@ -161,6 +159,14 @@ KEYS: dict[str, Key] = {
         stalwart.auth_mechanisms, default=list(stalwart.AUTH_MECHANISMS), structured=True
     ),
 }
+
+RETIRED: dict[str, str] = {
+    "cliImage": (
+        "is no longer used: the v0.16 plan is applied by the stack's own Job script over JMAP "
+        "(incluster/plan_apply.py), in the reconciler image, not by stalwart-cli"
+    ),
+}
+"""Keys an earlier version of the program read: what replaced them (the fix is to remove them)."""
 
 SECRET_PLACEHOLDERS: dict[str, str] = {
     f"{NAMESPACE}:{key}": spec.placeholder

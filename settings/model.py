@@ -233,8 +233,6 @@ class Settings:
     backup: BackupPolicy
     reconciler_image: str
     """Image of the in-cluster Jobs' scripts: any pinned Python 3.11+ image (standard library)."""
-    cli_image: str
-    """Image of the official stalwart-cli (v0.16): applies the plan."""
     generation: str
     """The Stalwart generation of the image: `0.15` or `0.16` (from its tag)."""
     data: DataPlan

@@ -1,10 +1,10 @@
-"""The Jobs that apply Stalwart v0.16's plan with the official stalwart-cli.
+"""The Jobs that apply Stalwart v0.16's plan, with the stack's own applier.
 
 The apply Job runs after the Deployment is ready and whenever the plan changes (the plan ConfigMap
-is auto-named, so a new plan is a new Job template): `stalwart-cli apply` of the plan, then of the
-reload plan (settings take effect on `ReloadSettings`), then a check that every listener the plan
-owns accepts connections; Stalwart binds listener sockets only when it starts, so when one does
-not, the check deletes the pod and the Deployment starts a new one. A CronJob re-applies hourly.
+is auto-named, so a new plan is a new Job template): the plan, then the reload plan (settings take
+effect on `ReloadSettings`), then a check that every listener the plan owns accepts connections;
+Stalwart binds listener sockets only when it starts, so when one does not, the check deletes the
+pod and the Deployment starts a new one. A CronJob re-applies hourly.
 
 In recovery mode (the upgrade's recover phase) the restore Job applies the converted v0.15 export
 first, before anything else creates an account (its `restore-<id>` client ids re-link the old
@@ -27,10 +27,12 @@ from components.kube import object_name, standard_labels
 from components.stalwart import plan
 from components.stalwart.job_pods import (
     ADMIN_PASSWORD_KEY,
+    CREDENTIALS_DIR,
     JOB_RESOURCES,
     JOB_TIMEOUTS,
     PLAN_DIR,
-    cli_container,
+    apply_container,
+    credentials_volume,
     job_pod,
     job_spec,
     selector_text,
@@ -38,7 +40,6 @@ from components.stalwart.job_pods import (
 )
 from components.stalwart.runtime import RuntimeInputs
 
-CREDENTIALS_DIR = "/run/secrets/mailstack-admin"
 EXPORT_FILE = "export.ndjson"
 REAPPLY_SCHEDULE = "23 * * * *"  # hourly, off the full hour
 
@@ -67,41 +68,30 @@ def apply_job(
         opts=opts,
     )
     credentials = _credentials(inputs, labels, opts)
-    cli_volumes = [
+    scripts = scripts_config_map(f"{name}-apply-scripts", inputs.namespace, labels, opts)
+    volumes = [
         k8s.core.v1.VolumeArgs(
             name="plan",
             config_map=k8s.core.v1.ConfigMapVolumeSourceArgs(
                 name=plans.metadata.apply(object_name)
             ),
         ),
+        scripts_volume(scripts.metadata.apply(object_name)),
+        credentials_volume(credentials),
         tmp_volume(),
     ]
     if inputs.recovery:
+        # Recovery mode serves HTTP alone: the plan only (no reload, no listener check).
         pod = job_pod(
-            None,
-            [],
-            [cli_container("apply-plan", f"{PLAN_DIR}/plan.ndjson", inputs, credentials)],
-            cli_volumes,
+            None, [], [apply_container("apply-plan", [f"{PLAN_DIR}/plan.ndjson"], inputs)], volumes
         )
     else:
-        scripts = scripts_config_map(f"{name}-apply-scripts", inputs.namespace, labels, opts)
+        plans_in_order = [f"{PLAN_DIR}/plan.ndjson", f"{PLAN_DIR}/reload.ndjson"]
         pod = job_pod(
             inputs.jobs_account,
-            [
-                cli_container("apply-plan", f"{PLAN_DIR}/plan.ndjson", inputs, credentials),
-                cli_container("reload-settings", f"{PLAN_DIR}/reload.ndjson", inputs, credentials),
-            ],
+            [apply_container("apply-plan", plans_in_order, inputs)],
             [_listener_check(inputs)],
-            [
-                *cli_volumes,
-                scripts_volume(scripts.metadata.apply(object_name)),
-                k8s.core.v1.VolumeArgs(
-                    name="credentials",
-                    secret=k8s.core.v1.SecretVolumeSourceArgs(
-                        secret_name=credentials, default_mode=0o440
-                    ),
-                ),
-            ],
+            volumes,
         )
         # The plan is the authority on what it declares: a hand edit in the WebUI lasts until
         # the next application, hourly, without an input that changes on every `pulumi up` (a
@@ -124,10 +114,11 @@ def apply_job(
 def restore_job(
     inputs: RuntimeInputs, after: pulumi.Resource, opts: pulumi.ResourceOptions
 ) -> k8s.batch.v1.Job:
-    """Applies the converted v0.15 export once, in recovery mode (UPGRADING/v0_16.md step 3).
+    """Applies the converted v0.15 export, in recovery mode (UPGRADING/v0_16.md step 3).
 
-    Its inputs are the export and the claim only, so it runs once per recover phase: the export
-    holds `create` operations, which a second run would refuse (primaryKeyViolation).
+    Its inputs are the export and the claim only, so it runs once per recover phase; a retry of
+    the Job, or a second recover phase, applies it again, and every object the first run created
+    is reused as it is (plan_apply.py `create`), so a restore that stopped halfway completes.
     """
     name = inputs.prefix
     labels = apply_job_labels(inputs.instance)
@@ -139,14 +130,11 @@ def restore_job(
         opts=opts,
     )
     credentials = _credentials(inputs, labels, opts, suffix="restore-credentials")
+    scripts = scripts_config_map(f"{name}-restore-scripts", inputs.namespace, labels, opts)
     pod = job_pod(
         None,
         [],
-        [
-            cli_container(
-                "apply-export", f"/restore/{EXPORT_FILE}", inputs, credentials, mount="restore"
-            )
-        ],
+        [apply_container("apply-export", [f"/restore/{EXPORT_FILE}"], inputs, mount="restore")],
         [
             k8s.core.v1.VolumeArgs(
                 name="restore",
@@ -154,6 +142,8 @@ def restore_job(
                     secret_name=export.metadata.apply(object_name), default_mode=0o440
                 ),
             ),
+            scripts_volume(scripts.metadata.apply(object_name)),
+            credentials_volume(credentials),
             tmp_volume(),
         ],
     )

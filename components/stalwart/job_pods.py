@@ -1,16 +1,17 @@
-"""What the v0.16 Jobs' pods share: the stalwart-cli container, the pod and Job spec, bounds."""
+"""What the v0.16 Jobs' pods share: the plan-applying container, the pod and Job spec, bounds."""
 
 from __future__ import annotations
 
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.incluster import job_container_security
+from components.incluster import job_container_security, python_env, scripts_mount
 from components.stalwart.runtime import RuntimeInputs
 
 PLAN_DIR = "/plan"
 ADMIN_PASSWORD_KEY = "admin-password"
-NONROOT = 65532  # distroless `nonroot`, the stalwart-cli image's user
+CREDENTIALS_DIR = "/run/secrets/mailstack-admin"
+NONROOT = 65532  # no user of the image: the scripts need none, and read their files by fsGroup
 # Bounded below the provider's wait (customTimeouts): a Job that cannot finish fails the update.
 APPLY_DEADLINE_SECONDS = 540
 JOB_TIMEOUTS = pulumi.CustomTimeouts(create="15m", update="15m")
@@ -60,35 +61,38 @@ def tmp_volume() -> k8s.core.v1.VolumeArgs:
     )
 
 
-def cli_container(
-    step: str,
-    plan_file: str,
-    inputs: RuntimeInputs,
-    credentials: pulumi.Input[str],
-    mount: str = "plan",
+def credentials_volume(secret_name: pulumi.Input[str]) -> k8s.core.v1.VolumeArgs:
+    """The admin password as a file (never an environment variable: `kubectl describe` and
+    /proc/<pid>/environ would show it)."""
+    return k8s.core.v1.VolumeArgs(
+        name="credentials",
+        secret=k8s.core.v1.SecretVolumeSourceArgs(secret_name=secret_name, default_mode=0o440),
+    )
+
+
+def apply_container(
+    step: str, plan_files: list[str], inputs: RuntimeInputs, mount: str = "plan"
 ) -> k8s.core.v1.ContainerArgs:
+    """`python3 -m incluster.jmap_jobs apply <plans>` in the reconciler image: the plans in
+    order, over JMAP (incluster/plan_apply.py); needs the `scripts` and `credentials` volumes."""
     mount_path = PLAN_DIR if mount == "plan" else f"/{mount}"
     return k8s.core.v1.ContainerArgs(
         name=step,
-        image=inputs.cli_image,
-        args=["apply", "--file", plan_file],
+        image=inputs.jobs_image,
+        command=["python3", "-m", "incluster.jmap_jobs", "apply", *plan_files],
         env=[
+            *python_env(),
             k8s.core.v1.EnvVarArgs(name="STALWART_URL", value=inputs.http_url),
-            k8s.core.v1.EnvVarArgs(name="STALWART_USER", value="admin"),
             k8s.core.v1.EnvVarArgs(
-                name="STALWART_PASSWORD",
-                value_from=k8s.core.v1.EnvVarSourceArgs(
-                    secret_key_ref=k8s.core.v1.SecretKeySelectorArgs(
-                        name=credentials, key=ADMIN_PASSWORD_KEY
-                    )
-                ),
+                name="ADMIN_PASSWORD_FILE", value=f"{CREDENTIALS_DIR}/{ADMIN_PASSWORD_KEY}"
             ),
-            # The CLI caches the server's schema under $XDG_CACHE_HOME (root fs is read-only).
-            k8s.core.v1.EnvVarArgs(name="XDG_CACHE_HOME", value="/tmp/cache"),
-            k8s.core.v1.EnvVarArgs(name="NO_COLOR", value="1"),
         ],
         volume_mounts=[
             k8s.core.v1.VolumeMountArgs(name=mount, mount_path=mount_path, read_only=True),
+            scripts_mount(),
+            k8s.core.v1.VolumeMountArgs(
+                name="credentials", mount_path=CREDENTIALS_DIR, read_only=True
+            ),
             k8s.core.v1.VolumeMountArgs(name="tmp", mount_path="/tmp"),
         ],
         security_context=job_container_security(),

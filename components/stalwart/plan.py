@@ -1,13 +1,14 @@
-"""Stalwart v0.16's desired state: `config.json` (the data store only) and the `stalwart-cli apply`
-plan (NDJSON) of the server's settings, as pure functions (no Pulumi calls).
+"""Stalwart v0.16's desired state: `config.json` (the data store only) and the plan (NDJSON in
+`stalwart-cli apply`'s format) of the server's settings, as pure functions (no Pulumi calls).
 
 The plan holds no secret: the relay password is read by the server from a file of the mounted
 Secret (`SecretKeyOptional` variant `File`). Accounts are not in it: `apply` rewrites an account's
 whole credential list on every run (dropping its app passwords) and cannot remove only the
-accounts the stack created; the accounts Job does both (incluster/stalwart_jmap.py).
+accounts the stack created; the accounts Job does both (incluster/jmap_jobs.py).
 
-Shapes: stalwart-cli `apply` (op discriminator `@type`; `upsert`/`reconcile` match on `matchOn`,
-reconcile destroys the unmatched objects of the type) and the server's object schema at v0.16.18
+Shapes: the plan format (op discriminator `@type`; `upsert`/`reconcile` match on `matchOn`,
+reconcile destroys the unmatched objects of the type; applied by incluster/plan_apply.py, whose
+docstring gives the semantics) and the server's object schema at v0.16.18
 (lists and sets as JSON objects, expressions as `{"match": {"0": {"if", "then"}}, "else"}`);
 tests/stalwart/test_plan.py checks every op against the vendored schema.
 """
@@ -93,8 +94,7 @@ LISTENERS = {
 
 
 def render_plan(inputs: PlanInputs) -> list[dict[str, Any]]:
-    """The plan's operations in order (stalwart-cli runs destroys, then these in order, then the
-    reconcile removals)."""
+    """The plan's operations in order (incluster/plan_apply.py applies them in this order)."""
     relay = inputs.relay
     return [
         # Resend signs (DKIM record resend._domainkey); Automatic would make Stalwart sign too.

@@ -54,8 +54,6 @@ class RuntimeInputs:
     """Stalwart's hostname (the public webmail host)."""
     http_url: pulumi.Output[str]
     """In-cluster URL of the HTTP listener."""
-    cli_image: str
-    """v0.16: the pinned stalwart-cli image that applies the plan."""
     jobs_image: str
     """The pinned Python image of the in-cluster scripts."""
 

@@ -119,7 +119,6 @@ def _runtime(
         domain=args.domain,
         hostname=args.webmail_fqdn,
         http_url=context.http_url,
-        cli_image=args.cli_image,
         jobs_image=args.jobs_image,
     )
     return (deploy_v016 if claim.generation == "0.16" else deploy_v015)(inputs, context.opts)

@@ -40,8 +40,6 @@ class StalwartServerArgs:
     """The data claims, the Stalwart image of each, and which one serves."""
     upgrade_export: pulumi.Output[str] | None
     """The converted v0.15 export (secret), applied in the upgrade's recover phase."""
-    cli_image: str
-    """v0.16: pinned stalwart-cli image of the apply Job."""
     jobs_image: str
     """Pinned Python image of the in-cluster scripts."""
     domain: str

@@ -158,17 +158,3 @@ def python_image(value: str, check: Check) -> None:
             f"'{value}' is Python {version['major']}.{version['minor']}; the Jobs need 3.11+",
             check.set_fix(check.default),
         )
-
-
-def cli_image(value: str, check: Check) -> None:
-    """stalwart-cli 1.0.12 added `scope` and strict plan keys, which the plan relies on."""
-    if not pinned_image(value, check):
-        return
-    match = f.IMAGE_RE.fullmatch(value)
-    assert match is not None
-    version = re.fullmatch(r"v?(\d+)\.(\d+)\.(\d+)", match["tag"] or "")
-    if version and tuple(int(part) for part in version.groups()) < (1, 0, 12):
-        check.bad(
-            f"'{value}' is stalwart-cli {'.'.join(version.groups())}; the plan needs 1.0.12+",
-            check.set_fix(check.default),
-        )

@@ -13,7 +13,7 @@ AUTH_MECHANISMS = ("plain", "login", "oauthbearer", "xoauth2")
 """What Stalwart accepts in `session.auth.mechanisms` (crates/common/src/config/smtp/session.rs)."""
 GENERATIONS = ("0.15", "0.16")
 """The Stalwart generations this program renders: v0.15 (config.toml, /api) and v0.16 (config.json,
-JMAP objects applied by stalwart-cli)."""
+JMAP objects applied by the apply Job, incluster/plan_apply.py)."""
 
 
 def generation_of(image: str) -> str:

@@ -36,7 +36,7 @@ def upgrade(value: Any, check: Check) -> Upgrade | None:
 
 
 def export(value: str, check: Check) -> None:
-    """The converted export (NDJSON of `stalwart-cli apply` ops); never echoed."""
+    """The converted export (NDJSON of create/update operations); never echoed."""
     fix = "make upgrade-export (it stores the export with pulumi config set --secret)"
     if len(value.encode()) > MAX_EXPORT_BYTES:
         check.bad(f"the export is larger than {MAX_EXPORT_BYTES // 1024} KiB", fix)

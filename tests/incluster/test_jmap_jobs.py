@@ -92,7 +92,18 @@ def test_credentials_are_rewritten_only_when_the_password_changed(standin, tmp_p
 def test_an_address_other_than_name_at_domain_becomes_an_alias(standin, tmp_path):
     alerts = account("alerts", email="monitoring@example.com")
     assert run(standin, tmp_path, "accounts", [alerts]) == 0
-    assert standin.accounts()["alerts"]["aliases"] == {"0": {"name": "monitoring", "domainId": "1"}}
+    stored = standin.accounts()["alerts"]["aliases"]["0"]
+    assert (stored["name"], stored["domainId"]) == ("monitoring", "1")
+
+
+def test_an_alias_the_server_filled_with_defaults_is_not_rewritten(standin, tmp_path):
+    """The real server returns each alias with `enabled` and `description` added; the second
+    run used to rewrite the account every time (seen against v0.16.18)."""
+    alerts = account("alerts", email="monitoring@example.com")
+    assert run(standin, tmp_path, "accounts", [alerts]) == 0
+    before = len(sets(standin))
+    assert run(standin, tmp_path, "accounts", [alerts]) == 0
+    assert len(sets(standin)) == before
 
 
 def test_only_managed_users_no_longer_listed_are_destroyed(standin, tmp_path):

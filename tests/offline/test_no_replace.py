@@ -41,7 +41,6 @@ OTHER_VALUES: dict[str, Any] = {
         {"name": "noreply", "credentials": {"namespace": "authentik", "secretName": "creds"}}
     ],
     "reconcilerImage": "python:3.13.1-slim-bookworm",
-    "cliImage": "ghcr.io/stalwartlabs/cli:1.0.12",
     "upgrade": {"phase": "stop"},
     "upgradeExport": '{"@type":"create","object":"Domain","value":{"d":{"name":"example.com"}}}',
     "relay": {"host": "smtp.example.net", "port": 587, "implicitTls": False},

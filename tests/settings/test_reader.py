@@ -183,7 +183,6 @@ ROUTE = {"hostname": "nas.example.com", "service": "http://traefik:80"}
         ("image", "stalwartlabs/stalwart:v0.15.5@sha256:" + "a" * 64),
         ("reconcilerImage", "registry.lan:5000/library/python:3.13-slim"),
         ("reconcilerImage", "python:3.12.8-slim-bookworm@sha256:" + "b" * 64),
-        ("cliImage", "registry.lan:5000/stalwartlabs/cli:1.0.12"),
         ("tunnelRoutes", [{**ROUTE, "path": "^/photos"}, {**ROUTE, "path": "^/files"}, ROUTE]),
         ("tunnelRoutes", [{"hostname": "grafana.other-zone.net", "service": "http://g:3000"}]),
         (

@@ -154,18 +154,19 @@ def test_the_plan_fits_the_schema_and_is_the_settings(v016):
     assert data["reload.ndjson"] == plan.to_ndjson(plan.RELOAD_PLAN)
 
 
-def test_the_apply_job_runs_the_cli_then_the_reload_then_the_listener_check(v016):
+def test_the_apply_job_applies_the_plan_then_the_reload_then_checks_the_listeners(v016):
     job = v016.get(*APPLY)
     assert job.depends_on == [v016.get(*DEPLOYMENT).urn]
     spec = job.inputs["spec"]["template"]["spec"]
-    steps = [(c["name"], c["image"], c.get("args")) for c in spec["initContainers"]]
-    assert steps == [
-        ("apply-plan", "ghcr.io/stalwartlabs/cli:1.0.13", ["apply", "--file", "/plan/plan.ndjson"]),
-        (
-            "reload-settings",
-            "ghcr.io/stalwartlabs/cli:1.0.13",
-            ["apply", "--file", "/plan/reload.ndjson"],
-        ),
+    (step,) = spec["initContainers"]
+    assert (step["name"], step["image"]) == ("apply-plan", "python:3.12.8-slim-bookworm")
+    assert step["command"] == [
+        "python3",
+        "-m",
+        "incluster.jmap_jobs",
+        "apply",
+        "/plan/plan.ndjson",
+        "/plan/reload.ndjson",
     ]
     (check,) = spec["containers"]
     assert check["command"] == ["python3", "-m", "incluster.jmap_jobs", "listeners"]
@@ -173,8 +174,10 @@ def test_the_apply_job_runs_the_cli_then_the_reload_then_the_listener_check(v016
     assert (
         env["LISTENER_PORTS"] == "587,993,9090"
     )  # every listener but the http one the Job talks through
-    password = next(e for e in spec["initContainers"][0]["env"] if e["name"] == "STALWART_PASSWORD")
-    assert "secretKeyRef" in password["valueFrom"]
+    # The admin password reaches the applier as a mounted file, never in its environment.
+    step_env = {e["name"]: e for e in step["env"]}
+    assert step_env["ADMIN_PASSWORD_FILE"]["value"] == "/run/secrets/mailstack-admin/admin-password"
+    assert not any("valueFrom" in e for e in step["env"])
 
 
 def test_the_apply_job_may_restart_only_pods_of_its_namespace(v016):

@@ -127,11 +127,11 @@ def test_the_export_is_applied_first_then_the_plan_then_the_accounts(recovering)
     restore = recovering.get(*RESTORE)
     assert restore.depends_on == [recovering.get(*V016_DEPLOYMENT).urn]
     (step,) = restore.inputs["spec"]["template"]["spec"]["containers"]
-    assert step["args"] == ["apply", "--file", "/restore/export.ndjson"]
+    assert step["command"][-2:] == ["apply", "/restore/export.ndjson"]
     apply = recovering.get(*APPLY)
     assert apply.depends_on == [restore.urn]
     spec = apply.inputs["spec"]["template"]["spec"]
-    assert [c["args"] for c in spec["containers"]] == [["apply", "--file", "/plan/plan.ndjson"]]
+    assert [c["command"][-2:] for c in spec["containers"]] == [["apply", "/plan/plan.ndjson"]]
     assert "initContainers" not in spec  # no reload, no listener check: HTTP only in recovery
     assert recovering.get(*ACCOUNTS_JOB).depends_on == [apply.urn]
     assert not recovering.by_type("kubernetes:batch/v1:CronJob")

@@ -7,11 +7,19 @@ response,method,error}, crates/jmap/src/registry/{query,get,set}.rs and mapping/
 - ``POST /jmap``: HTTP Basic (401 problem+json otherwise); body ``{"using", "methodCalls"}``;
   answer ``{"methodResponses": [[name, args, callId]], "sessionState"}``; an unknown method is
   ``["error", {"type": "unknownMethod"}, callId]``.
-- ``x:Domain/query`` (filter ``name``), ``x:Account/query`` (filters ``name``, ``domainId``;
-  ``position``/``limit`` paging), ``x:<T>/get`` (``ids``, ``properties``; password secrets masked
-  as ``****``), ``x:Account/set`` (create: unique (name, domainId) else ``primaryKeyViolation``,
-  a secret that is not a ``$``-hash is ``invalidProperties``; update: top-level properties or JSON
-  pointers ``a/b``; a whole ``credentials`` value replaces the list; destroy).
+- every object type of the server's schema (vendor/stalwart/schema-v0.16.18.json.gz):
+  ``x:<T>/query`` (equality filters; ``position``/``limit`` paging), ``x:<T>/get`` (``ids``,
+  ``properties``; no ``ids``: all; password secrets masked as ``****``), ``x:<T>/set`` (create,
+  update with top-level properties or JSON pointers ``a/b``, destroy); singletons under the id
+  ``singleton``; request-level ``createdIds`` resolve ``#clientId`` references.
+- what a run of the real v0.16.18 server showed (make e2e's rehearsal, README "Verified against
+  the real server"): an update naming a property the schema marks ``immutable`` is refused even
+  when unchanged (``invalidPatch``, "Cannot modify read-only property"); the first start holds
+  the seven default listeners and a file Tracer (crates/common/src/manager/defaults.rs); a
+  created Stdout Tracer gets ``lossy``, ``events`` and ``eventsPolicy``, an account alias gets
+  ``enabled`` and ``description`` (the server's defaults, returned by every get).
+- Account: unique (name, domainId) else ``primaryKeyViolation``; a secret that is not a
+  ``$``-hash is ``invalidProperties``; a whole ``credentials`` value replaces the list.
 
 Knobs: ``not_ready_requests``, ``admin_password``, ``set_error`` (every create/update/destroy
 fails with that SetError); ``requests`` records (method, path, body).
@@ -20,14 +28,92 @@ fails with that SetError); ``requests`` records (method, path, body).
 from __future__ import annotations
 
 import base64
+import gzip
 import itertools
 import json
 import threading
 from dataclasses import dataclass
+from functools import cache
 from http.server import BaseHTTPRequestHandler
+from pathlib import Path
 from typing import Any
 
 from tests.standins.local_http import LocalHTTPServer
+
+SCHEMA = Path(__file__).resolve().parents[2] / "vendor" / "stalwart" / "schema-v0.16.18.json.gz"
+SINGLETON = "singleton"
+# What the server adds to a created object of these variants (seen on the real server).
+CREATED_DEFAULTS: dict[tuple[str, str | None], dict[str, Any]] = {
+    ("Tracer", "Stdout"): {"lossy": False, "events": {}, "eventsPolicy": "exclude"},
+}
+
+
+@cache
+def _schema() -> dict[str, Any]:
+    loaded: dict[str, Any] = json.loads(gzip.decompress(SCHEMA.read_bytes()))
+    return loaded
+
+
+def immutable(object_type: str) -> set[str]:
+    """The properties of a type the schema marks `immutable` (in any of its variants: a type of
+    several variants names each variant's field set in `schemas`)."""
+    schema = _schema()
+    spec = schema["schemas"].get(f"x:{object_type}") or {}
+    variants = spec.get("variants") or []
+    names = [v["schemaName"] for v in variants if v.get("schemaName")] or [f"x:{object_type}"]
+    found: set[str] = set()
+    for name in names:
+        for prop, field in ((schema["fields"].get(name) or {}).get("properties") or {}).items():
+            if isinstance(field, dict) and field.get("update") == "immutable":
+                found.add(prop)
+    return found
+
+
+def known_types() -> set[str]:
+    return {name.removeprefix("x:") for name in _schema()["objects"]}
+
+
+def singletons() -> set[str]:
+    return {
+        name.removeprefix("x:")
+        for name, spec in _schema()["objects"].items()
+        if isinstance(spec, dict) and spec.get("type") == "singleton"
+    }
+
+
+def _first_start() -> dict[str, dict[str, dict[str, Any]]]:
+    listeners = [
+        ("smtp", "smtp", 25, False),
+        ("submissions", "smtp", 465, True),
+        ("imaps", "imap", 993, True),
+        ("pop3s", "pop3", 995, True),
+        ("sieve", "manageSieve", 4190, False),
+        ("https", "http", 443, True),
+        ("http", "http", 8080, False),
+    ]
+    return {
+        "NetworkListener": {
+            f"l{index}": {
+                "id": f"l{index}",
+                "name": name,
+                "protocol": protocol,
+                "bind": {f"[::]:{port}": True},
+                "useTls": True,
+                "tlsImplicit": implicit,
+            }
+            for index, (name, protocol, port, implicit) in enumerate(listeners)
+        },
+        "Tracer": {
+            "t0": {
+                "id": "t0",
+                "@type": "Log",
+                "enable": True,
+                "ansi": False,
+                "prefix": "stalwart.log",
+                "path": "/var/log/stalwart",
+            }
+        },
+    }
 
 
 @dataclass(frozen=True)
@@ -39,11 +125,20 @@ class Recorded:
 
 
 class JmapStandin(LocalHTTPServer):
-    def __init__(self, admin_password: str = "admin-password", not_ready_requests: int = 0):
+    def __init__(
+        self,
+        admin_password: str = "admin-password",
+        not_ready_requests: int = 0,
+        first_start: bool = False,
+    ):
         self.admin_password = admin_password
         self.not_ready_requests = not_ready_requests
         self.set_error: dict[str, Any] | None = None
-        self.objects: dict[str, dict[str, dict[str, Any]]] = {"Domain": {}, "Account": {}}
+        self.types = known_types()
+        self.singletons = singletons()
+        self.objects: dict[str, dict[str, dict[str, Any]]] = {t: {} for t in self.types}
+        if first_start:
+            self.objects.update(json.loads(json.dumps(_first_start())))
         self.requests: list[Recorded] = []
         self._ids = itertools.count(1)
         self._lock = threading.RLock()
@@ -54,7 +149,12 @@ class JmapStandin(LocalHTTPServer):
     def add(self, object_type: str, body: dict[str, Any]) -> str:
         with self._lock:
             object_id = format(next(self._ids), "x")
-            self.objects[object_type][object_id] = {"id": object_id, **body}
+            defaults = CREATED_DEFAULTS.get((object_type, body.get("@type")), {})
+            stored = {"id": object_id, **json.loads(json.dumps(defaults)), **body}
+            for alias in (stored.get("aliases") or {}).values() if object_type == "Account" else ():
+                alias.setdefault("enabled", True)
+                alias.setdefault("description", None)
+            self.objects[object_type][object_id] = stored
             return object_id
 
     def accounts(self) -> dict[str, dict[str, Any]]:
@@ -64,13 +164,20 @@ class JmapStandin(LocalHTTPServer):
     # --- JMAP ----------------------------------------------------------------------------------
     def jmap(self, request: Any) -> dict[str, Any]:
         responses = []
+        created = dict(request.get("createdIds") or {})
         for name, args, call_id in request["methodCalls"]:
             object_type, _, method = name.removeprefix("x:").partition("/")
             if object_type not in self.objects or method not in ("query", "get", "set"):
                 responses.append(["error", {"type": "unknownMethod"}, call_id])
                 continue
-            handler = getattr(self, f"_{method}")
-            responses.append([name, handler(object_type, args), call_id])
+            if method == "set":
+                args = _references(args, created)
+                answer = self._set(object_type, args)
+                for client_id, entry in (answer.get("created") or {}).items():
+                    created[client_id] = entry["id"]
+            else:
+                answer = getattr(self, f"_{method}")(object_type, args)
+            responses.append([name, answer, call_id])
         return {"methodResponses": responses, "sessionState": "0"}
 
     def _query(self, object_type: str, args: dict[str, Any]) -> dict[str, Any]:
@@ -91,6 +198,8 @@ class JmapStandin(LocalHTTPServer):
     def _get(self, object_type: str, args: dict[str, Any]) -> dict[str, Any]:
         found, missing = [], []
         for object_id in args.get("ids") or list(self.objects[object_type]):
+            if object_type in self.singletons:
+                self.objects[object_type].setdefault(SINGLETON, {"id": SINGLETON})
             body = self.objects[object_type].get(object_id)
             if body is None:
                 missing.append(object_id)
@@ -113,9 +222,19 @@ class JmapStandin(LocalHTTPServer):
             else:
                 result.setdefault("created", {})[client_id] = {"id": self.add(object_type, body)}
         for object_id, patch in (args.get("update") or {}).items():
+            if object_type in self.singletons and object_id == SINGLETON:
+                self.objects[object_type].setdefault(SINGLETON, {"id": SINGLETON})
             current = self.objects[object_type].get(object_id)
             if current is None:
                 result.setdefault("notUpdated", {})[object_id] = {"type": "notFound"}
+                continue
+            read_only = sorted({p.split("/")[0] for p in patch} & immutable(object_type))
+            if read_only:
+                result.setdefault("notUpdated", {})[object_id] = {
+                    "type": "invalidPatch",
+                    "description": "Cannot modify read-only property",
+                    "properties": read_only,
+                }
                 continue
             updated = json.loads(json.dumps(current))
             for pointer, value in patch.items():
@@ -207,3 +326,14 @@ class JmapStandin(LocalHTTPServer):
                         self._answer(200, standin.jmap(body))
 
         return Handler
+
+
+def _references(value: Any, created: dict[str, str]) -> Any:
+    """`#clientId` strings (and keys) replaced by the ids created under them (RFC 8620 3.3)."""
+    if isinstance(value, str) and value.startswith("#") and value[1:] in created:
+        return created[value[1:]]
+    if isinstance(value, dict):
+        return {_references(k, created): _references(v, created) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_references(item, created) for item in value]
+    return value
