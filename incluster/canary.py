@@ -236,7 +236,10 @@ def run(
             "the message left the queue but no delivery was counted "
             f"(delivery_delivered stayed at {after['delivery_delivered']:g})"
         )
-    retried = f" after retries ({redact(last[0])[:120]})" if last else ""
+    # A message waiting its first attempt is "Scheduled" (v0.15 "scheduled"); only another status
+    # (a temporary failure) means it was retried (seen on the real server: 0 retries, Scheduled).
+    failures = [status for status in last or [] if status.strip().lower() != "scheduled"]
+    retried = f" after retries ({redact(failures[0])[:120]})" if failures else ""
     return f"message {token} to {recipient} accepted by the relay in {elapsed:.0f}s{retried}"
 
 

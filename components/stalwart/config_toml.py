@@ -65,6 +65,8 @@ PROGRAM_LOCAL_KEYS = (
     "http.allowed-endpoint.*",
     "metrics.prometheus.*",
     "session.auth.mechanisms.*",
+    "session.data.add-headers.date",
+    "session.data.add-headers.message-id",
     "queue.strategy.route.*",
     "queue.route.resend.*",
 )
@@ -181,6 +183,10 @@ def render_config(relay: Relay, auth_mechanisms: tuple[str, ...], hostname: str)
                     {"else": "false"},
                 ],
             },
+            # A submission that lacks Date or Message-ID gets them (RFC 6409 section 8.3, 8.4);
+            # the default adds them on port 25 only, so mail from 587 left without (seen on the
+            # real v0.15.5). Received: stays off: it would carry the cluster's pod addresses.
+            "data": {"add-headers": {"date": True, "message-id": True}},
         },
         # Every store role must name a configured store: with one missing, Stalwart disables all
         # of them and /healthz/ready never turns 200 (crates/common/src/config/mod.rs,

@@ -105,7 +105,7 @@ def render_plan(inputs: PlanInputs) -> list[dict[str, Any]]:
             "value": {"domain": {"name": inputs.domain, "dkimManagement": {"@type": "Manual"}}},
         },
         # Both are required together (SystemSettings validation); without a hostname Stalwart
-        # puts the pod's name into EHLO, Message-ID and Received:.
+        # puts the pod's name into EHLO and Message-ID.
         {
             "@type": "update",
             "object": "SystemSettings",
@@ -195,6 +195,9 @@ def render_plan(inputs: PlanInputs) -> list[dict[str, Any]]:
             },
         },
         # The default tracer writes files to /var/log/stalwart; `kubectl logs` is where logs go.
+        # Matched on every property, so every property of the variant is declared, including
+        # those the server would fill in (lossy, events, eventsPolicy): an applier that compares
+        # whole objects finds it again instead of recreating it every hour.
         {
             "@type": "reconcile",
             "object": "Tracer",
@@ -207,7 +210,21 @@ def render_plan(inputs: PlanInputs) -> list[dict[str, Any]]:
                     "multiline": False,
                     "buffered": False,
                     "enable": True,
+                    "lossy": False,
+                    "events": {},
+                    "eventsPolicy": "exclude",
                 }
+            },
+        },
+        # A submission that lacks Date or Message-ID gets them (RFC 6409 section 8.3, 8.4; the
+        # default adds them on port 25 only, so mail from 587 went out without, seen on the
+        # real server). Received: stays off: it would carry the cluster's pod addresses.
+        {
+            "@type": "update",
+            "object": "MtaStageData",
+            "value": {
+                "addDateHeader": expression(otherwise="true"),
+                "addMessageIdHeader": expression(otherwise="true"),
             },
         },
         # First-start downloads, decided (README "Stalwart v0.16"): this server relays

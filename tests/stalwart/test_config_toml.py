@@ -40,6 +40,9 @@ FIXED_BEYOND_RUNBOOK = {
     "server.hostname": "mail.example.com",
     "server.listener.submission.tls.enable": False,
     "http.use-x-forwarded": True,
+    # Seen on the real v0.15.5: a 587 submission left without Date and Message-ID.
+    "session.data.add-headers.date": True,
+    "session.data.add-headers.message-id": True,
 }
 # Prometheus on a listener of its own, behind Basic auth, and /metrics refused elsewhere
 # (issue 16; keys read in v0.15.5's telemetry.rs and network.rs).
