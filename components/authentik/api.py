@@ -24,6 +24,7 @@ from incluster.client import Client, ClientError, Redactor, Response
 
 MANAGED_EMBEDDED = "goauthentik.io/outposts/embedded"
 ATTACH_RETRIES = 3
+MAX_PAGES = 50  # lists follow `pagination.next`; a homelab's Authentik has a handful of each
 
 
 class Api(Client):
@@ -60,14 +61,29 @@ class Api(Client):
     def _excerpt(self, response: Response) -> str:
         return self.excerpt(response.body) or "(empty)"
 
+    def _list(self, what: str, path: str, query: dict[str, str]) -> list[dict[str, Any]]:
+        """Every result of a list call, page after page (`pagination.next`, 0 after the last)."""
+        found: list[dict[str, Any]] = []
+        page = 1
+        for _ in range(MAX_PAGES):
+            paged = urllib.parse.urlencode({**query, "page": str(page)})
+            reply = self.call(what, "GET", f"{path}?{paged}")
+            results = reply.get("results") if isinstance(reply, dict) else None
+            if not isinstance(results, list):
+                raise ClientError(f"{what}: the answer has no results list")
+            found += [r for r in results if isinstance(r, dict)]
+            pagination = reply.get("pagination") if isinstance(reply, dict) else None
+            following = pagination.get("next") if isinstance(pagination, dict) else 0
+            if not isinstance(following, int) or following <= page:
+                return found
+            page = following
+        raise ClientError(f"{what}: more than {MAX_PAGES} pages")
+
     def _one(self, what: str, path: str, query: dict[str, str]) -> dict[str, Any] | None:
-        reply = self.call(what, "GET", f"{path}?{urllib.parse.urlencode(query)}")
-        results = reply.get("results") if isinstance(reply, dict) else None
-        if not isinstance(results, list):
-            raise ClientError(f"{what}: the answer has no results list")
+        results = self._list(what, path, query)
         if len(results) > 1:
             raise ClientError(f"{what}: {len(results)} objects match, expected one")
-        return results[0] if results and isinstance(results[0], dict) else None
+        return results[0] if results else None
 
     # -- lookups ---------------------------------------------------------------------------------
     def flow_pk(self, slug: str) -> str:
@@ -167,7 +183,10 @@ class Api(Client):
         return provider in _providers(found, f"outpost {uuid}")
 
     def detach(self, attachment: str) -> None:
-        """Removes this provider only; the outpost's other providers stay."""
+        """Removes this provider only; the outpost's other providers stay. A non-embedded
+        outpost may not be left without providers (Authentik refuses an empty list,
+        outposts/api/outposts.py `validate_providers`): there the provider stays attached, and
+        deleting the provider itself, which follows, takes it off the outpost."""
         uuid, provider = _attachment(attachment)
         path = f"/outposts/instances/{_segment(uuid)}/"
         found = self.call(f"outpost {uuid}", "GET", path, missing_ok=True)
@@ -176,20 +195,24 @@ class Api(Client):
         providers = _providers(found, f"outpost {uuid}")
         if provider in providers:
             kept = [p for p in providers if p != provider]
+            if not kept and found.get("managed") != MANAGED_EMBEDDED:
+                return
             self.call(f"detach provider {provider}", "PATCH", path, {"providers": kept})
 
     # -- who may open it -------------------------------------------------------------------------
     def bind_group(self, application_pk: str, group: str, order: int) -> str:
-        """The binding of `group` to the application (made once); returns its pk."""
+        """A new binding of `group` to the application; returns its pk. Never one that exists:
+        its owner's delete would remove it from under this resource (a transition of the group
+        list could end with no binding, and Authentik then lets everyone in). A duplicate
+        binding of a group is harmless."""
         group_pk = self.group_pk(group)
-        query = urllib.parse.urlencode({"target": application_pk})
-        listed = self.call("policy bindings", "GET", f"/policies/bindings/?{query}")
-        for binding in (listed or {}).get("results") or []:
-            if isinstance(binding, dict) and str(binding.get("group")) == group_pk:
-                return str(binding["pk"])
         body = {"target": application_pk, "group": group_pk, "order": order}
         made = self.call(f"bind group {group!r}", "POST", "/policies/bindings/", body)
         return str(_pk(made, f"bind group {group!r}"))
+
+    def order_binding(self, pk: str, order: int) -> None:
+        path = f"/policies/bindings/{_segment(pk)}/"
+        self.call(f"order policy binding {pk}", "PATCH", path, {"order": order})
 
     def read_binding(self, pk: str) -> dict[str, Any] | None:
         path = f"/policies/bindings/{_segment(pk)}/"

@@ -13,6 +13,13 @@ process imports this module from the project directory, which is where Pulumi st
 
 Every resource carries `url` and `token` (secret, `additional_secret_outputs`) in its state, so
 that a refresh or a delete after the settings changed still reaches the same Authentik.
+
+Taking over objects made by hand (`mailstack:adopt.authentik`) happens in `create`, not through
+Pulumi's import: the engine imports by calling the provider's Read with the id alone, and the
+dynamic-provider host cannot tell which provider class to run without the `__provider` property
+of a state (KeyError '__provider', seen in make e2e with the pinned engine; pulumi/pulumi#16175).
+So the resource gets an `adopt` property: `create` finds that object, brings it to the declared
+values and returns its id. `adopt` is never diffed, so removing the setting later changes nothing.
 """
 
 from __future__ import annotations
@@ -30,6 +37,7 @@ from pulumi.dynamic import (
 )
 
 from components.authentik.api import Api
+from incluster.client import ClientError
 
 
 def _api(props: dict[str, Any]) -> Api:
@@ -62,7 +70,17 @@ class ProxyProviderProvider(_Provider):
     replaced_by = ("url",)
 
     def create(self, props: dict[str, Any]) -> CreateResult:
-        pk = _api(props).create_provider(props)
+        api = _api(props)
+        adopt = props.get("adopt")
+        if adopt:
+            if api.read_provider(str(adopt)) is None:
+                raise ClientError(
+                    f"mailstack:adopt.authentik.provider {adopt}: no such proxy provider"
+                )
+            api.update_provider(str(adopt), props)
+            pk = int(adopt)
+        else:
+            pk = api.create_provider(props)
         return CreateResult(id_=str(pk), outs={**props, "pk": int(pk)})
 
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
@@ -85,8 +103,27 @@ class ApplicationProvider(_Provider):
     managed = ("name", "provider", "launchUrl")
     replaced_by = ("url", "slug")
 
+    def diff(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
+        # A new slug is a new application, and a provider belongs to one application only
+        # (Authentik refuses a second one on it): the old one goes first.
+        result = super().diff(id_, olds, news)
+        return DiffResult(
+            changes=result.changes,
+            replaces=result.replaces,
+            delete_before_replace=bool(result.replaces),
+        )
+
     def create(self, props: dict[str, Any]) -> CreateResult:
-        made = _api(props).create_application(props)
+        api = _api(props)
+        adopt = props.get("adopt")
+        if adopt:
+            if api.read_application(str(adopt)) is None:
+                raise ClientError(
+                    f"mailstack:adopt.authentik.application {adopt!r}: no such application"
+                )
+            made = api.update_application(str(adopt), props)
+        else:
+            made = api.create_application(props)
         return CreateResult(id_=str(props["slug"]), outs={**props, "uuid": str(made.get("pk"))})
 
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
@@ -119,7 +156,14 @@ class OutpostAttachmentProvider(_Provider):
 
 
 class GroupBindingProvider(_Provider):
-    replaced_by = ("url", "application", "group", "order")
+    # Named by group (webmail.py): a new position in the list is an update of `order`, never a
+    # replacement, which would make a second resource own the group's one binding and delete it.
+    managed = ("order",)
+    replaced_by = ("url", "application", "group")
+
+    def update(self, id_: str, _olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
+        _api(news).order_binding(id_, int(news["order"]))
+        return UpdateResult(outs=dict(news))
 
     def create(self, props: dict[str, Any]) -> CreateResult:
         pk = _api(props).bind_group(

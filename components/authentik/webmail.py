@@ -14,14 +14,10 @@ from dataclasses import dataclass
 
 import pulumi
 
-from components.adoption import adopted
 from components.authentik.dynamic import Application, GroupBinding, OutpostAttachment, ProxyProvider
 from settings.model import AuthentikSettings
 
 COMPONENT_TYPE = "mailstack:authentik:WebmailForwardAuth"
-# An adopted object keeps what was clicked together until the adopt ids are removed; the next
-# update then sets these (as the Cloudflare adoption does).
-ADOPT_IGNORE = ["name", "externalHost", "authorizationFlow", "invalidationFlow", "launchUrl"]
 
 
 @dataclass(frozen=True)
@@ -57,8 +53,10 @@ class WebmailForwardAuth(pulumi.ComponentResource):
                 "externalHost": args.webmail_url,
                 "authorizationFlow": settings.authorization_flow,
                 "invalidationFlow": settings.invalidation_flow,
+                # Taken over in create (dynamic.py says why not by import).
+                "adopt": args.adopted_ids.get("provider"),
             },
-            adopted(child, args.adopted_ids.get("provider"), ADOPT_IGNORE),
+            child,
         )
         application = Application(
             f"{name}-application",
@@ -68,8 +66,9 @@ class WebmailForwardAuth(pulumi.ComponentResource):
                 "slug": settings.slug,
                 "provider": provider.pk,
                 "launchUrl": args.webmail_url,
+                "adopt": args.adopted_ids.get("application"),
             },
-            adopted(child, args.adopted_ids.get("application"), ADOPT_IGNORE),
+            child,
         )
         OutpostAttachment(
             f"{name}-outpost",
@@ -77,10 +76,16 @@ class WebmailForwardAuth(pulumi.ComponentResource):
             pulumi.ResourceOptions(parent=self, depends_on=[application]),
         )
         for order, group in enumerate(settings.groups):
+            # Named by group, so that adding, removing or reordering groups never hands a group's
+            # binding from one resource to another (the old delete would remove the binding the
+            # new one had found: no binding left, and Authentik then lets everyone in). The alias
+            # carries a stack made when bindings were named by position over without a change.
             GroupBinding(
-                f"{name}-group-{order}",
+                f"{name}-group-{group}",
                 {**connection, "application": application.uuid, "group": group, "order": order},
-                child,
+                pulumi.ResourceOptions(
+                    parent=self, aliases=[pulumi.Alias(name=f"{name}-group-{order}")]
+                ),
             )
         self.provider_pk = provider.pk
         self.application_slug = settings.slug

@@ -8,7 +8,14 @@
   parameters are ignored (django-filter), so `/outposts/instances/?name=x` lists every outpost;
 - proxy providers have integer pks, names unique (400 `{"name": [...]}`), `mode` one of proxy,
   forward_single, forward_domain; applications are addressed by slug, with a uuid pk;
-- PATCH of an outpost's `providers` replaces the whole list; each pk must exist (400);
+- PATCH of an outpost's `providers` replaces the whole list; each pk must exist (400); a
+  non-embedded outpost's list may not be empty (400 "This list may not be empty.",
+  outposts/api/outposts.py `validate_providers`);
+- an application's provider is one-to-one: a second application on it is 400;
+- lists are paginated (`page`, `page_size`; `pagination.next` is the next page number, 0 after
+  the last); ``page_size`` here defaults to ``page_size_default`` so that tests can force paging;
+- a policy binding's `order` may be PATCHed; ``binding_counts`` records, after every binding
+  write, how many bindings the target has (Authentik lets everyone in with none);
 - 404 is `{"detail": "Not found."}`; DELETE answers 204.
 """
 
@@ -57,6 +64,8 @@ class AuthentikStandin(LocalHTTPServer):
         self.outposts: dict[str, dict[str, Any]] = {}
         self._pks = itertools.count(1)
         self._lock = threading.RLock()
+        self.page_size_default = 20
+        self.binding_counts: list[int] = []
         self.after_outpost_patch: Callable[[dict[str, Any]], None] | None = None
         """Runs after an outpost PATCH: a test's concurrent writer."""
         self.error_body: dict[str, Any] | None = None
@@ -112,7 +121,7 @@ class AuthentikStandin(LocalHTTPServer):
                 found = [
                     {"pk": pk, "name": n} for n, pk in self.groups.items() if name in (None, n)
                 ]
-                return 200, _page(found)
+                return 200, self._page(found, query)
             case ["providers", "proxy"] if method == "POST":
                 return self._create_provider(body)
             case ["providers", "proxy", pk]:
@@ -128,23 +137,27 @@ class AuthentikStandin(LocalHTTPServer):
                     for o in self.outposts.values()
                     if wanted is None or o["name"].lower() == wanted.lower()
                 ]
-                return 200, _page(found)
+                return 200, self._page(found, query)
             case ["outposts", "instances", pk]:
                 return self._outpost(method, pk, body)
             case ["policies", "bindings"] if method == "GET":
                 target = query.get("target")
                 found = [b for b in self.bindings.values() if target in (None, b["target"])]
-                return 200, _page(found)
+                return 200, self._page(found, query)
             case ["policies", "bindings"] if method == "POST":
                 pk = str(uuid.uuid4())
                 self.bindings[pk] = {"pk": pk, **body}
+                self._count_bindings(body["target"])
                 return 201, self.bindings[pk]
             case ["policies", "bindings", pk]:
                 if pk not in self.bindings:
                     return _not_found()
                 if method == "DELETE":
-                    del self.bindings[pk]
+                    target = self.bindings.pop(pk)["target"]
+                    self._count_bindings(target)
                     return 204, None
+                if method == "PATCH":
+                    self.bindings[pk].update(body)
                 return 200, self.bindings[pk]
         return _not_found()
 
@@ -173,9 +186,28 @@ class AuthentikStandin(LocalHTTPServer):
             self.providers[pk].update(body)
         return 200, self.providers[pk]
 
+    def _count_bindings(self, target: str) -> None:
+        self.binding_counts.append(sum(b["target"] == target for b in self.bindings.values()))
+
+    def _page(self, results: list[dict[str, Any]], query: dict[str, str]) -> dict[str, Any]:
+        size = int(query.get("page_size") or self.page_size_default)
+        page = int(query.get("page") or 1)
+        chunk = results[(page - 1) * size : page * size]
+        last = max(1, -(-len(results) // size))
+        answer = _page(chunk)
+        answer["pagination"].update(
+            {"count": len(results), "current": page, "total_pages": last,
+             "next": page + 1 if page < last else 0}
+        )  # fmt: skip
+        return answer
+
     def _create_application(self, body: dict[str, Any]) -> tuple[int, Any]:
         if body["slug"] in self.applications:
             return 400, {"slug": ["Application with this slug already exists."]}
+        if body.get("provider") is not None and any(
+            a.get("provider") == body["provider"] for a in self.applications.values()
+        ):
+            return 400, {"provider": ["application with this provider already exists."]}
         self.applications[body["slug"]] = {"pk": str(uuid.uuid4()), **body}
         return 201, self.applications[body["slug"]]
 
@@ -197,6 +229,8 @@ class AuthentikStandin(LocalHTTPServer):
             unknown = [p for p in body.get("providers", []) if p not in self.providers]
             if unknown:
                 return 400, {"providers": [f'Invalid pk "{unknown[0]}" - object does not exist.']}
+            if "providers" in body and not body["providers"] and outpost["managed"] != EMBEDDED:
+                return 400, {"providers": ["This list may not be empty."]}
             outpost.update(body)
             if self.after_outpost_patch is not None:
                 self.after_outpost_patch(outpost)
