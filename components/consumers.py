@@ -34,19 +34,15 @@ def fingerprint(salted_hash: pulumi.Output[str]) -> pulumi.Output[str]:
     return pulumi.Output.unsecret(digest)
 
 
-ExistingKind = (
-    type[k8s.core.v1.Secret] | type[k8s.apps.v1.Deployment] | type[k8s.apps.v1.StatefulSet]
-)
-
-
-def consumer_object(
-    kind: ExistingKind, resource_name: str, namespace: str, name: str, parent: pulumi.Resource
+def consumer_secret(
+    resource_name: str, namespace: str, name: str, parent: pulumi.Resource
 ) -> pulumi.Resource:
-    """The consumer's object as it is, read (never created, never changed): a patch depends on
-    it, so a missing one fails the read, in preview too, before anything is patched. The read
-    keeps nothing a patch's own state does not already hold (a patch records the whole object)."""
+    """The consumer's Secret as it is, read (never created, never changed): its patch depends on
+    it, so a missing one fails the read, in preview too, before anything is patched (a patch of
+    a missing Secret would create one). The read keeps nothing the patch's own state does not
+    already hold (a patch records the whole object)."""
     opts = pulumi.ResourceOptions(parent=parent)
-    return kind.get(resource_name, f"{namespace}/{name}", opts=opts)
+    return k8s.core.v1.Secret.get(resource_name, f"{namespace}/{name}", opts=opts)
 
 
 def restart_consumers(
@@ -67,11 +63,11 @@ def restart_consumers(
             workload.name, target.namespace, f"mailstack-restart-{account.name}", skip_await=True
         )
         resource_name = f"{name}-restart-{workload.kind.lower()}-{workload.name}"
-        kind = k8s.apps.v1.Deployment if workload.kind == "Deployment" else k8s.apps.v1.StatefulSet
-        existing = consumer_object(
-            kind, f"{resource_name}-target", target.namespace, workload.name, parent
-        )
-        after = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=[existing]))
+        # Not read first as the Secret is: reading a workload runs the provider's rollout
+        # awaiter, which lists the namespace's pods (refused to the deploy identity, seen in
+        # make e2e). A patch of a missing workload cannot create one either: the API server
+        # refuses a Deployment without selector and containers, naming the workload.
+        after = opts
         if workload.kind == "Deployment":
             k8s.apps.v1.DeploymentPatch(
                 resource_name,

@@ -26,7 +26,7 @@ from components.accounts_job import (
     JobPod,
     accounts_pod_spec,
 )
-from components.consumers import consumer_object, fingerprint, restart_consumers
+from components.consumers import consumer_secret, fingerprint, restart_consumers
 from components.credentials import salted_hash
 from components.incluster import scripts_config_map
 from components.kube import object_name, patch_metadata, standard_labels
@@ -242,12 +242,8 @@ class ServiceAccounts(pulumi.ComponentResource):
         # A patch creates what it patches when it is missing (server-side apply upserts, in every
         # pulumi-kubernetes release), so the Secret is read first: a typo in secretName stops
         # the update with the read's "not found" instead of leaving a stray Secret behind.
-        existing = consumer_object(
-            k8s.core.v1.Secret,
-            f"{resource_name}-target",
-            target.namespace,
-            target.secret_name,
-            self,
+        existing = consumer_secret(
+            f"{resource_name}-target", target.namespace, target.secret_name, self
         )
         return k8s.core.v1.SecretPatch(
             resource_name,

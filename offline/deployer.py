@@ -34,6 +34,7 @@ from typing import Any
 from offline.harness import Registration
 
 NAME = "mailstack-deployer"
+PREVIEWER = "mailstack-previewer"
 OWN = ["create", "get", "list", "watch", "patch", "delete"]
 READ = ["get", "list", "watch"]
 
@@ -242,4 +243,40 @@ def deployer_manifests(objects: list[Registration]) -> list[dict[str, Any]]:
         for group, resource in sorted(seen.other_namespaces.get(namespace, set())):
             rules.append(_rule(group, [resource], OWN))
         documents += [_role(namespace, rules), _binding("Role", namespace, home)]
+    return documents
+
+
+def previewer_manifests(objects: list[Registration]) -> list[dict[str, Any]]:
+    """The read-only identity of pull-request previews and the drift check: `get`, `list` and
+    `watch` on what the deploy identity may change, nothing else. A preview's server-side
+    dry-run (create, apply) is refused to it, and pulumi-kubernetes then computes that diff on
+    the client (provider.go: a forbidden dry-run at preview "defaulting to client-side"), so
+    the preview still runs, a little less exactly; a refresh only reads (`make e2e` runs both as
+    this identity, and a deploy as it fails)."""
+    deploy = deployer_manifests(objects)
+    home = touched(objects).namespace
+    documents: list[dict[str, Any]] = []
+    for document in deploy:
+        kind = document["kind"]
+        metadata = dict(document["metadata"])
+        metadata["name"] = metadata["name"].replace(NAME, PREVIEWER)
+        if kind == "ServiceAccount":
+            documents.append({**document, "metadata": metadata})
+        elif kind == "Secret":
+            annotations = {"kubernetes.io/service-account.name": PREVIEWER}
+            documents.append({**document, "metadata": {**metadata, "annotations": annotations}})
+        elif kind in ("Role", "ClusterRole"):
+            rules = [
+                {**rule, "verbs": [v for v in ("get", "list", "watch") if v in rule["verbs"]]}
+                for rule in document["rules"]
+            ]
+            documents.append(
+                {**document, "metadata": metadata, "rules": [r for r in rules if r["verbs"]]}
+            )
+        else:  # the bindings
+            subjects = [{"kind": "ServiceAccount", "name": PREVIEWER, "namespace": home}]
+            role_ref = {**document["roleRef"], "name": PREVIEWER}
+            documents.append(
+                {**document, "metadata": metadata, "roleRef": role_ref, "subjects": subjects}
+            )
     return documents

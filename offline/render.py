@@ -20,7 +20,7 @@ from typing import Any
 
 import yaml
 
-from offline.deployer import DeployerError, deployer_manifests
+from offline.deployer import DeployerError, deployer_manifests, previewer_manifests
 from offline.harness import PROJECT_ROOT, Registration, StackRun, run_program
 from offline.outdir import MARKER, clean, clear_previous_render
 from offline.secrets import redact, reveal
@@ -34,6 +34,7 @@ from settings import AUTHENTIK_TOKEN_KEY, KEYS, NAMESPACE, SECRET_PLACEHOLDERS, 
 STALWART_FILES = ("config.toml", "config.json", "plan.ndjson", "reload.ndjson")
 # Order in which `kubectl apply` would want the objects (dependencies first).
 DEPLOYER_FILE = "deployer-rbac.yaml"
+PREVIEWER_FILE = "previewer-rbac.yaml"
 KIND_ORDER = ["Namespace", "PersistentVolumeClaim", "Secret", "ConfigMap", "Deployment"]
 # Pulumi's own rule for a stack name (pkg/backend/filestate/backend.go: stackNameRE).
 STACK_NAME_RE = re.compile(r"^[A-Za-z0-9_.-]{1,100}$")
@@ -159,6 +160,7 @@ def write_render(run: StackRun, out: Path) -> list[str]:
     `out`, and MARKER listing every file; returns what it wrote."""
     objects = _kubernetes_objects(run)
     deployer = deployer_manifests(objects)  # before any file is touched: it may refuse
+    previewer = previewer_manifests(objects)
     clear_previous_render(out)
     (out / "kubernetes").mkdir(parents=True, exist_ok=True)
     (out / "stalwart").mkdir(exist_ok=True)
@@ -189,10 +191,12 @@ def write_render(run: StackRun, out: Path) -> list[str]:
                 written.append(f"stalwart/{file_name}")
                 files.append(f"stalwart/{file_name}")
 
-    # The deploy identity's RBAC for this stack (README "Repository secrets": KUBECONFIG).
-    (out / DEPLOYER_FILE).write_text(yaml.safe_dump_all(deployer, sort_keys=False))
-    files.append(DEPLOYER_FILE)
-    written.append(DEPLOYER_FILE)
+    # CI's identities for this stack (README "Repository secrets": KUBECONFIG for the deploy,
+    # KUBECONFIG_PREVIEW for pull-request previews and the drift check).
+    for name, documents in ((DEPLOYER_FILE, deployer), (PREVIEWER_FILE, previewer)):
+        (out / name).write_text(yaml.safe_dump_all(documents, sort_keys=False))
+        files.append(name)
+        written.append(name)
 
     (out / "SUMMARY.md").write_text(summary(run, ordered))
     (out / MARKER).write_text("".join(f"{name}\n" for name in sorted(files)))

@@ -119,6 +119,30 @@ def test_a_consumer_that_does_not_exist_stops_the_update_and_creates_no_stub(
     stack.up()  # back to the real Secret
 
 
+def test_a_restart_of_a_workload_that_does_not_exist_stops_the_update_and_creates_none(
+    cluster: Cluster, stack: Stack
+) -> None:
+    restart = [{"kind": "Deployment", "name": "authentik-servr"}]
+    missing = accounts(
+        credentials={
+            "namespace": "authentik",
+            "secretName": "authentik-credentials",
+            "key": "smtp-password",
+            "restart": restart,
+        }
+    )
+    stack.set_path("mailstack:serviceAccounts", missing)
+    try:
+        result = stack.up(check=False)
+    finally:
+        stack.set_path("mailstack:serviceAccounts", accounts(passwordVersion=2))
+    assert result.returncode != 0
+    assert "authentik-servr" in result.stdout + result.stderr
+    gone = cluster.kubectl("get", "deployment", "authentik-servr", "-n", "authentik", check=False)
+    assert gone.returncode != 0
+    stack.up()
+
+
 def test_removing_an_account_removes_only_what_the_stack_added(
     cluster: Cluster, stack: Stack
 ) -> None:

@@ -43,6 +43,7 @@ def ci(cluster: Cluster, tools: str, tmp_path_factory: pytest.TempPathFactory) -
     )  # fmt: skip
     manifest = (render / "deployer-rbac.yaml").read_text()
     cluster.kubectl("apply", "-f", "-", stdin=manifest)
+    cluster.kubectl("apply", "-f", "-", stdin=(render / "previewer-rbac.yaml").read_text())
     stack.env["KUBECONFIG"] = str(cluster.service_account_kubeconfig(*IDENTITY, workdir))
     return {"stack": stack, "manifest": manifest, "workdir": workdir}
 
@@ -147,3 +148,28 @@ def test_without_a_rule_it_needs_the_deploy_fails_at_once(
         cluster.kubectl("apply", "-f", "-", stdin=ci["manifest"])
     assert result.returncode != 0
     assert "forbidden" in result.stdout + result.stderr
+
+
+def test_the_read_only_identity_previews_and_checks_drift_but_cannot_deploy(
+    cluster: Cluster, ci: dict[str, Any], tmp_path: Path
+) -> None:
+    """previewer-rbac.yaml: pull-request previews and the drift check run; a deploy is refused."""
+    from e2e.tests.test_ci import _drift
+
+    stack: Stack = ci["stack"]
+    deploy(stack)  # the last one was refused: in sync again first, as the deploy identity
+    deployer = stack.env["KUBECONFIG"]
+    stack.env["KUBECONFIG"] = str(
+        cluster.service_account_kubeconfig("stalwart", "mailstack-previewer", ci["workdir"])
+    )
+    try:
+        preview = run_action(stack, "preview.yml")
+        assert preview.returncode == 0, preview.stdout[-5000:]
+        status, output, _summary = _drift(stack, tmp_path)
+        assert status == 0, output[-5000:]
+        stack.set_path("mailstack:backup", {"snapshotRetain": 9})
+        refused = run_action(stack, "deploy.yml")
+        assert refused.returncode != 0
+        assert "forbidden" in refused.stdout + refused.stderr
+    finally:
+        stack.env["KUBECONFIG"] = deployer

@@ -64,6 +64,8 @@ def job(wf: dict[str, Any], job_id: str) -> dict[str, Any]:
 
 
 def steps(job_def: dict[str, Any]) -> list[dict[str, Any]]:
+    if "uses" in job_def:  # a job that calls a reusable workflow has none of its own
+        return []
     found = job_def.get("steps")
     assert isinstance(found, list), "job has no steps"
     assert found, "job has no steps"
@@ -287,6 +289,33 @@ def test_deploy_refreshes_so_an_update_puts_drift_back() -> None:
     assert inputs["refresh"] is True
 
 
+@pytest.mark.parametrize("name", ["preview.yml", "drift.yml"])
+def test_preview_and_drift_hold_only_the_read_only_identities(name: str) -> None:
+    """Issue 22: previews run the branch's code; with the deploy credentials a pull request
+    (Renovate's bring new dependency code) could change the cluster or the zone."""
+    given = the_step_using(pulumi_job(name), SETUP_ACTION_REF)["with"]
+    assert squeeze(given["kubeconfig"]) == "${{secrets.KUBECONFIG_PREVIEW}}"
+    env = {k: squeeze(v) for k, v in pulumi_command_step(name).get("env", {}).items()}
+    assert env["CLOUDFLARE_API_TOKEN"] == "${{secrets.CLOUDFLARE_API_TOKEN_READONLY}}"
+
+
+def test_the_deploy_alone_holds_the_deploy_identity() -> None:
+    given = the_step_using(pulumi_job("deploy.yml"), SETUP_ACTION_REF)["with"]
+    assert squeeze(given["kubeconfig"]) == "${{secrets.KUBECONFIG}}"
+
+
+def test_each_preview_waits_for_a_reviewer_of_its_environment() -> None:
+    """The stack's passphrase decrypts every stack secret for the branch's code."""
+    assert pulumi_job("preview.yml")["environment"] == "preview"
+
+
+def test_deploy_runs_only_after_the_checks_pass() -> None:
+    jobs = workflow("deploy.yml")["jobs"]
+    assert jobs["checks"]["uses"] == "./.github/workflows/checks.yml"
+    assert pulumi_job("deploy.yml")["needs"] == "checks"
+    assert "workflow_call" in triggers(workflow("checks.yml"))
+
+
 def test_drift_previews_with_refresh_and_fails_on_any_change_naming_each() -> None:
     # The action only installs the CLI here: the preview runs with --json for the report.
     assert set(pulumi_inputs("drift.yml")) == {"pulumi-version-file"}
@@ -433,7 +462,8 @@ def test_pulumi_step_gets_backend_and_cloudflare_credentials_from_secrets(name: 
     env = {k: squeeze(v) for k, v in step.get("env", {}).items()}
     assert env["PULUMI_ACCESS_TOKEN"] == "${{secrets.PULUMI_ACCESS_TOKEN}}"
     assert env["PULUMI_CONFIG_PASSPHRASE"] == "${{secrets.PULUMI_CONFIG_PASSPHRASE}}"
-    assert env["CLOUDFLARE_API_TOKEN"] == "${{secrets.CLOUDFLARE_API_TOKEN}}"
+    cloudflare = "CLOUDFLARE_API_TOKEN" if name == "deploy.yml" else "CLOUDFLARE_API_TOKEN_READONLY"
+    assert env["CLOUDFLARE_API_TOKEN"] == "${{secrets." + cloudflare + "}}"
     assert env["AUTHENTIK_TOKEN"] == "${{secrets.AUTHENTIK_TOKEN}}"
     backend = env["BACKEND_URL"] if name == "drift.yml" else squeeze(step["with"]["cloud-url"])
     assert backend == "${{vars.PULUMI_BACKEND_URL}}"
