@@ -1,6 +1,6 @@
 """What every Kubernetes object of this program shares: the standard labels, object names, the
-annotation that stops the provider from waiting on a status only a controller publishes, and the
-metadata of a patch of someone else's object."""
+annotations that stop the provider from waiting on a status only a controller publishes and that
+rerun a failed Job, and the metadata of a patch of someone else's object."""
 
 from __future__ import annotations
 
@@ -10,6 +10,10 @@ import pulumi_kubernetes as k8s
 # the controller (Traefik, the Tailscale operator) publishes; nothing here depends on it, and an
 # operator that is slow to join the tailnet must not fail the update.
 SKIP_AWAIT = {"pulumi.com/skipAwait": "true"}
+# Every Job of the stack: one that failed is replaced (run again) by the next `pulumi up` even
+# when nothing else changed, instead of being waited on again (pulumi-kubernetes'
+# `replaceUnready`; make e2e's test_failed_jobs.py shows it on the real engine).
+RERUN_WHEN_FAILED = {"pulumi.com/replaceUnready": "true"}
 
 
 def standard_labels(instance: str, component: str) -> dict[str, str]:

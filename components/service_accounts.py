@@ -29,7 +29,7 @@ from components.accounts_job import (
 from components.consumers import consumer_secret, fingerprint, restart_consumers
 from components.credentials import salted_hash
 from components.incluster import scripts_config_map
-from components.kube import object_name, patch_metadata, standard_labels
+from components.kube import RERUN_WHEN_FAILED, object_name, patch_metadata, standard_labels
 from settings.model import ServiceAccount
 
 COMPONENT_TYPE = "mailstack:stalwart:ServiceAccounts"
@@ -184,9 +184,7 @@ class ServiceAccounts(pulumi.ComponentResource):
             metadata=k8s.meta.v1.ObjectMetaArgs(
                 namespace=args.namespace,
                 labels=labels,
-                # A failed Job is replaced (rerun) by the next `pulumi up` even when nothing else
-                # changed, instead of being waited on again.
-                annotations={"pulumi.com/replaceUnready": "true"},
+                annotations=RERUN_WHEN_FAILED,
             ),
             spec=k8s.batch.v1.JobSpecArgs(
                 backoff_limit=2,

@@ -397,7 +397,12 @@ def main(
     parser = argparse.ArgumentParser(description="Stalwart v0.16 in-cluster jobs")
     parser.add_argument("command", choices=["apply", "accounts", "listeners", "pods-gone"])
     parser.add_argument("plans", nargs="*", help="apply: NDJSON plan files, applied in order")
-    parsed = parser.parse_args(argv)
+    parser.add_argument(
+        "--recovery",
+        action="store_true",
+        help="apply: the server runs in recovery mode; write every declared singleton whole",
+    )
+    parsed = parser.parse_intermixed_args(argv)
     command = parsed.command
     env = os.environ if env is None else env
     redact = Redactor()
@@ -427,7 +432,7 @@ def main(
             if not plans:
                 raise ClientError("apply needs at least one plan file")
             wait_until_ready(jmap, ready, retries, sleep, _print)
-            applier = Applier(jmap, _print)
+            applier = Applier(jmap, _print, recovery=parsed.recovery)
             for path, operations in plans:
                 _print(f"applying {path} ({len(operations)} operations)")
                 applier.apply(operations)

@@ -24,6 +24,15 @@ accepts (README "Verified against the real server"). So the semantics are this m
   `restore-<id>` client id is what re-links a v0.15 account's mail in recovery mode
   (crates/jmap/src/registry/mapping/principal.rs), so it is sent as given.
 - ``destroy``: the objects the filter selects (all of the type without one).
+- ``create`` of an ``Action`` (a reload): requested, counted as ``actions``, never as a creation
+  (an Action is not stored: `x:Action/query` answers "Actions cannot be queried" on the real
+  v0.16.18), so an unchanged plan ends ``created=0`` however often it is applied.
+
+In recovery mode (``recovery=True``) every declared singleton is written whole: the real server
+answers a singleton never written with its first variant (`{"@type": "Disabled"}` for ``Asn``)
+instead of what a normal start would store (crates/common/src/manager/defaults.rs returns early
+in recovery mode), so "unchanged" there would let the first normal start store its default (the
+ASN/GeoIP downloads) until the next apply.
 
 Matching compares declared values with the server's; properties the server adds (defaults) do
 not stop a match, so an hourly re-application changes nothing that is already as declared.
@@ -74,13 +83,14 @@ class Tally:
     unchanged: int = 0
     reused: int = 0
     destroyed: int = 0
+    actions: int = 0
     ids: dict[str, str] = field(default_factory=dict)
     """Client id -> the server's id of the object created or matched under it."""
 
     def counts(self) -> str:
         return (
             f"created={self.created} updated={self.updated} unchanged={self.unchanged} "
-            f"reused={self.reused} destroyed={self.destroyed}"
+            f"reused={self.reused} destroyed={self.destroyed} actions={self.actions}"
         )
 
 
@@ -128,9 +138,10 @@ def _differing(
 
 
 class Applier:
-    def __init__(self, server: Server, log: Log) -> None:
+    def __init__(self, server: Server, log: Log, recovery: bool = False) -> None:
         self.server = server
         self.log = log
+        self.recovery = recovery
         self.tally = Tally()
 
     def apply(self, operations: Iterable[dict[str, Any]]) -> Tally:
@@ -156,8 +167,11 @@ class Applier:
     def _update(self, object_type: str, object_id: str, declared: dict[str, Any]) -> None:
         if object_id.startswith("#"):
             object_id = self._known(object_id[1:], f"update {object_type}")
-        current = self._get(object_type, [object_id])
-        changes = _differing(declared, current[0] if current else {}, self.tally.ids)
+        if self.recovery and object_id == "singleton":
+            changes = dict(declared)
+        else:
+            current = self._get(object_type, [object_id])
+            changes = _differing(declared, current[0] if current else {}, self.tally.ids)
         if not changes:
             self.tally.unchanged += 1
             self.log(f"update {object_type}: unchanged")
@@ -211,6 +225,11 @@ class Applier:
 
     def _create(self, object_type: str, client_id: str, body: dict[str, Any]) -> None:
         what = f"{object_type} {client_id}"
+        if object_type == "Action":
+            self._set(object_type, f"request {what}", {"create": {client_id: body}})
+            self.tally.actions += 1
+            self.log(f"{what}: requested")
+            return
         key = NATURAL_KEYS.get(object_type)
         if key and all(k in body for k in key):
             condition = {k: _resolve(body[k], self.tally.ids) for k in key}

@@ -12,7 +12,12 @@ the shell history or `ps`), the export goes to stdout or, with `--store`, to the
 stderr. Paths are rewritten from /opt/stalwart to /var/lib/stalwart (the v0.16 image's data
 volume; UPGRADING/v0_16.md "Docker"). The `SystemSettings` update is left out: v0.15 had no
 `server.hostname` here (an empty one fails validation), and the plan sets hostname and default
-domain. Every line is checked against Stalwart's schema before anything is stored.
+domain. v0.15's DKIM keys are left out and every domain is created with Manual DKIM
+management: v0.16 signs with every active DkimSignature of a domain whatever its management
+mode (crates/common/src/cache/principals.rs `dkim_signers`; seen on the real v0.16.18: every
+message left with the two old v0.15 signatures beside Resend's), and an Automatic domain would
+have its keys generated at the first start; Resend signs (`resend._domainkey`). Every line is
+checked against Stalwart's schema before anything is stored.
 
 Exit 0 stored/printed, 2 on anything wrong (one line on stderr, no traceback, no secret).
 """
@@ -50,10 +55,42 @@ def load_script() -> ModuleType:
     return module
 
 
+# Principal types the converter turns into v0.16 objects (migrate_v016.py `Converter`); any
+# other type (API keys, OAuth clients, custom roles, resources, locations) is not carried over.
+CONVERTED_TYPES = frozenset({"individual", "group", "list", "domain", "tenant"})
+
+
+def losses(principals: list[dict[str, Any]]) -> list[str]:
+    """What the v0.15 directory holds that the export does not carry, counted: the converter
+    keeps only each account's main password (and its TOTP secret), never its app passwords or
+    further passwords (migrate_v016.py `_build_credentials`), and no principal of another type."""
+    app_passwords = extra_passwords = with_app = 0
+    dropped: dict[str, int] = {}
+    for principal in principals:
+        kind = str(principal.get("type") or "?")
+        if kind not in CONVERTED_TYPES:
+            dropped[kind] = dropped.get(kind, 0) + 1
+            continue
+        raw = principal.get("secrets")
+        secrets = [s for s in (raw if isinstance(raw, list) else [raw]) if isinstance(s, str)]
+        apps = sum(s.startswith("$app$") for s in secrets)
+        passwords = [s for s in secrets if not s.startswith(("$app$", "otpauth://"))]
+        app_passwords += apps
+        with_app += bool(apps)
+        extra_passwords += max(0, len(passwords) - 1)
+    lines = []
+    if app_passwords:
+        lines.append(f"{app_passwords} app password(s) of {with_app} account(s)")
+    if extra_passwords:
+        lines.append(f"{extra_passwords} password(s) beyond each account's first")
+    lines += [f"{count} principal(s) of type {kind}" for kind, count in sorted(dropped.items())]
+    return lines
+
+
 def export_operations(
     script: Any, url: str, user: str, password: str, redact: Redactor
-) -> list[dict[str, Any]]:
-    """The converted export of the v0.15 server at `url`, in load order."""
+) -> tuple[list[dict[str, Any]], list[str]]:
+    """The converted export of the v0.15 server at `url`, in load order, and what it loses."""
     client = script.StalwartClient(url, username=user, password=password, verify=True)
     # Credentials go to `url` only: a redirect is an error, not a second destination.
     client.session.max_redirects = 0
@@ -68,7 +105,16 @@ def export_operations(
     result.pop("DataStore", None)  # the program renders config.json itself
     operations = script.build_export_ops(result)
     operations, _ = script.apply_path_patches(operations, PATH_PATCHES)
-    return [op for op in operations if op.get("object") != "SystemSettings"]
+    kept = [op for op in operations if op.get("object") not in ("SystemSettings", "DkimSignature")]
+    for op in kept:
+        if op.get("object") == "Domain" and op["@type"] == "create":
+            for domain in op["value"].values():
+                domain["dkimManagement"] = {"@type": "Manual"}
+    dkim = sum(len(op["value"]) for op in operations if op.get("object") == "DkimSignature")
+    lost = losses(principals)
+    if dkim:
+        lost.append(f"{dkim} DKIM key(s): Resend signs the mail; left out on purpose")
+    return kept, lost
 
 
 def check(operations: list[dict[str, Any]]) -> None:
@@ -117,13 +163,19 @@ def main(argv: list[str] | None = None) -> int:
                 "--show-secrets` into this command"
             )
         redact.add(password)
-        operations = export_operations(load_script(), args.url, args.user, password, redact)
+        operations, lost = export_operations(load_script(), args.url, args.user, password, redact)
         for op in operations:
             for body in op["value"].values() if op["@type"] == "create" else [op["value"]]:
                 redact.add(json.dumps(body))
         check(operations)
         ndjson = "".join(json.dumps(op, ensure_ascii=False) + "\n" for op in operations)
         print(f"upgrade-export: {summary(operations)}", file=sys.stderr)
+        print(
+            "upgrade-export: will NOT survive the upgrade: "
+            + ("; ".join(lost) if lost else "no app password, extra password or other principal")
+            + " (MIGRATING.md 'What the upgrade loses')",
+            file=sys.stderr,
+        )
         if args.store:
             store(ndjson, args.stack)
             print(f"upgrade-export: stored as {SETTING} (encrypted)", file=sys.stderr)

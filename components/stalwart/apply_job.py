@@ -23,7 +23,7 @@ from components.incluster import (
     scripts_mount,
     scripts_volume,
 )
-from components.kube import object_name, standard_labels
+from components.kube import RERUN_WHEN_FAILED, object_name, standard_labels
 from components.stalwart import plan
 from components.stalwart.job_pods import (
     ADMIN_PASSWORD_KEY,
@@ -179,8 +179,7 @@ def _job(
         metadata=k8s.meta.v1.ObjectMetaArgs(
             namespace=inputs.namespace,
             labels=labels,
-            # A failed Job is rerun by the next `pulumi up` instead of being waited on again.
-            annotations={"pulumi.com/replaceUnready": "true"},
+            annotations=RERUN_WHEN_FAILED,
         ),
         spec=job_spec(labels, pod),
         opts=pulumi.ResourceOptions.merge(

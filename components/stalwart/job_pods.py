@@ -74,12 +74,20 @@ def apply_container(
     step: str, plan_files: list[str], inputs: RuntimeInputs, mount: str = "plan"
 ) -> k8s.core.v1.ContainerArgs:
     """`python3 -m incluster.jmap_jobs apply <plans>` in the reconciler image: the plans in
-    order, over JMAP (incluster/plan_apply.py); needs the `scripts` and `credentials` volumes."""
+    order, over JMAP (incluster/plan_apply.py); needs the `scripts` and `credentials` volumes.
+    In recovery mode `--recovery` writes every declared singleton (plan_apply.py)."""
     mount_path = PLAN_DIR if mount == "plan" else f"/{mount}"
     return k8s.core.v1.ContainerArgs(
         name=step,
         image=inputs.jobs_image,
-        command=["python3", "-m", "incluster.jmap_jobs", "apply", *plan_files],
+        command=[
+            "python3",
+            "-m",
+            "incluster.jmap_jobs",
+            "apply",
+            *(["--recovery"] if inputs.recovery else []),
+            *plan_files,
+        ],
         env=[
             *python_env(),
             k8s.core.v1.EnvVarArgs(name="STALWART_URL", value=inputs.http_url),

@@ -14,7 +14,7 @@ from components.incluster import (
     scripts_mount,
     scripts_volume,
 )
-from components.kube import object_name
+from components.kube import RERUN_WHEN_FAILED, object_name
 from components.stalwart.apply_job import apply_job_labels
 from components.stalwart.job_pods import JOB_RESOURCES, JOB_TIMEOUTS, NONROOT, selector_text
 
@@ -113,7 +113,9 @@ def stop_gate(
     )
     return k8s.batch.v1.Job(
         f"{name}-stop-gate",
-        metadata=k8s.meta.v1.ObjectMetaArgs(namespace=namespace, labels=labels),
+        metadata=k8s.meta.v1.ObjectMetaArgs(
+            namespace=namespace, labels=labels, annotations=RERUN_WHEN_FAILED
+        ),
         spec=k8s.batch.v1.JobSpecArgs(
             backoff_limit=2,
             active_deadline_seconds=GATE_DEADLINE_SECONDS,

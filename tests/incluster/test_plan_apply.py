@@ -39,7 +39,9 @@ def rendered_plan() -> list[dict[str, Any]]:
     return plan.render_plan(inputs)
 
 
-def apply(standin: JmapStandin, tmp_path: Path, *plans: list[dict[str, Any]]) -> tuple[int, str]:
+def apply(
+    standin: JmapStandin, tmp_path: Path, *plans: list[dict[str, Any]], recovery: bool = False
+) -> tuple[int, str]:
     (tmp_path / "admin").write_text(standin.admin_password + "\n")
     files = []
     for index, operations in enumerate(plans):
@@ -55,7 +57,8 @@ def apply(standin: JmapStandin, tmp_path: Path, *plans: list[dict[str, Any]]) ->
     original = jmap_jobs._print
     jmap_jobs._print = lines.append  # type: ignore[assignment]
     try:
-        status = jmap_jobs.main(["apply", *files], env, sleep=lambda _: None)
+        flags = ["--recovery"] if recovery else []
+        status = jmap_jobs.main(["apply", *flags, *files], env, sleep=lambda _: None)
     finally:
         jmap_jobs._print = original
     return status, "\n".join(lines)
@@ -113,6 +116,44 @@ def test_applying_the_plan_again_writes_nothing(server, tmp_path):
     assert status == 0, output
     assert writes(server)[before:] == []
     assert "created=0 updated=0" in output and "destroyed=0" in output
+
+
+def test_the_hourly_run_counts_its_reload_as_an_action_not_a_creation(server, tmp_path):
+    """What the Job and the CronJob run: plan, then reload. The real v0.16.18 ended `created=1` on
+    every rerun while the reload was counted as a creation (an Action is never stored)."""
+    assert apply(server, tmp_path, rendered_plan(), plan.RELOAD_PLAN)[0] == 0
+    status, output = apply(server, tmp_path, rendered_plan(), plan.RELOAD_PLAN)
+    assert status == 0, output
+    # 17 unchanged, as the real server's rerun (README "Verified against the real server")
+    assert output.splitlines()[-1] == (
+        "plan applied: created=0 updated=0 unchanged=17 reused=0 destroyed=0 actions=1"
+    )
+    assert writes(server)[-1] == ("x:Action/set", "create")
+
+
+def test_in_recovery_mode_every_declared_singleton_is_written(tmp_path):
+    """The real server in recovery mode answered the never-written Asn singleton as `Disabled`:
+    "unchanged" would have let the first normal start store its default (ASN/GeoIP downloads)."""
+    declared = [op for op in rendered_plan() if op["object"] == "Asn"]
+    assert declared == [{"@type": "update", "object": "Asn", "value": {"@type": "Disabled"}}]
+    with JmapStandin(recovery=True) as server:
+        assert apply(server, tmp_path, declared)[1].endswith(
+            "unchanged=1 reused=0 destroyed=0 actions=0"
+        )
+        assert "singleton" not in server.objects["Asn"]  # what went wrong on the real server
+        status, output = apply(server, tmp_path, declared, recovery=True)
+        assert status == 0, output
+        assert "update Asn: @type" in output
+        assert server.objects["Asn"]["singleton"]["@type"] == "Disabled"
+
+
+def test_a_property_the_server_does_not_know_is_one_line_and_exit_1(server, tmp_path, capsys):
+    bad = [{"@type": "update", "object": "Asn", "value": {"@type": "Disabled", "speed": 9}}]
+    status, _ = apply(server, tmp_path, bad)
+    assert status == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("apply failed: update Asn") and "Invalid key for object" in err
+    assert "\n" not in err and "Traceback" not in err
 
 
 def test_a_webui_edit_of_a_declared_property_is_undone_and_others_stay(server, tmp_path):

@@ -134,3 +134,49 @@ def test_the_make_target_pipes_the_password_and_stores_the_export():
     assert "pulumi stack output adminPassword --show-secrets" in recipe
     assert "| $(BIN)/python -m migration.upgrade_export" in recipe
     assert "--store" in recipe
+
+
+def test_what_the_upgrade_loses_is_counted_before_it_happens(monkeypatch, capsys, v015):
+    """The converter keeps each account's main password only (migrate_v016.py
+    `_build_credentials`) and no principal of another type: the owner reads that first."""
+    v015.add_principal(
+        "individual",
+        "owner",
+        secrets=[HASH, "$app$phone$" + HASH, "$app$laptop$" + HASH, "otpauth://totp/x"],
+        emails=["owner@example.com"],
+    )
+    v015.add_principal("apiKey", "backup-script", secrets=["$6$x$" + "k" * 86])
+    code, out = run(monkeypatch, capsys, v015.url)
+    assert code == 0, out.err
+    [line] = [x for x in out.err.splitlines() if "will NOT survive" in x]
+    assert "2 app password(s) of 1 account(s)" in line
+    assert "1 principal(s) of type apiKey" in line
+    assert HASH not in out.err
+
+
+def test_an_export_that_loses_nothing_says_so(monkeypatch, capsys, v015):
+    code, out = run(monkeypatch, capsys, v015.url)
+    assert code == 0
+    assert "will NOT survive the upgrade: no app password" in out.err
+
+
+def test_dkim_keys_stay_behind_and_domains_are_manual(monkeypatch, capsys, v015):
+    """v0.16 signs with every active DkimSignature whatever the domain's DKIM management (seen
+    on the real server after an upgrade: two old signatures beside Resend's)."""
+    v015.settings.update(
+        {
+            "signature.rsa.algorithm": "rsa-sha256",
+            "signature.rsa.domain": "example.com",
+            "signature.rsa.selector": "v15rsa",
+            "signature.rsa.private-key": "\n".join(
+                ["-----BEGIN PRIVATE KEY-----", "AAAA", "-----END PRIVATE KEY-----"]
+            ),
+        }
+    )
+    code, out = run(monkeypatch, capsys, v015.url)
+    assert code == 0, out.err
+    operations = [json.loads(line) for line in out.out.splitlines()]
+    assert not [op for op in operations if op["object"] == "DkimSignature"]
+    domains = next(op for op in operations if op["object"] == "Domain")["value"].values()
+    assert all(d["dkimManagement"] == {"@type": "Manual"} for d in domains)
+    assert "1 DKIM key(s)" in out.err and "PRIVATE KEY" not in out.err

@@ -40,6 +40,15 @@ def test_every_job_ends_itself_before_the_provider_stops_waiting(scenario):
 
 
 @pytest.mark.parametrize("scenario", list(RUNS))
+def test_every_job_that_failed_runs_again_at_the_next_up(scenario):
+    """A Job ended Failed (its deadline, a refusal) is not waited on again: the next `pulumi up`
+    replaces it (shown on the real engine by make e2e's test_failed_jobs.py)."""
+    for job in (r for r in RUNS[scenario].resources if r.type == "kubernetes:batch/v1:Job"):
+        annotations = job.inputs["metadata"].get("annotations") or {}
+        assert annotations.get("pulumi.com/replaceUnready") == "true", job.name
+
+
+@pytest.mark.parametrize("scenario", list(RUNS))
 def test_every_deployment_waits_longer_than_stalwart_may_take_to_start(scenario):
     for deployment in (
         r for r in RUNS[scenario].resources if r.type == "kubernetes:apps/v1:Deployment"

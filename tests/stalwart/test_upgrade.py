@@ -127,11 +127,14 @@ def test_the_export_is_applied_first_then_the_plan_then_the_accounts(recovering)
     restore = recovering.get(*RESTORE)
     assert restore.depends_on == [recovering.get(*V016_DEPLOYMENT).urn]
     (step,) = restore.inputs["spec"]["template"]["spec"]["containers"]
-    assert step["command"][-2:] == ["apply", "/restore/export.ndjson"]
+    # --recovery: every declared singleton is written (plan_apply.py; seen on the real server)
+    assert step["command"][-3:] == ["apply", "--recovery", "/restore/export.ndjson"]
     apply = recovering.get(*APPLY)
     assert apply.depends_on == [restore.urn]
     spec = apply.inputs["spec"]["template"]["spec"]
-    assert [c["command"][-2:] for c in spec["containers"]] == [["apply", "/plan/plan.ndjson"]]
+    assert [c["command"][-3:] for c in spec["containers"]] == [
+        ["apply", "--recovery", "/plan/plan.ndjson"]
+    ]
     assert "initContainers" not in spec  # no reload, no listener check: HTTP only in recovery
     assert recovering.get(*ACCOUNTS_JOB).depends_on == [apply.urn]
     assert not recovering.by_type("kubernetes:batch/v1:CronJob")

@@ -18,9 +18,14 @@ crates/directory/src/backend/internal/manage.rs):
 - ``GET /api/settings/list?prefix=&page=&limit=`` -> ``{"data":{"items":{key: value},"total":N}}``
   (the ``settings`` dict; what migrate_v016.py's dump reads).
 
-Knobs: ``not_ready_requests`` (the first N requests get 503), ``post_error`` (every POST answers
-200 with that body), ``listen_after`` (the port is bound at once but only accepts connections
-after that many seconds: earlier connections are refused), ``admin_password`` (changeable).
+- a listing whose ``types`` include ``tenant`` is refused with ``{"error": "unsupported",
+  "details": "Enterprise feature"}`` unless ``licensed`` (principal.rs: the official image is
+  built with the enterprise feature, and an unlicensed one refuses; seen on the real v0.15.5).
+
+Knobs: ``licensed``, ``not_ready_requests`` (the first N requests get 503), ``post_error``
+(every POST answers 200 with that body), ``listen_after`` (the port is bound at once but only
+accepts connections after that many seconds: earlier connections are refused),
+``admin_password`` (changeable).
 ``requests`` logs every request as a ``Recorded``.
 """
 
@@ -72,7 +77,9 @@ class StalwartStandin:
         post_error: dict[str, Any] | None = None,
         listen_after: float | None = None,
         list_reply: Callable[[dict[str, str], dict[str, Any]], dict[str, Any]] | None = None,
+        licensed: bool = False,
     ) -> None:
+        self.licensed = licensed
         self.admin_user = admin_user
         self.admin_password = admin_password
         self.not_ready_requests = not_ready_requests
@@ -324,6 +331,8 @@ class StalwartStandin:
 
     def _list(self, query: dict[str, str]) -> dict[str, Any]:
         types = {t for t in query.get("types", query.get("type", "")).split(",") if t in TYPES}
+        if "tenant" in types and not self.licensed:
+            return {"error": "unsupported", "details": "Enterprise feature"}
         fields = [f for f in query.get("fields", "").split(",") if f]
         limit = int(query.get("limit") or 0)
         page = int(query.get("page") or 0)

@@ -18,6 +18,12 @@ response,method,error}, crates/jmap/src/registry/{query,get,set}.rs and mapping/
   the seven default listeners and a file Tracer (crates/common/src/manager/defaults.rs); a
   created Stdout Tracer gets ``lossy``, ``events`` and ``eventsPolicy``, an account alias gets
   ``enabled`` and ``description`` (the server's defaults, returned by every get).
+- a property the type does not have, created or updated, is refused: ``invalidPatch``, "Invalid
+  key for object", ``properties: [""]`` (verbatim from the real server,
+  crates/registry/src/jmap/patch.rs).
+- ``recovery=True``: a singleton never written is answered with its first variant only
+  (``{"@type": "Disabled", "id": "singleton"}`` for Asn), as the real server in recovery mode
+  did (crates/common/src/manager/defaults.rs stores no defaults in recovery mode).
 - Account: unique (name, domainId) else ``primaryKeyViolation``; a secret that is not a
   ``$``-hash is ``invalidProperties``; a whole ``credentials`` value replaces the list.
 
@@ -42,6 +48,7 @@ from tests.standins.local_http import LocalHTTPServer
 
 SCHEMA = Path(__file__).resolve().parents[2] / "vendor" / "stalwart" / "schema-v0.16.18.json.gz"
 SINGLETON = "singleton"
+UNKNOWN_KEY = {"type": "invalidPatch", "description": "Invalid key for object", "properties": [""]}
 # What the server adds to a created object of these variants (seen on the real server).
 CREATED_DEFAULTS: dict[tuple[str, str | None], dict[str, Any]] = {
     ("Tracer", "Stdout"): {"lossy": False, "events": {}, "eventsPolicy": "exclude"},
@@ -67,6 +74,24 @@ def immutable(object_type: str) -> set[str]:
             if isinstance(field, dict) and field.get("update") == "immutable":
                 found.add(prop)
     return found
+
+
+@cache
+def properties(object_type: str) -> frozenset[str]:
+    """Every property any variant of a type has (the schema's `fields`), with `@type` and `id`."""
+    schema = _schema()
+    spec = schema["schemas"].get(f"x:{object_type}") or {}
+    variants = spec.get("variants") or []
+    names = [v["schemaName"] for v in variants if v.get("schemaName")] or [f"x:{object_type}"]
+    found = {"@type", "id"}
+    for name in names:
+        found.update((schema["fields"].get(name) or {}).get("properties") or {})
+    return frozenset(found)
+
+
+def first_variant(object_type: str) -> str | None:
+    variants = (_schema()["schemas"].get(f"x:{object_type}") or {}).get("variants") or []
+    return str(variants[0]["name"]) if variants else None
 
 
 def known_types() -> set[str]:
@@ -130,7 +155,9 @@ class JmapStandin(LocalHTTPServer):
         admin_password: str = "admin-password",
         not_ready_requests: int = 0,
         first_start: bool = False,
+        recovery: bool = False,
     ):
+        self.recovery = recovery
         self.admin_password = admin_password
         self.not_ready_requests = not_ready_requests
         self.set_error: dict[str, Any] | None = None
@@ -198,9 +225,10 @@ class JmapStandin(LocalHTTPServer):
     def _get(self, object_type: str, args: dict[str, Any]) -> dict[str, Any]:
         found, missing = [], []
         for object_id in args.get("ids") or list(self.objects[object_type]):
-            if object_type in self.singletons:
-                self.objects[object_type].setdefault(SINGLETON, {"id": SINGLETON})
             body = self.objects[object_type].get(object_id)
+            if body is None and object_type in self.singletons and object_id == SINGLETON:
+                variant = first_variant(object_type) if self.recovery else None
+                body = {"id": SINGLETON, **({"@type": variant} if variant else {})}
             if body is None:
                 missing.append(object_id)
                 continue
@@ -216,7 +244,8 @@ class JmapStandin(LocalHTTPServer):
     def _set(self, object_type: str, args: dict[str, Any]) -> dict[str, Any]:
         result: dict[str, Any] = {"accountId": "a"}
         for client_id, body in (args.get("create") or {}).items():
-            error = self._invalid(object_type, body, None)
+            unknown = set(body) - properties(object_type)
+            error = UNKNOWN_KEY if unknown else self._invalid(object_type, body, None)
             if error:
                 result.setdefault("notCreated", {})[client_id] = error
             else:
@@ -227,6 +256,9 @@ class JmapStandin(LocalHTTPServer):
             current = self.objects[object_type].get(object_id)
             if current is None:
                 result.setdefault("notUpdated", {})[object_id] = {"type": "notFound"}
+                continue
+            if {p.split("/")[0] for p in patch} - properties(object_type):
+                result.setdefault("notUpdated", {})[object_id] = UNKNOWN_KEY
                 continue
             read_only = sorted({p.split("/")[0] for p in patch} & immutable(object_type))
             if read_only:
