@@ -441,17 +441,23 @@ class Cluster:
         self.apply(_STORAGE_CLASS)
         self._background("longhorn stand-in", self._provision_claims)
 
-    def _nodes_ready(self) -> bool:
+    def _nodes_ready(self, names: tuple[str, ...] = NODES) -> bool:
         nodes = self.get("nodes")["items"]
         ready = [
             n
             for n in nodes
-            if any(
+            if n["metadata"]["name"] in names
+            and any(
                 c["type"] == "Ready" and c["status"] == "True"
                 for c in n.get("status", {}).get("conditions", [])
             )
         ]
-        return len(ready) == len(NODES)
+        return len(ready) == len(names)
+
+    def add_node(self, name: str) -> None:
+        """One more KWOK node, Ready when this returns."""
+        self.apply(_node(name))
+        self.wait_for(f"node {name}", lambda: self._nodes_ready((name,)))
 
     def _background(self, name: str, step: Callable[[], None]) -> None:
         def loop() -> None:

@@ -16,6 +16,7 @@ from e2e.homelab import SECRETS, SETTINGS, seed_consumers
 from e2e.stack import Stack
 
 CRDS = Path(__file__).resolve().parent.parent / "crds"
+STAGES = Path(__file__).resolve().parent.parent / "kwok"
 VENDOR = Path(__file__).resolve().parents[2] / "vendor"
 
 
@@ -33,8 +34,9 @@ def tools() -> str:
 
 
 def kwok_stages(tools: str) -> list[Path]:
+    """kwokctl's default stages (built with KWOK) and the project's own (e2e/kwok/)."""
     kwok = next(Path(d) for d in tools.split(os.pathsep) if (Path(d) / "kwok").exists())
-    return sorted(kwok.glob("*.yaml"))
+    return sorted(kwok.glob("*.yaml")) + sorted(STAGES.glob("*.yaml"))
 
 
 @pytest.fixture(scope="module")
