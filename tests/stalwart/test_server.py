@@ -19,6 +19,9 @@ SERVICE = ("kubernetes:core/v1:Service", "stalwart-service")
 TAILSCALE = ("kubernetes:networking.k8s.io/v1:Ingress", "stalwart-tailscale-ingress")
 PUBLIC = ("kubernetes:networking.k8s.io/v1:Ingress", "stalwart-public-ingress")
 
+# The probes name loopback so the http listener logs no x-forwarded-missing (pod.py).
+XFF = [{"name": "X-Forwarded-For", "value": "127.0.0.1"}]
+
 
 def pod_spec(run):
     return run.get(*DEPLOYMENT).inputs["spec"]["template"]["spec"]
@@ -137,8 +140,16 @@ def test_container_ports_and_probes_use_v015_health_endpoints(default_run):
         ("imaps", 993),
         ("metrics", 9090),
     ]
-    assert container["livenessProbe"]["httpGet"] == {"path": "/healthz/live", "port": "http"}
-    assert container["readinessProbe"]["httpGet"] == {"path": "/healthz/ready", "port": "http"}
+    assert container["livenessProbe"]["httpGet"] == {
+        "path": "/healthz/live",
+        "port": "http",
+        "httpHeaders": XFF,
+    }
+    assert container["readinessProbe"]["httpGet"] == {
+        "path": "/healthz/ready",
+        "port": "http",
+        "httpHeaders": XFF,
+    }
     startup = container["startupProbe"]
     assert startup["httpGet"]["path"] == "/healthz/live"
     # First boot downloads the spam rules and the webadmin bundle: allow five minutes.

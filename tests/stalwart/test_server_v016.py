@@ -21,6 +21,9 @@ APPLY = ("kubernetes:batch/v1:Job", "stalwart-apply-job")
 ACCOUNTS_JOB = ("kubernetes:batch/v1:Job", "stalwart-accounts-job")
 ACCOUNTS = [{"name": "noreply", "credentials": {"namespace": "authentik", "secretName": "c"}}]
 
+# The probes name loopback so the http listener logs no x-forwarded-missing (pod.py).
+XFF = [{"name": "X-Forwarded-For", "value": "127.0.0.1"}]
+
 
 @pytest.fixture(scope="module")
 def v016():
@@ -80,8 +83,16 @@ def test_config_json_is_the_rocksdb_store_and_holds_no_secret(v016):
 
 def test_probes_on_8080_health_endpoints(v016):
     (container,) = pod(v016)["containers"]
-    assert container["readinessProbe"]["httpGet"] == {"path": "/healthz/ready", "port": "http"}
-    assert container["livenessProbe"]["httpGet"] == {"path": "/healthz/live", "port": "http"}
+    assert container["readinessProbe"]["httpGet"] == {
+        "path": "/healthz/ready",
+        "port": "http",
+        "httpHeaders": XFF,
+    }
+    assert container["livenessProbe"]["httpGet"] == {
+        "path": "/healthz/live",
+        "port": "http",
+        "httpHeaders": XFF,
+    }
     assert {p["name"]: p["containerPort"] for p in container["ports"]} == {
         "http": 8080,
         "submission": 587,
