@@ -5,7 +5,7 @@ The plan format is `stalwart-cli apply`'s (one operation a line; lists as object
 `migrate_v016.py convert` writes. stalwart-cli is not used: the pinned release could not be
 obtained or read here, the only source of it that could be read knows create, update and
 destroy alone, and running the plans against the real v0.16.18 server showed what the server
-accepts (README "Verified against the real server"). So the semantics are this module's:
+accepts (docs/explanation/verified-against-the-real-servers.md). So the semantics are this module's:
 
 - ``update`` (a singleton, or ``id``): the declared properties that differ from the server's
   are sent; none differ, nothing is sent.
