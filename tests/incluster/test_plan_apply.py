@@ -124,7 +124,7 @@ def test_the_hourly_run_counts_its_reload_as_an_action_not_a_creation(server, tm
     assert apply(server, tmp_path, rendered_plan(), plan.RELOAD_PLAN)[0] == 0
     status, output = apply(server, tmp_path, rendered_plan(), plan.RELOAD_PLAN)
     assert status == 0, output
-    # 17 unchanged, as the real server's rerun (docs/explanation/verified-against-the-real-servers.md)
+    # 17 unchanged, as on the real server (docs/explanation/verified-against-the-real-servers.md)
     assert output.splitlines()[-1] == (
         "plan applied: created=0 updated=0 unchanged=17 reused=0 destroyed=0 actions=1"
     )
