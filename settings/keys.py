@@ -45,6 +45,13 @@ class Key:
     `parent.field`)."""
 
 
+# Defaults Renovate keeps current (renovate.json, "image defaults"): whole references, one line
+# each. The reconciler's by digest: a tag of the official python image is rebuilt in place when
+# Debian moves, the digest is the one image every Job pulls. (Stalwart's image is a setting the
+# owner pins with the upgrade stages; its tags are not rebuilt.)
+STALWART_IMAGE = "stalwartlabs/stalwart:v0.16.18"
+RECONCILER_IMAGE = "python:3.12.8-slim-bookworm@sha256:2199a62885a12290dc9c5be3ca0681d367576ab7bf037da120e564723292a2f0"  # noqa: E501
+
 KEYS: dict[str, Key] = {
     "domain": Key(cloudflare.domain, required=True, example="example.com"),
     "adminPassword": Key(
@@ -60,7 +67,7 @@ KEYS: dict[str, Key] = {
     "webmailHostname": Key(cluster.label("public webmail host"), default="mail"),
     "tailnetHostname": Key(cluster.label("Tailscale host"), default="mail"),
     "namespace": Key(cluster.label("namespace", host=False), default="stalwart"),
-    "image": Key(stalwart.image, default="stalwartlabs/stalwart:v0.16.18"),
+    "image": Key(stalwart.image, default=STALWART_IMAGE),
     "storageClass": Key(cluster.kubernetes_name, default="longhorn"),
     "storageSize": Key(cluster.storage_size, default="10Gi"),
     "cloudflareAccountId": Key(
@@ -89,7 +96,7 @@ KEYS: dict[str, Key] = {
             "credentials.restart": [],
         },
     ),
-    "reconcilerImage": Key(cluster.python_image, default="python:3.12.8-slim-bookworm"),
+    "reconcilerImage": Key(cluster.python_image, default=RECONCILER_IMAGE),
     "relay": Key(
         stalwart.relay,
         default={"host": "smtp.resend.com", "port": 465, "username": "resend", "implicitTls": True},

@@ -11,6 +11,7 @@ from components import accounts_job as sa
 from components import service_accounts
 from components.incluster import FILES, PACKAGE_DIR
 from offline.secrets import is_secret_value, reveal
+from settings.keys import RECONCILER_IMAGE
 from tests.conftest import stack_run
 
 JOB = ("kubernetes:batch/v1:Job", "stalwart-accounts-job")
@@ -91,7 +92,7 @@ def test_job_runs_the_shipped_reconciler_after_the_deployment(accounts_run):
     assert pod["restartPolicy"] == "Never"
     assert pod["automountServiceAccountToken"] is False
     (container,) = pod["containers"]
-    assert container["image"] == "python:3.12.8-slim-bookworm"
+    assert container["image"] == RECONCILER_IMAGE
     assert container["command"] == ["python3", "-m", "incluster.reconcile_accounts"]
     env = {e["name"]: e["value"] for e in container["env"]}
     assert env["STALWART_URL"] == "http://stalwart.stalwart.svc.cluster.local:8080"

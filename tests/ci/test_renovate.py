@@ -70,8 +70,34 @@ def test_a_misspelt_key_is_caught():
     assert unknown_keys(broken, SCHEMA, "$") == ["$.packageRules[0].groupNme"]
 
 
+def manager_of(path: str) -> dict[str, Any]:
+    [manager] = [
+        m
+        for m in CONFIG["customManagers"]
+        if any(re.search(p.strip("/"), path) for p in m["managerFilePatterns"])
+    ]
+    return dict(manager)
+
+
+def test_the_image_defaults_are_read_with_their_digest_and_the_reconciler_is_pinned_by_one():
+    from settings.keys import KEYS, RECONCILER_IMAGE, STALWART_IMAGE
+
+    manager = manager_of("settings/keys.py")
+    expression = manager["matchStrings"][0].replace("(?<", "(?P<")
+    found = {
+        m["depName"]: (m["currentValue"], m["currentDigest"])
+        for m in re.finditer(expression, (ROOT / "settings" / "keys.py").read_text())
+    }
+    assert found == {
+        "stalwartlabs/stalwart": ("v0.16.18", None),
+        "python": ("3.12.8-slim-bookworm", RECONCILER_IMAGE.partition("@")[2]),
+    }
+    assert re.fullmatch(r"python:[^@]+@sha256:[0-9a-f]{64}", KEYS["reconcilerImage"].default)
+    assert KEYS["image"].default == STALWART_IMAGE
+
+
 def test_the_cli_pin_is_read_as_the_pulumi_package_and_grouped_with_the_sdks():
-    [manager] = CONFIG["customManagers"]
+    manager = manager_of(".pulumi-version")
     pattern = manager["managerFilePatterns"][0]
     assert re.search(pattern.strip("/"), ".pulumi-version")
     # Renovate's regexes are JavaScript's: `(?<name>` is Python's `(?P<name>`.

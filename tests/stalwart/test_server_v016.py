@@ -11,6 +11,7 @@ from passlib.hash import sha512_crypt
 from components.stalwart import plan
 from offline.secrets import is_secret_value, reveal, secret_paths
 from offline.stalwart_schema import plan_problems
+from settings.keys import RECONCILER_IMAGE
 from tests.conftest import ADMIN_PASSWORD, RESEND_KEY, V016_IMAGE, stack_run
 
 DEPLOYMENT = ("kubernetes:apps/v1:Deployment", "stalwart-deployment")
@@ -170,7 +171,7 @@ def test_the_apply_job_applies_the_plan_then_the_reload_then_checks_the_listener
     assert job.depends_on == [v016.get(*DEPLOYMENT).urn]
     spec = job.inputs["spec"]["template"]["spec"]
     (step,) = spec["initContainers"]
-    assert (step["name"], step["image"]) == ("apply-plan", "python:3.12.8-slim-bookworm")
+    assert (step["name"], step["image"]) == ("apply-plan", RECONCILER_IMAGE)
     assert step["command"] == [
         "python3",
         "-m",
