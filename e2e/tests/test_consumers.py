@@ -160,3 +160,32 @@ def test_removing_an_account_removes_only_what_the_stack_added(
         server["spec"]["template"]["spec"]["containers"][0]["image"]
         == "ghcr.io/goauthentik/server:2026.2.2"
     )
+
+
+def test_a_chart_that_writes_the_key_back_is_undone_by_the_deploy_workflows_up(
+    cluster: Cluster, stack: Stack
+) -> None:
+    """A `helm upgrade` whose chart renders the same key (an Update under the chart's manager)
+    takes the field over with its own value; the deploy workflow's `up --refresh` sees the patch
+    drifted and writes the stack's password back. (README "Connecting a service": leave the
+    chart's own value of that key unset.)"""
+    ours = live(cluster, "secret", "authentik-credentials")["data"]["smtp-password"]
+    chart_value = "Y2hhcnQtdmFsdWU="  # base64 of "chart-value"
+    cluster.kubectl(
+        "patch",
+        "secret",
+        "authentik-credentials",
+        "-n",
+        "authentik",
+        "--type=merge",
+        f"--field-manager={FIXTURE_MANAGER}",
+        "-p",
+        json.dumps({"data": {"smtp-password": chart_value}}),
+    )
+    assert live(cluster, "secret", "authentik-credentials")["data"]["smtp-password"] == chart_value
+    preview = stack.preview("--refresh", "--expect-no-changes", check=False)
+    assert preview.returncode != 0 and "~ 1 to update" in preview.stdout, preview.stdout
+    stack.up("--refresh")
+    secret = live(cluster, "secret", "authentik-credentials")
+    assert secret["data"]["smtp-password"] == ours
+    assert "data.smtp-password" in owners(secret)[PATCH_MANAGER]
