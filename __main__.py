@@ -144,8 +144,6 @@ if monitoring.enabled:
                 smtp_port=server.smtp_port,
                 stalwart_url=server.http_url,
                 generation=server.serving_generation,
-                admin_password=server.admin_password,
-                metrics_password=server.metrics_password,
             ),
         ),
         pulumi.ResourceOptions(depends_on=[accounts]),

@@ -2,23 +2,27 @@
 
     python3 -m incluster.canary
 
-1. reads Stalwart's delivery counters (the Prometheus endpoint, Basic auth);
-2. submits one message on 587 as the canary account (AUTH without TLS, as every in-cluster
-   consumer), to Resend's test recipient with a unique label (`delivered+<token>@resend.dev`);
-3. follows it in Stalwart's queue through the management API of the running generation
-   (v0.15: `GET /api/queue/messages?text=...&values`, crates/http/src/management/queue.rs;
-   v0.16: `x:QueuedMessage/query` + `/get`, crates/jmap/src/registry/mapping/queued_message.rs)
-   until it is gone: a message leaves the queue once its recipient is completed or permanently
-   failed, and both look alike from there;
-4. reads the counters again: `delivery_delivered` went up and `delivery_dsn_perm_fail` did not
-   means the relay accepted it (counter names: crates/trc, no `_total` suffix; a counter appears
-   only after its first event, so a missing one counts as 0).
+It sees only its own message, with its own identity (the canary account; no admin, no scrape
+password):
+
+1. submits one message on 587 as the canary account (AUTH without TLS, as every in-cluster
+   consumer) to the recipient (Resend's test address gets a unique `+label`), asking for a
+   delivery status notification of both outcomes (RFC 3461: `ENVID=<token>` on MAIL,
+   `NOTIFY=SUCCESS,FAILURE` on RCPT); Stalwart offers DSN to authenticated sessions
+   (MtaExtensions `dsn`, default `!is_empty(authenticated_as)`);
+2. waits for Stalwart's report of that message in the canary's own mailbox, over JMAP mail
+   (RFC 8621) on the HTTP port, as the canary: Stalwart writes one when the relay accepted the
+   message (`Action: delivered`) or refused it for good (`Action: failed`), with the
+   `Original-Envelope-Id` it was given (crates/smtp/src/queue/dsn.rs, both generations);
+3. reads the report's `message/delivery-status` part (RFC 3464) and decides from its `Action`,
+   `Status` and `Diagnostic-Code`; then deletes the report, so the mailbox stays empty.
+
+No report within the deadline means the message still waits in the queue (a temporary failure
+of the relay, retried) or never reached it.
 
 Environment: ``SMTP_HOST``, ``SMTP_PORT`` (587), ``CANARY_USER``, ``CANARY_PASSWORD_FILE``,
-``CANARY_FROM``, ``CANARY_TO``, ``STALWART_URL``, ``STALWART_GENERATION`` (``0.15``/``0.16``),
-``STALWART_ADMIN_USER``, ``ADMIN_PASSWORD_FILE``, ``METRICS_URL``, ``METRICS_USER``,
-``METRICS_PASSWORD_FILE``; bounds ``DEADLINE_SECONDS`` (300), ``POLL_SECONDS`` (5),
-``REQUEST_TIMEOUT_SECONDS`` (10).
+``CANARY_FROM``, ``CANARY_TO``, ``STALWART_URL`` (Stalwart's HTTP port, for JMAP); bounds
+``DEADLINE_SECONDS`` (300), ``POLL_SECONDS`` (5), ``REQUEST_TIMEOUT_SECONDS`` (10).
 
 Prints one line, `canary ok: ...` (exit 0) or `canary failed: ...` (exit 1; 2 for a bad
 configuration), never a password.
@@ -26,6 +30,9 @@ configuration), never a password.
 
 from __future__ import annotations
 
+import datetime
+import email.parser
+import email.policy
 import os
 import secrets
 import smtplib
@@ -38,9 +45,12 @@ from email.message import EmailMessage
 from email.utils import make_msgid
 
 from incluster.client import Client, ClientError, Redactor, basic, positive_number, read_text
-from incluster.jmap_jobs import Jmap
 
-COUNTERS = ("delivery_delivered", "delivery_dsn_perm_fail", "delivery_auth_failed")
+MAIL = "urn:ietf:params:jmap:mail"
+USING = ["urn:ietf:params:jmap:core", MAIL]
+# How many of the newest messages of the canary's mailbox are looked at each poll.
+RECENT = 20
+REPORT_TYPE = "message/delivery-status"
 
 Clock = Callable[[], float]
 Sleep = Callable[[float], None]
@@ -62,10 +72,18 @@ class Settings:
     password: str
     sender: str
     recipient: str
-    generation: str
     deadline: float
     poll: float
     timeout: float
+
+
+@dataclass(frozen=True)
+class Report:
+    """One recipient's entry of a delivery status notification (RFC 3464 section 2.3)."""
+
+    action: str
+    status: str
+    diagnostic: str
 
 
 def labelled(recipient: str, token: str) -> str:
@@ -74,31 +92,6 @@ def labelled(recipient: str, token: str) -> str:
     if domain.lower() == "resend.dev" and "+" not in local:
         return f"{local}+mailstack-{token}@{domain}"
     return recipient
-
-
-def parse_counters(text: str) -> dict[str, float]:
-    """The samples of the Prometheus text format that interest the canary (unlabelled)."""
-    found: dict[str, float] = {}
-    for line in text.splitlines():
-        if not line or line.startswith("#"):
-            continue
-        name, _, rest = line.partition(" ")
-        if name in COUNTERS:
-            try:
-                found[name] = float(rest.split()[0])
-            except (IndexError, ValueError):
-                continue
-    return {name: found.get(name, 0.0) for name in COUNTERS}
-
-
-def read_counters(metrics: Client) -> dict[str, float]:
-    try:
-        response = metrics.send("GET", "")
-    except ClientError as err:
-        raise CanaryFailed(f"cannot read Stalwart's counters: {err}") from None
-    if response.status != 200:
-        raise CanaryFailed(f"Stalwart's counters: HTTP {response.status} (the scrape password?)")
-    return parse_counters(response.body.decode("utf-8", "replace"))
 
 
 def submit(settings: Settings, recipient: str, token: str) -> None:
@@ -117,7 +110,19 @@ def submit(settings: Settings, recipient: str, token: str) -> None:
         ) as smtp:
             smtp.ehlo()
             smtp.login(settings.user, settings.password)
-            smtp.send_message(message, settings.sender, [recipient])
+            smtp.ehlo()  # the extensions offered once authenticated
+            if not smtp.has_extn("dsn"):
+                raise CanaryFailed(
+                    "Stalwart does not offer DSN to the canary after login, so no delivery "
+                    "report can come back (MtaExtensions dsn / session.extensions.dsn)"
+                )
+            smtp.send_message(
+                message,
+                settings.sender,
+                [recipient],
+                mail_options=[f"ENVID={token}", "RET=HDRS"],
+                rcpt_options=["NOTIFY=SUCCESS,FAILURE"],
+            )
     except smtplib.SMTPAuthenticationError as err:
         raise CanaryFailed(
             f"Stalwart refused the canary's login ({err.smtp_code}): the account or its "
@@ -133,114 +138,162 @@ def submit(settings: Settings, recipient: str, token: str) -> None:
         ) from None
 
 
-class Queue:
-    """The message in Stalwart's queue, through the running generation's management API."""
+def parse_report(text: str, envelope_id: str) -> Report | None:
+    """The first recipient entry of a `message/delivery-status` body whose per-message fields
+    carry `Original-Envelope-Id: <envelope_id>`; None for a report of another message."""
+    groups = [g for g in text.replace("\r\n", "\n").split("\n\n") if g.strip()]
+    if not groups:
+        return None
+    parser = email.parser.HeaderParser(policy=email.policy.compat32)
+    per_message = parser.parsestr(groups[0])
+    if str(per_message.get("Original-Envelope-Id", "")).strip() != envelope_id:
+        return None
+    for group in groups[1:]:
+        fields = parser.parsestr(group)
+        action = str(fields.get("Action", "")).strip().lower()
+        if action:
+            return Report(
+                action=action,
+                status=str(fields.get("Status", "")).strip(),
+                diagnostic=" ".join(str(fields.get("Diagnostic-Code", "")).split()),
+            )
+    return None
 
-    def __init__(self, client: Client, generation: str) -> None:
+
+class Mailbox:
+    """The canary's own mail over JMAP (RFC 8621), authenticated as the canary."""
+
+    def __init__(self, client: Client) -> None:
         self.client = client
-        self.generation = generation
+        self.account = ""
+        self.download = ""
 
-    def statuses(self, recipient: str) -> list[str] | None:
-        """The recipient's delivery status in each queued message for it; None: none queued."""
-        try:
-            if self.generation == "0.16":
-                return self._v016(recipient)
-            return self._v015(recipient)
-        except ClientError as err:
-            raise CanaryFailed(f"reading the queue: {err}") from None
+    def open(self) -> None:
+        session = self.client.json("GET /jmap/session", self.client.send("GET", "/jmap/session"))
+        accounts = session.get("primaryAccounts") if isinstance(session, dict) else None
+        account = accounts.get(MAIL) if isinstance(accounts, dict) else None
+        template = session.get("downloadUrl") if isinstance(session, dict) else None
+        if not isinstance(account, str) or not isinstance(template, str):
+            raise ClientError("GET /jmap/session: no mail account or download URL")
+        # The template names the server's public URL; only its path is used, on this origin:
+        # the canary's password goes to STALWART_URL and nowhere else.
+        parts = urllib.parse.urlsplit(template)
+        self.account = account
+        self.download = parts.path + (f"?{parts.query}" if parts.query else "")
 
-    def _v015(self, recipient: str) -> list[str] | None:
-        query = urllib.parse.urlencode({"text": recipient, "values": "1", "limit": "10"})
-        answer = self.client.json(
-            "GET /api/queue/messages", self.client.send("GET", f"/api/queue/messages?{query}")
+    def call(self, calls: list[list[object]]) -> list[dict[str, object]]:
+        names = ", ".join(str(c[0]) for c in calls)
+        document = self.client.json(
+            f"POST /jmap ({names})",
+            self.client.send("POST", "/jmap", {"using": USING, "methodCalls": calls}),
         )
-        data = answer.get("data") if isinstance(answer, dict) else None
-        items = data.get("items") if isinstance(data, dict) else None
-        if not isinstance(items, list):
-            raise CanaryFailed("reading the queue: the answer has no items")
-        found = [
-            _v015_status(r.get("status"))
-            for m in items
-            if isinstance(m, dict)
-            for r in m.get("recipients") or []
-            if isinstance(r, dict) and str(r.get("address", "")).lower() == recipient.lower()
-        ]
-        return found or None
+        responses = document.get("methodResponses") if isinstance(document, dict) else None
+        if not isinstance(responses, list) or len(responses) != len(calls):
+            raise ClientError(f"POST /jmap ({names}): not a JMAP response")
+        answers = []
+        for response, call in zip(responses, calls, strict=True):
+            if not (isinstance(response, list) and len(response) == 3):
+                raise ClientError(f"{call[0]}: malformed method response")
+            if response[0] == "error" or not isinstance(response[1], dict):
+                detail = response[1] if isinstance(response[1], dict) else {}
+                raise ClientError(f"{call[0]}: {detail.get('type', 'error')}")
+            answers.append(response[1])
+        return answers
 
-    def _v016(self, recipient: str) -> list[str] | None:
-        jmap = Jmap(self.client)
-        ids = jmap.query("QueuedMessage", {"text": recipient})
-        if not ids:
-            return None
+    def reports(self, since: str) -> list[tuple[str, str]]:
+        """(email id, blob id) of each delivery-status part of the newest messages received
+        since `since` (UTC, RFC 3339)."""
+        query = {
+            "accountId": self.account,
+            "filter": {"after": since},
+            "sort": [{"property": "receivedAt", "isAscending": False}],
+            "limit": RECENT,
+        }
+        get = {
+            "accountId": self.account,
+            "#ids": {"resultOf": "q", "name": "Email/query", "path": "/ids"},
+            "properties": ["id", "attachments"],
+        }
+        _, got = self.call([["Email/query", query, "q"], ["Email/get", get, "g"]])
+        listed = got.get("list")
         found = []
-        for message in jmap.get("QueuedMessage", ids, ["recipients"]):
-            recipients = message.get("recipients")
-            if not isinstance(recipients, dict):
-                continue
-            for address, entry in recipients.items():
-                if str(address).lower() == recipient.lower() and isinstance(entry, dict):
-                    found.append(_v016_status(entry.get("status")))
-        return found or None
+        for message in listed if isinstance(listed, list) else []:
+            parts = message.get("attachments") if isinstance(message, dict) else None
+            for part in parts if isinstance(parts, list) else []:
+                if isinstance(part, dict) and str(part.get("type", "")).lower() == REPORT_TYPE:
+                    found.append((str(message.get("id")), str(part.get("blobId"))))
+        return found
 
+    def blob(self, blob_id: str) -> str:
+        path = (
+            self.download.replace("{accountId}", urllib.parse.quote(self.account, safe=""))
+            .replace("{blobId}", urllib.parse.quote(blob_id, safe=""))
+            .replace("{name}", "report.txt")
+            .replace("{type}", urllib.parse.quote("text/plain", safe=""))
+        )
+        response = self.client.send("GET", path)
+        if response.status != 200:
+            raise ClientError(f"GET the delivery report: HTTP {response.status}")
+        return response.body.decode("utf-8", "replace")
 
-def _v015_status(status: object) -> str:
-    if isinstance(status, str):
-        return status
-    if isinstance(status, dict) and status:
-        kind, detail = next(iter(status.items()))
-        return f"{kind}: {detail}"
-    return "unknown"
-
-
-def _v016_status(status: object) -> str:
-    if not isinstance(status, dict):
-        return "unknown"
-    kind = str(status.get("@type", "unknown"))
-    detail = status.get("errorMessage") or status.get("responseMessage")
-    return f"{kind}: {detail}" if detail else kind
+    def destroy(self, email_id: str) -> None:
+        self.call([["Email/set", {"accountId": self.account, "destroy": [email_id]}, "d"]])
 
 
 def run(
     settings: Settings,
-    queue: Queue,
-    metrics: Client,
+    mailbox: Mailbox,
     redact: Redactor,
     sleep: Sleep = time.sleep,
     clock: Clock = time.monotonic,
+    now: Callable[[], datetime.datetime] = lambda: datetime.datetime.now(datetime.UTC),
 ) -> str:
     token = secrets.token_hex(6)
     recipient = labelled(settings.recipient, token)
-    before = read_counters(metrics)
+    try:
+        mailbox.open()
+    except ClientError as err:
+        raise CanaryFailed(f"the canary's mailbox: {err}") from None
+    # A minute of slack for a clock that differs from the server's.
+    since = (now() - datetime.timedelta(minutes=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
     started = clock()
     submit(settings, recipient, token)
-    last: list[str] | None = None
+    seen: set[str] = set()
     while True:
-        statuses = queue.statuses(recipient)
-        if statuses is None:
-            break
-        last = statuses
+        try:
+            for email_id, blob_id in mailbox.reports(since):
+                if blob_id in seen:
+                    continue
+                seen.add(blob_id)
+                report = parse_report(mailbox.blob(blob_id), token)
+                if report is None:
+                    continue
+                mailbox.destroy(email_id)
+                return _verdict(report, token, recipient, clock() - started, redact)
+        except ClientError as err:
+            raise CanaryFailed(f"the canary's mailbox: {err}") from None
         if clock() - started >= settings.deadline:
             raise CanaryFailed(
-                f"still queued after {settings.deadline:g}s: {redact('; '.join(last))[:300]}"
+                f"no delivery report for message {token} within {settings.deadline:g}s: it "
+                "still waits in Stalwart's queue (the relay refused it for now and it is "
+                "retried: see the queue in the WebUI) or never reached it"
             )
         sleep(min(settings.poll, max(0.01, settings.deadline - (clock() - started))))
-    after = read_counters(metrics)
-    elapsed = clock() - started
-    if after["delivery_dsn_perm_fail"] > before["delivery_dsn_perm_fail"]:
-        raise CanaryFailed(
-            "the relay refused a message permanently (delivery_dsn_perm_fail went up): "
-            "the domain not verified at Resend, or a revoked key?"
+
+
+def _verdict(report: Report, token: str, recipient: str, elapsed: float, redact: Redactor) -> str:
+    detail = redact(report.diagnostic)[:200] or report.status
+    if report.action in ("delivered", "relayed", "expanded"):
+        return (
+            f"message {token} to {recipient} accepted by the relay in {elapsed:.0f}s "
+            f"({report.status}{': ' + detail if detail != report.status else ''})"
         )
-    if after["delivery_delivered"] <= before["delivery_delivered"]:
+    if report.action == "failed":
         raise CanaryFailed(
-            "the message left the queue but no delivery was counted "
-            f"(delivery_delivered stayed at {after['delivery_delivered']:g})"
+            f"the relay refused message {token} for good ({report.status}: {detail}): the "
+            "domain not verified at Resend, or a revoked key?"
         )
-    # A message waiting its first attempt is "Scheduled" (v0.15 "scheduled"); only another status
-    # (a temporary failure) means it was retried (seen on the real server: 0 retries, Scheduled).
-    failures = [status for status in last or [] if status.strip().lower() != "scheduled"]
-    retried = f" after retries ({redact(failures[0])[:120]})" if failures else ""
-    return f"message {token} to {recipient} accepted by the relay in {elapsed:.0f}s{retried}"
+    raise CanaryFailed(f"message {token}: delivery report says {report.action} ({detail})")
 
 
 def settings_from(env: Mapping[str, str]) -> Settings:
@@ -252,9 +305,6 @@ def settings_from(env: Mapping[str, str]) -> Settings:
 
     try:
         password = read_text(need("CANARY_PASSWORD_FILE"), "CANARY_PASSWORD_FILE")
-        generation = env.get("STALWART_GENERATION", "0.16").strip()
-        if generation not in ("0.15", "0.16"):
-            raise BadConfig(f"STALWART_GENERATION {generation!r} is not 0.15 or 0.16")
         return Settings(
             smtp_host=need("SMTP_HOST"),
             smtp_port=int(positive_number(env.get("SMTP_PORT"), 587, "SMTP_PORT")),
@@ -262,7 +312,6 @@ def settings_from(env: Mapping[str, str]) -> Settings:
             password=password.removesuffix("\n"),
             sender=need("CANARY_FROM"),
             recipient=need("CANARY_TO"),
-            generation=generation,
             deadline=positive_number(env.get("DEADLINE_SECONDS"), 300, "DEADLINE_SECONDS"),
             poll=positive_number(env.get("POLL_SECONDS"), 5, "POLL_SECONDS"),
             timeout=positive_number(
@@ -281,25 +330,13 @@ def main(
     try:
         settings = settings_from(env)
         redact.add(settings.password)
-        admin = read_text(env.get("ADMIN_PASSWORD_FILE", ""), "ADMIN_PASSWORD_FILE")
-        admin = admin.removesuffix("\n")
-        scrape = read_text(env.get("METRICS_PASSWORD_FILE", ""), "METRICS_PASSWORD_FILE")
-        scrape = scrape.removesuffix("\n")
-        for secret in (admin, scrape):
-            redact.add(secret)
-        admin_user = env.get("STALWART_ADMIN_USER", "").strip() or "admin"
-        management = Client(
-            env.get("STALWART_URL", ""), basic(admin_user, admin), redact, timeout=settings.timeout
-        )
-        metrics = Client(
-            env.get("METRICS_URL", ""),
-            basic(env.get("METRICS_USER", "").strip() or "prometheus", scrape),
+        own = Client(
+            env.get("STALWART_URL", ""),
+            basic(settings.user, settings.password),
             redact,
             timeout=settings.timeout,
         )
-        result = run(
-            settings, Queue(management, settings.generation), metrics, redact, sleep, clock
-        )
+        result = run(settings, Mailbox(own), redact, sleep, clock)
     except (BadConfig, ClientError) as err:
         print(f"canary failed: configuration: {redact(str(err))}", file=sys.stderr, flush=True)
         return 2

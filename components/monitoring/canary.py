@@ -1,5 +1,7 @@
 """The outbound canary: its account (a service account like any consumer's) and the CronJob that
-runs incluster/canary.py (standard library only, from the scripts ConfigMap)."""
+runs incluster/canary.py (standard library only, from the scripts ConfigMap). It holds only its
+own account's password: it submits on 587 and reads Stalwart's delivery report of its message in
+its own mailbox over JMAP on the HTTP port; no admin, no scrape password."""
 
 from __future__ import annotations
 
@@ -16,7 +18,6 @@ from components.incluster import (
     scripts_volume,
 )
 from components.kube import standard_labels
-from components.stalwart.endpoints import ADMIN_USER, METRICS_PATH, METRICS_PORT, METRICS_USER
 from settings.model import CredentialsTarget, ServiceAccount
 
 CRONJOB_NAME = "stalwart-canary"
@@ -24,8 +25,8 @@ ACCOUNT = "canary"
 CREDENTIALS_SECRET = "stalwart-canary-credentials"
 CREDENTIALS_KEY = "smtp-password"
 SECRETS_DIR = "/run/secrets/mailstack-canary"
-# The script waits up to DEADLINE for the message to leave the queue; the Job ends before the
-# next hourly run whatever happens.
+# The script waits up to DEADLINE for the delivery report; the Job ends before the next hourly run
+# whatever happens.
 DEADLINE_SECONDS = 300
 JOB_DEADLINE_SECONDS = 600
 
@@ -42,7 +43,7 @@ def canary_account(domain: str, namespace: str) -> ServiceAccount:
 
 
 def canary_labels() -> dict[str, str]:
-    """The canary pods' labels (the NetworkPolicy lets them reach 587, 8080 and 9090)."""
+    """The canary pods' labels (the NetworkPolicy lets them reach 587 and 8080)."""
     return standard_labels(CRONJOB_NAME, "canary")
 
 
@@ -63,13 +64,9 @@ class CanaryArgs:
     smtp_port: int
     """Submission port."""
     stalwart_url: pulumi.Input[str]
-    """Stalwart's in-cluster HTTP URL (management API)."""
+    """Stalwart's in-cluster HTTP URL (JMAP: the canary's own mailbox)."""
     generation: str | None
     """The Stalwart generation that serves; None suspends the canary (nothing to test)."""
-    admin_password: pulumi.Output[str]
-    """The admin password (secret): the canary reads the queue."""
-    metrics_password: pulumi.Output[str]
-    """The scrape password (secret): the canary reads the delivery counters."""
 
 
 def canary_cronjob(
@@ -77,31 +74,14 @@ def canary_cronjob(
 ) -> k8s.batch.v1.CronJob:
     """The CronJob; `scripts` names the ConfigMap of the incluster package."""
     labels = canary_labels()
-    secrets = k8s.core.v1.Secret(
-        f"{name}-secrets",
-        metadata=k8s.meta.v1.ObjectMetaArgs(namespace=args.namespace, labels=labels),
-        type="Opaque",
-        string_data={
-            "admin-password": args.admin_password,
-            "metrics-password": args.metrics_password,
-        },
-        opts=opts,
-    )
-    host = pulumi.Output.from_input(args.smtp_host)
     env: dict[str, pulumi.Input[str]] = {
-        "SMTP_HOST": host,
+        "SMTP_HOST": args.smtp_host,
         "SMTP_PORT": str(args.smtp_port),
         "CANARY_USER": ACCOUNT,
         "CANARY_PASSWORD_FILE": f"{SECRETS_DIR}/credentials/{CREDENTIALS_KEY}",
         "CANARY_FROM": f"{ACCOUNT}@{args.domain}",
         "CANARY_TO": args.recipient,
         "STALWART_URL": args.stalwart_url,
-        "STALWART_GENERATION": args.generation or "0.16",
-        "STALWART_ADMIN_USER": ADMIN_USER,
-        "ADMIN_PASSWORD_FILE": f"{SECRETS_DIR}/stalwart/admin-password",
-        "METRICS_URL": host.apply(lambda h: f"http://{h}:{METRICS_PORT}{METRICS_PATH}"),
-        "METRICS_USER": METRICS_USER,
-        "METRICS_PASSWORD_FILE": f"{SECRETS_DIR}/stalwart/metrics-password",
         "DEADLINE_SECONDS": str(DEADLINE_SECONDS),
     }
     pod = k8s.core.v1.PodSpecArgs(
@@ -120,9 +100,6 @@ def canary_cronjob(
                     k8s.core.v1.VolumeMountArgs(
                         name="credentials", mount_path=f"{SECRETS_DIR}/credentials", read_only=True
                     ),
-                    k8s.core.v1.VolumeMountArgs(
-                        name="stalwart", mount_path=f"{SECRETS_DIR}/stalwart", read_only=True
-                    ),
                 ],
                 security_context=job_container_security(),
                 resources=k8s.core.v1.ResourceRequirementsArgs(
@@ -136,13 +113,6 @@ def canary_cronjob(
                 name="credentials",
                 secret=k8s.core.v1.SecretVolumeSourceArgs(
                     secret_name=CREDENTIALS_SECRET, default_mode=0o440
-                ),
-            ),
-            k8s.core.v1.VolumeArgs(
-                name="stalwart",
-                secret=k8s.core.v1.SecretVolumeSourceArgs(
-                    secret_name=secrets.metadata.apply(lambda m: m.name or ""),
-                    default_mode=0o440,
                 ),
             ),
         ],

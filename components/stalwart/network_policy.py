@@ -88,7 +88,8 @@ def network_policy_spec(
                 ports=_tcp(SUBMISSION_PORT, IMAPS_PORT),
             ),
             # Webmail and the admin API only through Traefik (public, behind Authentik) and the
-            # Tailscale operator's proxies (private), plus the accounts Job in this namespace.
+            # Tailscale operator's proxies (private), plus the Jobs in this namespace and the
+            # canary (JMAP, its own mailbox).
             k8s.networking.v1.NetworkPolicyIngressRuleArgs(
                 from_=[
                     _namespaces(rules.ingress_namespaces),
@@ -103,7 +104,6 @@ def network_policy_spec(
                 from_=[
                     _namespaces((rules.monitoring_namespace,)),
                     *_pods(rules.probe_labels),
-                    *_pods(rules.canary_labels),
                 ],
                 ports=_tcp(METRICS_PORT),
             ),

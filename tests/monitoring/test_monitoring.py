@@ -161,6 +161,10 @@ def test_the_canary_runs_unprivileged_with_no_secret_in_its_spec(monitored):
         for key, value in env.items()
         if key.endswith("_FILE")
     )
+    # Its own account's password and nothing else: no admin, no scrape password.
+    assert [k for k in env if k.endswith("_FILE")] == ["CANARY_PASSWORD_FILE"]
+    mounted = {v["secret"]["secretName"] for v in pod["volumes"] if "secret" in v}
+    assert mounted == {"stalwart-canary-credentials"}
 
 
 def test_the_canary_account_is_a_service_account_with_its_own_secret(monitored):
@@ -174,7 +178,7 @@ def test_the_canary_sleeps_while_no_stalwart_serves():
     assert stopped.get(*CRONJOB).inputs["spec"]["suspend"] is True
 
 
-def test_the_metrics_listener_admits_the_canary(monitored):
+def test_the_canary_reaches_submission_and_http_and_not_the_metrics_listener(monitored):
     policy = monitored.get(
         "kubernetes:networking.k8s.io/v1:NetworkPolicy", "stalwart-network-policy"
     )
@@ -182,8 +186,9 @@ def test_the_metrics_listener_admits_the_canary(monitored):
         "labels"
     ]
     smtp, web, metrics = policy.inputs["spec"]["ingress"]
-    for rule in (smtp, web, metrics):
+    for rule in (smtp, web):
         assert {"podSelector": {"matchLabels": labels}} in rule["from"]
+    assert {"podSelector": {"matchLabels": labels}} not in metrics["from"]
 
 
 def test_an_account_named_canary_is_refused_when_the_canary_runs():

@@ -1,6 +1,9 @@
 """A small SMTP submission stand-in on 127.0.0.1: EHLO with AUTH PLAIN LOGIN (no TLS, as
 Stalwart's 587 in the cluster), MAIL, RCPT, DATA, QUIT. It accepts one user and password, or
-refuses every login with 535 (`refuse_login`), and hands each accepted message to `on_message`."""
+refuses every login with 535 (`refuse_login`), and hands each accepted message to `on_message`
+with the MAIL parameters (`ENVID=…`). As Stalwart by default (MtaExtensions `dsn`:
+`!is_empty(authenticated_as)`), DSN is offered only once the session is authenticated
+(`offer_dsn` False: never); the RCPT parameters are kept in `rcpt_params`."""
 
 from __future__ import annotations
 
@@ -16,12 +19,14 @@ class SmtpStandin:
         self,
         user: str,
         password: str,
-        on_message: Callable[[str, list[str], bytes], None] | None = None,
+        on_message: Callable[[str, list[str], bytes, dict[str, str]], None] | None = None,
     ) -> None:
         self.user = user
         self.password = password
         self.on_message = on_message
         self.refuse_login = False
+        self.offer_dsn = True
+        self.rcpt_params: list[dict[str, str]] = []
         self.logins: list[str] = []
         self.messages: list[tuple[str, list[str], bytes]] = []
         standin = self
@@ -55,6 +60,7 @@ class SmtpStandin:
         say("220 standin ESMTP")
         sender, authed = "", False
         rcpts: list[str] = []
+        params: dict[str, str] = {}
         while True:
             line = read()
             if not line:
@@ -62,6 +68,8 @@ class SmtpStandin:
             verb = line.split(" ", 1)[0].upper()
             if verb in ("EHLO", "HELO"):
                 say("250-standin")
+                if authed and self.offer_dsn:
+                    say("250-DSN")
                 say("250 AUTH PLAIN LOGIN")
             elif verb == "AUTH":
                 parts = line.split()
@@ -88,9 +96,11 @@ class SmtpStandin:
                     say("530 5.7.0 Authentication required")
                     continue
                 sender, rcpts = line.split(":", 1)[1].strip().strip("<>").split(">")[0], []
+                params = _params(line)
                 say("250 2.1.0 OK")
             elif verb == "RCPT":
                 rcpts.append(line.split(":", 1)[1].strip().strip("<>").split(">")[0])
+                self.rcpt_params.append(_params(line))
                 say("250 2.1.5 OK")
             elif verb == "DATA":
                 say("354 Start mail input")
@@ -99,10 +109,16 @@ class SmtpStandin:
                     body += chunk
                 self.messages.append((sender, list(rcpts), body))
                 if self.on_message is not None:
-                    self.on_message(sender, list(rcpts), body)
+                    self.on_message(sender, list(rcpts), body, params)
                 say("250 2.0.0 Message queued for delivery")
             elif verb == "QUIT":
                 say("221 2.0.0 Bye")
                 return
             else:
                 say("250 2.0.0 OK")
+
+
+def _params(line: str) -> dict[str, str]:
+    """The ESMTP parameters after the address of a MAIL or RCPT command."""
+    rest = line.split(">", 1)[1] if ">" in line else ""
+    return dict(p.partition("=")[::2] for p in rest.split())
