@@ -6,22 +6,26 @@ Plain predicates and parsers; the rules in `settings/rules/` say what is wrong a
 from __future__ import annotations
 
 import re
+import unicodedata
 
 LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
-DOMAIN_RE = re.compile(rf"^(?:{LABEL}\.)+[a-z]{{2,63}}$")
+# A top-level label: letters, or an internationalized one in its ASCII form (`xn--p1ai` is .рф).
+TLD = r"(?:[a-z]{2,63}|xn--[a-z0-9-]{1,59})"
+DOMAIN_RE = re.compile(rf"^(?:{LABEL}\.)+{TLD}$")
 LABEL_RE = re.compile(rf"^{LABEL}$")
 # A Kubernetes object name (RFC 1123 subdomain): storage classes, claims, Secrets.
 SUBDOMAIN_RE = re.compile(rf"^{LABEL}(?:\.{LABEL})*$")
-ROUTE_HOST_RE = re.compile(rf"^(?:\*\.)?(?:{LABEL}\.)+[a-z]{{2,63}}$")
+ROUTE_HOST_RE = re.compile(rf"^(?:\*\.)?(?:{LABEL}\.)+{TLD}$")
 HEX32_RE = re.compile(r"^[0-9a-f]{32}$")
 UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 EMAIL_RE = re.compile(
-    r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@(?P<domain>[A-Za-z0-9.-]+\.[A-Za-z]{2,63})$"
+    r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@(?P<domain>[A-Za-z0-9.-]+\.(?:[A-Za-z]{2,63}|xn--[a-z0-9-]{1,59}))$"
 )
 # cloudflared's service forms (provider docs of ZeroTrustTunnelCloudflaredConfig ingresses).
 ORIGIN_RE = re.compile(r"^(https?|tcp|unix|ssh|rdp|unix\+tls|smb)://\S+$")
 STATUS_SERVICE_RE = re.compile(r"^http_status:[1-5][0-9]{2}$")
-SECRET_KEY_RE = re.compile(r"^[-._a-zA-Z0-9]{1,253}$")
+# A Secret's data key (apimachinery IsConfigMapKey): not `.`, `..` or anything starting `..`.
+SECRET_KEY_RE = re.compile(r"^(?!\.\.)(?!\.$)[-._a-zA-Z0-9]{1,253}$")
 CRON_RE = re.compile(r"^(\S+\s+){4}\S+$")
 RUNBOOK_URL_RE = re.compile(r"^https://[^\s#?]+/RUNBOOK\.md$")
 
@@ -52,7 +56,32 @@ IMAGE_RE = re.compile(
     r"(?::(?P<tag>[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}))?"
     r"(?:@(?P<digest>sha256:[0-9a-f]{64}))?"
 )
-VERSION_TAG_RE = re.compile(r"^v?(?P<major>\d+)\.(?P<minor>\d+)(?:\.(?P<patch>\d+))?$")
+VERSION_TAG_RE = re.compile(r"^v?(?P<major>[0-9]+)\.(?P<minor>[0-9]+)(?:\.(?P<patch>[0-9]+))?$")
+
+
+def digits(text: str) -> bool:
+    """ASCII digits only (`str.isdigit` is true of `²` and `٣`, which `int` refuses or reads)."""
+    return bool(text) and text.isascii() and text.isdigit()
+
+
+# Control, format (bidirectional overrides, zero-width), and line or paragraph separators.
+_INVISIBLE_CATEGORIES = ("Cc", "Cf", "Zl", "Zp")
+
+
+def invisible_character(text: str) -> str | None:
+    """The first character of `text` a display field must not hold, as `U+XXXX`, or None."""
+    for ch in text:
+        if unicodedata.category(ch) in _INVISIBLE_CATEGORIES:
+            return f"U+{ord(ch):04X}"
+    return None
+
+
+def punycode(domain: str) -> str | None:
+    """The ASCII (IDNA) form of an internationalized domain name, or None when it has none."""
+    try:
+        return domain.encode("idna").decode("ascii").lower()
+    except UnicodeError:
+        return None
 
 
 def parse_quantity(text: str) -> int | None:
@@ -89,7 +118,7 @@ def cron_problem(text: str) -> str | None:
     for field, (what, low, high, names) in zip(fields, _CRON_FIELDS, strict=True):
         for item in field.split(","):
             base, _, step = item.partition("/")
-            if step and (not step.isdigit() or int(step) == 0):
+            if step and (not digits(step) or int(step) == 0):
                 return f"{what}: step {step!r} is not a positive number"
             if base == "*":
                 continue
@@ -98,7 +127,7 @@ def cron_problem(text: str) -> str | None:
                 return f"{what}: {item!r} is not a value, a range or *"
             numbers = []
             for end in ends:
-                value = names.get(end.lower()) if not end.isdigit() else int(end)
+                value = names.get(end.lower()) if not digits(end) else int(end)
                 if value is None or not low <= value <= high:
                     return f"{what}: {end!r} is not in {low}..{high}"
                 numbers.append(value)
@@ -136,9 +165,9 @@ def dmarc_problem(record: str) -> str | None:
     for name in ("adkim", "aspf"):
         if name in tags and tags[name] not in ("r", "s"):
             return f"{name} must be r or s"
-    if "pct" in tags and not (tags["pct"].isdigit() and int(tags["pct"]) <= 100):
+    if "pct" in tags and not (digits(tags["pct"]) and int(tags["pct"]) <= 100):
         return "pct must be a number from 0 to 100"
-    if "ri" in tags and not tags["ri"].isdigit():
+    if "ri" in tags and not digits(tags["ri"]):
         return "ri must be a number of seconds"
     for name in ("rua", "ruf"):
         for uri in tags.get(name, "").split(",") if name in tags else []:

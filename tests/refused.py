@@ -436,8 +436,8 @@ REFUSED: list[tuple[str, Any, str]] = [
     ("monitoring", {"scrape": "30s"}, "unknown field(s) scrape"),
     ("monitoring", True, "must be an object"),
     ("monitoring", {"runbookUrl": "http://x/RUNBOOK.md"}, "is not an https URL of RUNBOOK.md"),
-    ("authentik", {"url": "http://auth.example.com"}, "is not an https URL of Authentik"),
-    ("authentik", {"outpost": "authentik Embedded Outpost"}, "is not an https URL"),
+    ("authentik", {"url": "http://auth.example.com"}, "is plain http: the API token travels"),
+    ("authentik", {"outpost": "authentik Embedded Outpost"}, "url None is not a string"),
     ("authentik", "https://auth.example.com", "must be an object with at least url"),
     ("authentik", {"url": "https://ak:hunter2@auth.example.com"}, "url holds credentials"),
     (
@@ -475,6 +475,89 @@ REFUSED: list[tuple[str, Any, str]] = [
     ("authMechanisms", [], "must be a non-empty list"),
     ("authMechanisms", ["xoauth2"], "offers neither plain nor login"),
     ("storagesize", "10Gi", "did you mean 'mailstack:storageSize'?"),
+    # Every value rule is exact (issue 24 class 5): ASCII digits, no invisible characters in a
+    # display field, the precise URL refusal, valid Secret keys, IDN zones in their ASCII form.
+    ("runAsUser", "²", "is not a numeric user id"),
+    ("runAsUser", "\uff12\uff10\uff10\uff10", "is not a numeric user id"),
+    ("runAsUser", "\u0662\u0660\u0660\u0660", "is not a numeric user id"),
+    ("backup", {"snapshotCron": "0 ³ * * *"}, "hour: '³' is not in 0..23"),
+    ("backup", {"backupCron": "*/\u0665 * * * *"}, "step '\u0665' is not a positive number"),
+    ("dmarc", "v=DMARC1; p=none; pct=\u00b9\u2070\u2070", "pct must be a number from 0 to 100"),
+    ("dmarc", "v=DMARC1; p=none; ri=8\u0666400", "ri must be a number of seconds"),
+    ("image", "stalwartlabs/stalwart:v0.\uff11\uff16", "is not an image reference"),
+    ("authentik", {"url": "https://auth.example.com/?next=/"}, "has a query (?...)"),
+    ("authentik", {"url": "https://auth.example.com/#top"}, "has a fragment (#...)"),
+    ("authentik", {"url": "ftp://auth.example.com"}, "has the scheme 'ftp'"),
+    ("authentik", {"url": "auth.example.com"}, "is not a URL (https://auth.example.com)"),
+    ("authentik", {"url": "https://auth.example.com:0"}, "has the port '0'"),
+    ("authentik", {"url": "https://auth.example.com:\u0664\u0664\u0663"}, "has the port"),
+    ("authentik", {"url": "https://Auth.Example.com"}, "has the host 'Auth.Example.com'"),
+    ("authentik", {"url": "https://auth.example.com/\u202eevil"}, "invisible character"),
+    ("authentik", {"url": "https://auth.example.com/a b"}, "holds a space"),
+    (
+        "authentik",
+        {"url": "https://auth.example.com", "outpost": "authentik\u202e Outpost"},
+        "outpost holds the invisible character U+202E",
+    ),
+    (
+        "authentik",
+        {"url": "https://auth.example.com", "name": "Webmail\nAdmin"},
+        "name holds the invisible character U+000A",
+    ),
+    (
+        "authentik",
+        {"url": "https://auth.example.com", "name": "W" * 201},
+        "name must be a non-empty name of at most 200 characters",
+    ),
+    (
+        "authentik",
+        {"url": "https://auth.example.com", "groups": ["mail\u200busers"]},
+        "no invisible character",
+    ),
+    (
+        "authentik",
+        {"url": "https://auth.example.com", "groups": ["g" * 151]},
+        "at most 150 characters",
+    ),
+    (
+        "serviceAccounts",
+        [authentik_account(description="Authentik\r\nBcc: someone")],
+        "description holds the invisible character U+000D",
+    ),
+    (
+        "serviceAccounts",
+        [authentik_account(description="Authentik\u2066\u202e")],
+        "description holds the invisible character U+2066",
+    ),
+    (
+        "serviceAccounts",
+        [authentik_account(description="x" * 201)],
+        "description must be text of at most 200 characters",
+    ),
+    (
+        "serviceAccounts",
+        [authentik_account(credentials={**CREDENTIALS, "key": "."})],
+        "credentials.key '.' is not a Secret key",
+    ),
+    (
+        "serviceAccounts",
+        [authentik_account(credentials={**CREDENTIALS, "key": ".."})],
+        "credentials.key '..' is not a Secret key",
+    ),
+    (
+        "serviceAccounts",
+        [authentik_account(credentials={**CREDENTIALS, "key": "..password"})],
+        "credentials.key '..password' is not a Secret key",
+    ),
+    (
+        "serviceAccounts",
+        [authentik_account(credentials={**CREDENTIALS, "key": "smtp password"})],
+        "is not a Secret key",
+    ),
+    ("domain", "bücher.example", "is an internationalized name; DNS, Cloudflare and Stalwart"),
+    ("domain", "example.рф", "is an internationalized name"),
+    ("domain", "example.xn--", "is not a domain name"),
+    ("domain", "ex\u200bample.com", "holds the invisible character U+200B"),
 ]
 
 

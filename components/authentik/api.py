@@ -261,6 +261,6 @@ def _providers(outpost: dict[str, Any], what: str) -> list[int]:
 
 def _attachment(attachment: str) -> tuple[str, int]:
     uuid, _, provider = attachment.rpartition(":")
-    if not uuid or not provider.isdigit():
+    if not uuid or not (provider.isascii() and provider.isdigit()):
         raise ClientError(f"{attachment!r} is not an attachment id (<outpost uuid>:<number>)")
     return uuid, int(provider)

@@ -143,25 +143,6 @@ def test_a_restart_of_a_workload_that_does_not_exist_stops_the_update_and_create
     stack.up()
 
 
-def test_removing_an_account_removes_only_what_the_stack_added(
-    cluster: Cluster, stack: Stack
-) -> None:
-    stack.set_path("mailstack:serviceAccounts", [SETTINGS["mailstack:serviceAccounts"][1]])  # type: ignore[index]
-    stack.up()
-    secret = live(cluster, "secret", "authentik-credentials")
-    server = live(cluster, "deployment", "authentik-server")
-    assert secret["data"]["secret-key"]  # the chart's key stays, and so does the Secret
-    assert "smtp-password" not in secret["data"]  # the key the stack took over goes with it
-    annotations = server["spec"]["template"]["metadata"].get("annotations") or {}
-    assert "mailstack.pulumi.com/credential-noreply" not in annotations
-    assert PATCH_MANAGER not in owners(secret)
-    assert RESTART_MANAGER not in owners(server)
-    assert (
-        server["spec"]["template"]["spec"]["containers"][0]["image"]
-        == "ghcr.io/goauthentik/server:2026.2.2"
-    )
-
-
 def test_a_chart_that_writes_the_key_back_is_undone_by_the_deploy_workflows_up(
     cluster: Cluster, stack: Stack
 ) -> None:
@@ -189,3 +170,22 @@ def test_a_chart_that_writes_the_key_back_is_undone_by_the_deploy_workflows_up(
     secret = live(cluster, "secret", "authentik-credentials")
     assert secret["data"]["smtp-password"] == ours
     assert "data.smtp-password" in owners(secret)[PATCH_MANAGER]
+
+
+def test_removing_an_account_removes_only_what_the_stack_added(
+    cluster: Cluster, stack: Stack
+) -> None:
+    stack.set_path("mailstack:serviceAccounts", [SETTINGS["mailstack:serviceAccounts"][1]])  # type: ignore[index]
+    stack.up()
+    secret = live(cluster, "secret", "authentik-credentials")
+    server = live(cluster, "deployment", "authentik-server")
+    assert secret["data"]["secret-key"]  # the chart's key stays, and so does the Secret
+    assert "smtp-password" not in secret["data"]  # the key the stack took over goes with it
+    annotations = server["spec"]["template"]["metadata"].get("annotations") or {}
+    assert "mailstack.pulumi.com/credential-noreply" not in annotations
+    assert PATCH_MANAGER not in owners(secret)
+    assert RESTART_MANAGER not in owners(server)
+    assert (
+        server["spec"]["template"]["spec"]["containers"][0]["image"]
+        == "ghcr.io/goauthentik/server:2026.2.2"
+    )

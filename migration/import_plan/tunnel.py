@@ -30,7 +30,7 @@ ORIGIN_KEYS = {
 DURATION_KEYS = frozenset(
     {"connect_timeout", "tls_timeout", "tcp_keep_alive", "keep_alive_timeout"}
 )
-DURATION_RE = re.compile(r"^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
+DURATION_RE = re.compile(r"^(?:([0-9]+)h)?(?:([0-9]+)m)?(?:([0-9]+)s)?$")
 
 
 def first_block(value: Any) -> dict[str, Any]:

@@ -13,6 +13,8 @@ _ACCOUNT_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,62}$")
 _FIELDS = {"name", "email", "description", "credentials", "passwordVersion"}
 _CREDENTIALS_FIELDS = {"namespace", "secretName", "key", "create", "restart"}
 WORKLOAD_KINDS = ("Deployment", "StatefulSet")
+# Stalwart stores the description with the stack's marker appended; the WebUI shows one line.
+MAX_DESCRIPTION = 200
 
 
 def service_accounts(value: Any, check: Check) -> tuple[ServiceAccount, ...] | None:
@@ -49,8 +51,17 @@ def service_accounts(value: Any, check: Check) -> tuple[ServiceAccount, ...] | N
         if not isinstance(email, str) or (email and not f.EMAIL_RE.fullmatch(email)):
             check.bad(f"{where}: email {email!r} is not an address", fix)
             continue
-        if not isinstance(description, str):
-            check.bad(f"{where}: description must be a string", fix)
+        if not isinstance(description, str) or len(description) > MAX_DESCRIPTION:
+            check.bad(
+                f"{where}: description must be text of at most {MAX_DESCRIPTION} characters", fix
+            )
+            continue
+        if f.invisible_character(description):
+            check.bad(
+                f"{where}: description holds the invisible character "
+                f"{f.invisible_character(description)} (a line break, a bidirectional override)",
+                "write it on one line of visible text",
+            )
             continue
         if not isinstance(version, int) or isinstance(version, bool) or version < 1:
             check.bad(

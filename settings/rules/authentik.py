@@ -12,9 +12,9 @@ from settings.problems import Check
 _FIELDS = {"url", "outpost", "authorizationFlow", "invalidationFlow", "groups", "slug", "name"}
 # Authentik's slugs are Django SlugFields (`^[-a-zA-Z0-9_]+$`), 50 characters at most.
 SLUG_RE = re.compile(r"^[-a-zA-Z0-9_]{1,50}$")
-_HOST = rf"(?:{f.LABEL}\.)+[a-z]{{2,63}}|\d{{1,3}}(?:\.\d{{1,3}}){{3}}"
+_HOST = rf"(?:{f.LABEL}\.)+{f.TLD}|[0-9]{{1,3}}(?:\.[0-9]{{1,3}}){{3}}"
 # https only (the token goes with every request), no user:password@, query or fragment.
-URL_RE = re.compile(rf"^https://(?P<host>{_HOST})(?::(?P<port>\d{{1,5}}))?(?P<path>/[^\s?#]*)?$")
+URL_RE = re.compile(rf"^https://(?P<host>{_HOST})(?::(?P<port>[0-9]{{1,5}}))?(?P<path>/[^\s?#]*)?$")
 FIX = (
     "e.g. mailstack:authentik: {url: https://auth.example.com} (README 'Authentik'; the other "
     "fields are optional)"
@@ -35,12 +35,12 @@ def authentik(value: Any, check: Check) -> dict[str, Any] | None:
             "url holds credentials (user:password@); the API token goes in authentik:token",
             FIX,
         )
-    elif match is None or (match["port"] and not 0 < int(match["port"]) < 65536):
-        check.bad(
-            f"url {url!r} is not an https URL of Authentik (the API token travels with every "
-            "request, so plain http is refused)",
-            FIX,
-        )
+    elif (
+        match is None
+        or f.invisible_character(url)
+        or (match["port"] and not 0 < int(match["port"]) < 65536)
+    ):
+        check.bad(f"url {url!r} {_url_problem(url)}", FIX)
     for field in ("authorizationFlow", "invalidationFlow", "slug"):
         slug = merged[field]
         if not isinstance(slug, str) or not SLUG_RE.fullmatch(slug):
@@ -52,22 +52,57 @@ def authentik(value: Any, check: Check) -> dict[str, Any] | None:
         text = merged[field]
         if not isinstance(text, str) or not text.strip() or len(text) > 200:
             check.bad(
-                f"{field} must be a non-empty name",
+                f"{field} must be a non-empty name of at most 200 characters",
                 f"e.g. {field}: {check.defaults_under()[field]!r}",
+            )
+        elif f.invisible_character(text):
+            check.bad(
+                f"{field} holds the invisible character {f.invisible_character(text)}",
+                f"type the name again, e.g. {field}: {check.defaults_under()[field]!r}",
             )
     groups = merged["groups"]
     if (
         not isinstance(groups, list)
-        or not all(isinstance(g, str) and g.strip() for g in groups)
+        or not all(
+            isinstance(g, str) and g.strip() and len(g) <= 150 and not f.invisible_character(g)
+            for g in groups
+        )
         or len({g.lower() for g in groups}) != len(groups)
     ):
         check.bad(
-            "groups must be a list of distinct Authentik group names",
+            "groups must be a list of distinct Authentik group names (at most 150 characters, "
+            "no invisible character)",
             "e.g. groups: [mail-users]; [] lets in everyone Authentik lets in",
         )
     if check.count != before or match is None:
         return None
     return {**merged, "url": str(url).rstrip("/"), "groups": tuple(groups)}
+
+
+def _url_problem(url: object) -> str:
+    """What exactly is wrong with a url URL_RE refused."""
+    if not isinstance(url, str):
+        return "is not a string"
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        return "is not a URL (https://auth.example.com)"
+    if scheme.lower() == "http":
+        return "is plain http: the API token travels with every request, so https only"
+    if scheme.lower() != "https":
+        return f"has the scheme {scheme!r}; Authentik's API is https"
+    if f.invisible_character(url) or any(ch.isspace() for ch in url):
+        return "holds a space or an invisible character"
+    if "#" in rest:
+        return "has a fragment (#...), which no API path has"
+    if "?" in rest:
+        return "has a query (?...); give the address of Authentik only"
+    authority = rest.partition("/")[0]
+    host, _, port = authority.rpartition(":") if authority.count(":") == 1 else (authority, "", "")
+    if port and not (f.digits(port) and 0 < int(port) < 65536):
+        return f"has the port {port!r}, not one from 1 to 65535"
+    if not re.fullmatch(_HOST, host or authority):
+        return f"has the host {(host or authority)!r}, not a lowercase DNS name or an IPv4 address"
+    return "is not an https URL of Authentik"
 
 
 def adopted_ids(value: Any, where: str, check: Check, fix: str) -> dict[str, str] | None:

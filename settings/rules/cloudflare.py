@@ -36,7 +36,20 @@ _DMARC_POLICIES = ("none", "quarantine", "reject")
 
 
 def domain(value: str, check: Check) -> None:
-    if value != value.lower():
+    invisible = f.invisible_character(value)
+    ascii_form = None if value.isascii() or invisible else f.punycode(value)
+    if invisible:
+        check.bad(
+            f"{value!r} is not a domain name: it holds the invisible character {invisible}",
+            "type the name again",
+        )
+    elif ascii_form is not None and f.DOMAIN_RE.fullmatch(ascii_form):
+        check.bad(
+            f"'{value}' is an internationalized name; DNS, Cloudflare and Stalwart take its "
+            "ASCII form",
+            check.set_fix(ascii_form),
+        )
+    elif value != value.lower():
         check.bad(f"'{value}' has uppercase letters", check.set_fix(value.lower()))
     elif len(value) > 253 or not f.DOMAIN_RE.fullmatch(value):
         check.bad(

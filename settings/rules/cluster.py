@@ -136,7 +136,7 @@ def pinned_image(value: str, check: Check) -> bool:
     return True
 
 
-_PYTHON_TAG_RE = re.compile(r"(?P<major>\d+)\.(?P<minor>\d+)(?:[.-].*)?")
+_PYTHON_TAG_RE = re.compile(r"(?P<major>[0-9]+)\.(?P<minor>[0-9]+)(?:[.-].*)?")
 
 
 def python_image(value: str, check: Check) -> None:

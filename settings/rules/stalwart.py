@@ -139,7 +139,7 @@ def auth_mechanisms(value: Any, check: Check) -> tuple[str, ...] | None:
 
 
 def run_as_user(value: str, check: Check) -> int | None:
-    if not value.isdigit() or not 0 <= int(value) <= 2**31 - 1:
+    if not f.digits(value) or not 0 <= int(value) <= 2**31 - 1:
         check.bad(
             f"'{value}' is not a numeric user id",
             check.set_fix("2000") + " (or 0 to keep Stalwart running as root)",

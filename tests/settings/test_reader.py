@@ -191,6 +191,11 @@ ROUTE = {"hostname": "nas.example.com", "service": "http://traefik:80"}
         ),
         ("backup", {"snapshotCron": "15 2 * * mon-fri", "groups": ["default", "offsite"]}),
         ("dmarc", "v=DMARC1; p=reject; rua=mailto:d@example.net,mailto:e@example.org;"),
+        # Internationalized zones in their ASCII (punycode) form, the form DNS holds.
+        ("domain", "xn--bcher-kva.example"),
+        ("domain", "example.xn--p1ai"),
+        ("tunnelRoutes", [{"hostname": "nas.example.xn--p1ai", "service": "http://nas:80"}]),
+        ("adminEmail", "owner@xn--bcher-kva.example"),
     ],
 )
 def test_valid_values_are_accepted(key, value):
@@ -213,3 +218,10 @@ def test_a_webmail_host_longer_than_dns_allows_is_refused():
 def test_a_secret_setting_is_never_quoted_in_its_refusal():
     problem = single_problem({"mailstack:resendApiKey": "sk_live_abcdefgh\n"})
     assert "sk_live" not in problem
+
+
+def test_an_authentik_url_on_an_internationalized_zone_is_accepted():
+    from settings.rules.authentik import URL_RE
+
+    assert URL_RE.fullmatch("https://auth.xn--bcher-kva.example/")
+    assert URL_RE.fullmatch("https://auth.example.xn--p1ai:9443")
