@@ -28,18 +28,15 @@ def authentik(value: Any, check: Check) -> dict[str, Any] | None:
     merged = {**check.defaults_under(), **given}
     before = check.count
     url = merged.get("url")
-    match = URL_RE.fullmatch(url) if isinstance(url, str) else None
+    visible = isinstance(url, str) and not f.invisible_character(url)
+    match = URL_RE.fullmatch(url) if visible else None
     if isinstance(url, str) and "@" in url.partition("//")[2].partition("/")[0]:
         # Not quoted: what stands before the @ is a password.
         check.bad(
             "url holds credentials (user:password@); the API token goes in authentik:token",
             FIX,
         )
-    elif (
-        match is None
-        or f.invisible_character(url)
-        or (match["port"] and not 0 < int(match["port"]) < 65536)
-    ):
+    elif match is None or (match["port"] and not 0 < int(match["port"]) < 65536):
         check.bad(f"url {url!r} {_url_problem(url)}", FIX)
     for field in ("authorizationFlow", "invalidationFlow", "slug"):
         slug = merged[field]
