@@ -28,8 +28,9 @@ def authentik(value: Any, check: Check) -> dict[str, Any] | None:
     merged = {**check.defaults_under(), **given}
     before = check.count
     url = merged.get("url")
-    visible = isinstance(url, str) and not f.invisible_character(url)
-    match = URL_RE.fullmatch(url) if visible else None
+    match = (
+        URL_RE.fullmatch(url) if isinstance(url, str) and not f.invisible_character(url) else None
+    )
     if isinstance(url, str) and "@" in url.partition("//")[2].partition("/")[0]:
         # Not quoted: what stands before the @ is a password.
         check.bad(
