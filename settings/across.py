@@ -11,6 +11,18 @@ from settings.formats import in_zone
 from settings.model import Adoption, ServiceAccount, TunnelRoute
 from settings.problems import Problems, set_command
 
+# Every Secret and workload the stack creates in its namespace (all of them are there) is named
+# with one of these prefixes or is the Deployment; tests/settings/test_stack_owned.py holds every
+# rendered object of every phase to it.
+STACK_PREFIXES = ("stalwart-", "mailstack-", "monitoring-")
+STACK_WORKLOADS = ("stalwart",)
+
+
+def stack_owned(name: str) -> bool:
+    """Whether an object name in the stack's namespace is one of the stack's own."""
+    return name in STACK_WORKLOADS or name == TLS_SECRET_NAME or name.startswith(STACK_PREFIXES)
+
+
 # Names the stack publishes itself below the domain (Resend's records): a CNAME there collides.
 PUBLISHED_LABELS = {"send": "Resend's bounce MX and SPF records"}
 
@@ -40,6 +52,15 @@ def check_across(values: dict[str, Any], problems: Problems) -> None:
             f"'{webmail}' is longer than the 253 characters DNS allows",
             set_command("webmailHostname", "mail"),
         )
+    canary = values["monitoring"].canary_recipient
+    if values["monitoring"].enabled and in_zone(canary.rpartition("@")[2].lower(), domain):
+        problems.add(
+            "monitoring",
+            f"canaryRecipient '{canary}' is inside the zone {domain}: the canary would test "
+            "the zone's catch-all, not the relay",
+            "leave canaryRecipient unset (delivered@resend.dev, Resend's test address) or give "
+            "an address outside the zone",
+        )
     _accounts(values, domain, problems)
     if values["monitoring"].enabled and any(a.name == "canary" for a in values["serviceAccounts"]):
         problems.add(
@@ -53,7 +74,7 @@ def check_across(values: dict[str, Any], problems: Problems) -> None:
 
 def _accounts(values: dict[str, Any], domain: str, problems: Problems) -> None:
     accounts: tuple[ServiceAccount, ...] = values["serviceAccounts"]
-    namespace: str = values["namespace"]
+    owned_namespaces = {values["namespace"]}
     names: set[str] = set()
     addresses: set[str] = set()
     targets: set[tuple[str, str, str]] = set()
@@ -109,11 +130,19 @@ def _accounts(values: dict[str, Any], domain: str, problems: Problems) -> None:
                 "deliver to another Secret, or let that account's Secret hold both keys by "
                 "giving both create: false and creating the Secret yourself",
             )
-        elif key[0] == namespace and (key[1] == TLS_SECRET_NAME or key[1].startswith("stalwart-")):
+        elif key[0] in owned_namespaces and stack_owned(key[1]):
             problems.add(
                 "serviceAccounts",
                 f"{where}: {key[0]}/{key[1]} is a Secret the stack itself owns or uses",
                 "deliver the password to the consumer's own Secret",
+            )
+        elif key[0] in owned_namespaces and any(stack_owned(w.name) for w in target.restart):
+            workload = next(w for w in target.restart if stack_owned(w.name))
+            problems.add(
+                "serviceAccounts",
+                f"{where}: credentials.restart names {workload.kind} {key[0]}/{workload.name}, "
+                "the stack's own workload (a rotation would restart the mail server)",
+                "name the consumer's workloads only",
             )
         names.add(account.name)
         addresses.add(address)

@@ -558,6 +558,71 @@ REFUSED: list[tuple[str, Any, str]] = [
     ("domain", "example.рф", "is an internationalized name"),
     ("domain", "example.xn--", "is not a domain name"),
     ("domain", "ex\u200bample.com", "holds the invisible character U+200B"),
+    # The stack's own objects are not a consumer's (issue 24 class 2).
+    (
+        "serviceAccounts",
+        [
+            {
+                "name": "webmail",
+                "credentials": {"namespace": "stalwart", "secretName": "stalwart-tls"},
+            }
+        ],
+        "stalwart/stalwart-tls is a Secret the stack itself owns or uses",
+    ),
+    (
+        "serviceAccounts",
+        [
+            {
+                "name": "webmail",
+                "credentials": {"namespace": "stalwart", "secretName": "mailstack-deployer-token"},
+            }
+        ],
+        "is a Secret the stack itself owns or uses",
+    ),
+    (
+        "serviceAccounts",
+        [
+            {
+                "name": "webmail",
+                "credentials": {
+                    "namespace": "stalwart",
+                    "secretName": "webmail-smtp",
+                    "restart": [{"kind": "Deployment", "name": "stalwart"}],
+                },
+            }
+        ],
+        "credentials.restart names Deployment stalwart/stalwart, the stack's own workload",
+    ),
+    (
+        "serviceAccounts",
+        [
+            {
+                "name": "webmail",
+                "credentials": {
+                    "namespace": "stalwart",
+                    "secretName": "webmail-smtp",
+                    "restart": [{"kind": "Deployment", "name": "stalwart-v016"}],
+                },
+            }
+        ],
+        "the stack's own workload (a rotation would restart the mail server)",
+    ),
+    # Monitoring checks what it claims (issue 24 class 7).
+    (
+        "monitoring",
+        {"enabled": True, "canaryRecipient": "postmaster@example.com"},
+        "canaryRecipient 'postmaster@example.com' is inside the zone example.com",
+    ),
+    (
+        "monitoring",
+        {"enabled": True, "canaryRecipient": "probe@mail.example.com"},
+        "the canary would test the zone's catch-all, not the relay",
+    ),
+    (
+        "monitoring",
+        {"enabled": True, "canaryRecipient": "probe@EXAMPLE.COM"},
+        "is inside the zone example.com",
+    ),
 ]
 
 
