@@ -7,7 +7,7 @@ from typing import Any
 
 from components.cloudflare.resources import import_id_problem
 from components.stalwart.endpoints import TLS_SECRET_NAME
-from settings.formats import in_zone
+from settings.formats import IMAGE_RE, image_origin, in_zone
 from settings.model import Adoption, ServiceAccount, TunnelRoute
 from settings.problems import Problems, set_command
 
@@ -27,7 +27,40 @@ def stack_owned(name: str) -> bool:
 PUBLISHED_LABELS = {"send": "Resend's bounce MX and SPF records"}
 
 
+# Images that receive credentials (the admin password, the account passwords) and where their
+# publishers push them: Stalwart's CI pushes to index.docker.io and ghcr.io (.github/workflows/
+# ci.yml upstream); the official python image is Docker Hub's library/python.
+OFFICIAL_IMAGES = {
+    "image": ({"docker.io", "ghcr.io"}, "stalwartlabs/stalwart"),
+    "reconcilerImage": ({"docker.io"}, "library/python"),
+}
+
+
+def _images(values: dict[str, Any], problems: Problems) -> None:
+    mirrors: tuple[str, ...] = values["imageMirrors"]
+    for key, (registries, path) in OFFICIAL_IMAGES.items():
+        match = IMAGE_RE.fullmatch(values[key])
+        assert match is not None  # the key's own rule accepted it
+        registry, found = image_origin(match["repo"], mirrors)
+        if found == path and (registry in registries or registry in mirrors):
+            continue
+        official = " or ".join(
+            sorted(
+                f"{r}/{path}".removeprefix("docker.io/").removeprefix("library/")
+                for r in registries
+            )
+        )
+        problems.add(
+            key,
+            f"'{values[key]}' is not {official} but receives the stack's credentials",
+            f"use the official image ({official}), or name your mirror registry in "
+            "mailstack:imageMirrors: [registry.lan:5000] and pull "
+            f"registry.lan:5000/{path.removeprefix('library/')}",
+        )
+
+
 def check_across(values: dict[str, Any], problems: Problems) -> None:
+    _images(values, problems)
     domain: str = values["domain"]
     email = values["adminEmail"]
     mailbox_domain = email.rpartition("@")[2].lower()

@@ -56,6 +56,33 @@ IMAGE_RE = re.compile(
     r"(?::(?P<tag>[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}))?"
     r"(?:@(?P<digest>sha256:[0-9a-f]{64}))?"
 )
+# A registry (host[:port]) with an optional path below it, as `mailstack:imageMirrors` names one.
+MIRROR_RE = re.compile(
+    rf"^{_HOST_LABEL}(?:\.{_HOST_LABEL})*(?::[0-9]{{1,5}})?(?:/{_PATH_COMPONENT})*$"
+)
+# Docker Hub's names for itself (distribution/reference normalize.go: docker.io is the default
+# domain, index.docker.io its legacy name; a one-component path is under library/).
+_DOCKER_HUB = ("docker.io", "index.docker.io", "registry-1.docker.io")
+
+
+def image_origin(repo: str, mirrors: tuple[str, ...] = ()) -> tuple[str, str]:
+    """(`registry`, `path`) of an image repository: Docker Hub as `docker.io` with `library/`
+    for official images; an image under one of `mirrors` as (`mirror`, the path below it, read
+    as a Docker Hub path)."""
+    for mirror in mirrors:
+        if repo.startswith(mirror + "/"):
+            rest = repo[len(mirror) + 1 :]
+            return mirror, rest if "/" in rest else f"library/{rest}"
+    first, _, rest = repo.partition("/")
+    if rest and ("." in first or ":" in first or first == "localhost"):
+        registry, path = first.lower(), rest
+    else:
+        registry, path = "docker.io", repo
+    if registry in _DOCKER_HUB:
+        return "docker.io", path if "/" in path else f"library/{path}"
+    return registry, path
+
+
 VERSION_TAG_RE = re.compile(r"^v?(?P<major>[0-9]+)\.(?P<minor>[0-9]+)(?:\.(?P<patch>[0-9]+))?$")
 
 

@@ -105,6 +105,7 @@ KEYS: dict[str, Key] = {
     "dataClaimName": Key(cluster.kubernetes_name, default="stalwart-data"),
     "adopt": Key(adopt.adopt, default={"kubernetes": False, "cloudflare": {}}, structured=True),
     "runAsUser": Key(stalwart.run_as_user, default="2000"),
+    "imageMirrors": Key(cluster.image_mirrors, default=[], structured=True),
     "smtpClientNamespaces": Key(
         cluster.namespace_list(allow_empty=True), default=[], structured=True
     ),

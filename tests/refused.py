@@ -623,6 +623,31 @@ REFUSED: list[tuple[str, Any, str]] = [
         {"enabled": True, "canaryRecipient": "probe@EXAMPLE.COM"},
         "is inside the zone example.com",
     ),
+    # An image that receives credentials is the image it claims to be (issue 24 class 1).
+    (
+        "image",
+        "evil.example/stalwartlabs/stalwart:v0.16.18",
+        "is not ghcr.io/stalwartlabs/stalwart",
+    ),
+    ("image", "attacker/stalwart:v0.16.18", "but receives the stack's credentials"),
+    ("image", "ghcr.io/attacker/stalwart:v0.16.18", "but receives the stack's credentials"),
+    ("image", "stalwartlabs/stalwart-mail:v0.16.18", "but receives the stack's credentials"),
+    ("image", "localhost:5000/stalwartlabs/stalwart:v0.16.18", "name your mirror registry"),
+    ("image", "quay.io/stalwartlabs/stalwart:v0.16.18", "but receives the stack's credentials"),
+    ("image", "stalwartlabs/stalwart:0.16.18", "tag '0.16.18' is not one Stalwart publishes"),
+    ("image", "stalwartlabs/stalwart:V0.16.18", "is not a pinned Stalwart release"),
+    ("reconcilerImage", "evil.example/python:3.13-slim", "is not python but receives"),
+    ("reconcilerImage", "attacker/python:3.13-slim", "is not python but receives"),
+    ("reconcilerImage", "ghcr.io/library/python:3.13-slim", "is not python but receives"),
+    ("reconcilerImage", "python/python:3.13-slim", "is not python but receives"),
+    ("reconcilerImage", "python:v3.13", "is not a tag of the official python image"),
+    ("imageMirrors", "registry.lan:5000", "must be a list of at most 10 registries"),
+    ("imageMirrors", ["https://registry.lan"], "is not a registry (host[:port][/path])"),
+    ("imageMirrors", ["docker.io"], "is a public registry, not a mirror"),
+    ("imageMirrors", ["ghcr.io"], "is a public registry, not a mirror"),
+    ("imageMirrors", ["index.docker.io/library"], "is a public registry, not a mirror"),
+    ("imageMirrors", ["registry.lan/"], "is not a registry"),
+    ("imageMirrors", [f"r{n}.lan" for n in range(11)], "at most 10 registries"),
 ]
 
 

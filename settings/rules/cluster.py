@@ -72,6 +72,30 @@ def namespace_list(allow_empty: bool) -> Callable[[Any, Check], tuple[str, ...] 
     return rule
 
 
+def image_mirrors(value: Any, check: Check) -> tuple[str, ...] | None:
+    """`mailstack:imageMirrors`: registries (with an optional path) that hold copies of the
+    official images under their upstream paths, e.g. `registry.lan:5000` for
+    `registry.lan:5000/stalwartlabs/stalwart`."""
+    fix = (
+        f"set it in the stack file, e.g. {NAMESPACE}:{check.key}: [registry.lan:5000] (a "
+        "registry host, optionally with a path, without https://)"
+    )
+    if not isinstance(value, list) or len(value) > 10:
+        check.bad("must be a list of at most 10 registries", fix)
+        return None
+    for mirror in value:
+        if not isinstance(mirror, str) or not f.MIRROR_RE.fullmatch(mirror):
+            check.bad(f"{mirror!r} is not a registry (host[:port][/path])", fix)
+            return None
+        if f.image_origin(mirror + "/x")[0] in ("docker.io", "ghcr.io"):
+            check.bad(
+                f"{mirror!r} is a public registry, not a mirror: every image there would pass",
+                fix,
+            )
+            return None
+    return tuple(m.lower() for m in value)
+
+
 _BACKUP_FIELDS = {
     "groups": "groups",
     "longhornNamespace": "longhorn_namespace",

@@ -51,7 +51,14 @@ def image(value: str, check: Check) -> None:
         )
         return
     generation = f"{int(version['major'])}.{int(version['minor'])}"
-    if generation not in GENERATIONS:
+    if not tag.startswith("v"):
+        # .github/workflows/ci.yml upstream: the image tags are the git tags (`v0.16.18`) and
+        # `v{major}.{minor}`; no tag without the v is published.
+        check.bad(
+            f"tag '{tag}' is not one Stalwart publishes: its release tags begin with v",
+            check.set_fix(f"{match['repo']}:v{tag}" + (f"@{digest}" if digest else "")),
+        )
+    elif generation not in GENERATIONS:
         older = (int(version["major"]), int(version["minor"])) < (0, 15)
         check.bad(
             f"tag '{tag}' is Stalwart {generation}, "

@@ -179,9 +179,13 @@ ROUTE = {"hostname": "nas.example.com", "service": "http://traefik:80"}
 @pytest.mark.parametrize(
     ("key", "value"),
     [
-        ("image", "registry.lan:5000/stalwartlabs/stalwart:v0.15.5"),
+        ("image", "ghcr.io/stalwartlabs/stalwart:v0.16.18"),
+        ("image", "docker.io/stalwartlabs/stalwart:v0.16.18"),
+        ("image", "index.docker.io/stalwartlabs/stalwart:v0.15.5"),
         ("image", "stalwartlabs/stalwart:v0.15.5@sha256:" + "a" * 64),
-        ("reconcilerImage", "registry.lan:5000/library/python:3.13-slim"),
+        ("reconcilerImage", "docker.io/library/python:3.13-slim"),
+        ("reconcilerImage", "library/python:3.13-slim"),
+        ("imageMirrors", ["registry.lan:5000", "harbor.lan/dockerhub"]),
         ("reconcilerImage", "python:3.12.8-slim-bookworm@sha256:" + "b" * 64),
         ("tunnelRoutes", [{**ROUTE, "path": "^/photos"}, {**ROUTE, "path": "^/files"}, ROUTE]),
         ("tunnelRoutes", [{"hostname": "grafana.other-zone.net", "service": "http://g:3000"}]),
@@ -225,3 +229,23 @@ def test_an_authentik_url_on_an_internationalized_zone_is_accepted():
 
     assert URL_RE.fullmatch("https://auth.xn--bcher-kva.example/")
     assert URL_RE.fullmatch("https://auth.example.xn--p1ai:9443")
+
+
+@pytest.mark.parametrize(
+    ("image", "reconciler"),
+    [
+        ("registry.lan:5000/stalwartlabs/stalwart:v0.15.5", "registry.lan:5000/python:3.13-slim"),
+        ("harbor.lan/ghcr/stalwartlabs/stalwart:v0.16.18", "harbor.lan/ghcr/library/python:3.12"),
+        ("stalwartlabs/stalwart:v0.16.18", "REGISTRY.LAN:5000/library/python:3.13-slim"),
+    ],
+)
+def test_images_from_a_mirror_the_owner_names_are_accepted(image, reconciler):
+    mirrors = ["registry.lan:5000", "harbor.lan/ghcr"]
+    run = stack_run(
+        {
+            "mailstack:imageMirrors": mirrors,
+            "mailstack:image": image,
+            "mailstack:reconcilerImage": reconciler,
+        }
+    )
+    assert run.error is None
