@@ -48,6 +48,7 @@ OTHER_VALUES: dict[str, Any] = {
     "dataClaimName": "mail-data",
     "adopt": {"kubernetes": True, "cloudflare": {"emailRoutingSettings": ZONE_ID}},
     "runAsUser": "0",
+    "imageMirrors": ["registry.lan:5000"],
     "smtpClientNamespaces": ["authentik"],
     "ingressNamespaces": ["kube-system"],
     "backup": {"backupEnabled": True, "snapshotRetain": 3},
