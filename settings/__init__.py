@@ -130,6 +130,23 @@ def _provider_secrets(problems: Problems) -> None:
             )
 
 
+def _unused_secrets(values: dict[str, Any], phase: str | None, problems: Problems) -> None:
+    """A secret setting without the setting that uses it: kept in the stack file for nothing."""
+    if values["upgradeExport"] is not None and phase != "recover":
+        problems.warn(
+            "upgradeExport",
+            "is set but only the upgrade's phase recover reads it; it holds every account's "
+            "password hash" + (" and the upgrade is over" if phase is None else ""),
+            f"pulumi config rm {NAMESPACE}:upgradeExport once the upgrade is done (MIGRATING.md)",
+        )
+    if values["authentik"] is None and pulumi.runtime.get_config(AUTHENTIK_TOKEN_KEY):
+        problems.warn(
+            "authentik",
+            f"is not set, so {AUTHENTIK_TOKEN_KEY} is not used",
+            f"pulumi config rm {AUTHENTIK_TOKEN_KEY}, or set mailstack:authentik",
+        )
+
+
 def _authentik(values: dict[str, Any], problems: Problems) -> AuthentikSettings | None:
     """`mailstack:authentik` with its API token: `authentik:token` (secret), else the
     AUTHENTIK_TOKEN environment variable (CI passes its secret that way)."""
@@ -175,6 +192,9 @@ def load_settings() -> Settings:
     data = plan_data(values, generation, read_history(), problems)
     if data is None or problems.lines:
         raise SettingsError(problems.lines)
+    _unused_secrets(values, data.phase, problems)
+    for warning in problems.warnings:
+        pulumi.log.warn(warning)
 
     return Settings(
         domain=values["domain"],

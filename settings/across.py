@@ -10,6 +10,7 @@ from components.stalwart.endpoints import TLS_SECRET_NAME
 from settings.formats import IMAGE_RE, image_origin, in_zone
 from settings.model import Adoption, ServiceAccount, TunnelRoute
 from settings.problems import Problems, set_command
+from settings.rules.stalwart import generation_of
 
 # Every Secret and workload the stack creates in its namespace (all of them are there) is named
 # with one of these prefixes or is the Deployment; tests/settings/test_stack_owned.py holds every
@@ -61,6 +62,14 @@ def _images(values: dict[str, Any], problems: Problems) -> None:
 
 def check_across(values: dict[str, Any], problems: Problems) -> None:
     _images(values, problems)
+    if values["runAsUser"] == 0 and generation_of(values["image"]) == "0.16":
+        problems.add(
+            "runAsUser",
+            "0 would run Stalwart v0.16 as root; its image starts as a non-root user and its "
+            "pod must (runAsNonRoot), so root is a v0.15 setting only",
+            "pulumi config rm mailstack:runAsUser (the v0.16 image's uid 2000), or give "
+            "another non-root uid",
+        )
     domain: str = values["domain"]
     email = values["adminEmail"]
     mailbox_domain = email.rpartition("@")[2].lower()

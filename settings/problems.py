@@ -28,10 +28,15 @@ class Problems:
 
     def __init__(self) -> None:
         self.lines: list[str] = []
+        self.warnings: list[str] = []
+        """Settings that do nothing as given: the update goes on, and says so."""
 
     def add(self, key: str, problem: str, fix: str) -> None:
         # One line, whatever a value quoted in it holds (a YAML block scalar ends in a newline).
         self.lines.append(_one_line(f"{NAMESPACE}:{key}: {problem}. Fix: {fix}."))
+
+    def warn(self, key: str, problem: str, fix: str) -> None:
+        self.warnings.append(_one_line(f"{NAMESPACE}:{key}: {problem}. Fix: {fix}."))
 
 
 _CONTROL = {code: repr(chr(code))[1:-1] for code in (*range(32), 127)}

@@ -25,9 +25,11 @@ def pod_spec(
     claim_name: pulumi.Input[str],
     secret_name: pulumi.Input[str],
     config_name: pulumi.Input[str],
+    uid: int = STALWART_UID,
     recovery: bool = False,
 ) -> k8s.core.v1.PodSpecArgs:
-    """The Deployment's pod; `recovery` starts Stalwart in recovery mode (HTTP on 8080 only)."""
+    """The Deployment's pod, run as `uid` (mailstack:runAsUser; never 0, the settings refuse it
+    for v0.16); `recovery` starts Stalwart in recovery mode (HTTP on 8080 only)."""
     env = [
         # The break-glass admin, honoured in every mode before the directory
         # (crates/common/src/auth/authentication.rs): `admin:<sha512-crypt hash>`.
@@ -48,10 +50,10 @@ def pod_spec(
         automount_service_account_token=False,
         termination_grace_period_seconds=TERMINATION_GRACE_SECONDS,
         security_context=k8s.core.v1.PodSecurityContextArgs(
-            run_as_user=STALWART_UID,
-            run_as_group=STALWART_UID,
+            run_as_user=uid,
+            run_as_group=uid,
             run_as_non_root=True,
-            fs_group=STALWART_UID,
+            fs_group=uid,
             fs_group_change_policy="OnRootMismatch",
             seccomp_profile=k8s.core.v1.SeccompProfileArgs(type="RuntimeDefault"),
             # A non-root process may bind 587 and 993: the binary's file capability

@@ -30,6 +30,7 @@ def deploy_v016(inputs: RuntimeInputs, opts: pulumi.ResourceOptions) -> Runtime:
         claim_name=inputs.claim_name,
         secret_name=secret_name,
         config_name=config_name,
+        uid=inputs.run_as_user,
         recovery=inputs.recovery,
     )
     deployment = stalwart_deployment(inputs, spec, opts)
