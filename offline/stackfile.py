@@ -20,8 +20,24 @@ class StackFileError(Exception):
     """One line: the file, the line, what is wrong, and the fix."""
 
 
+# `pulumi config set` writes a few KiB; an encrypted upgrade export (512 KiB at most as text,
+# settings/rules/upgrade.py) grows by a third in base64.
+MAX_FILE_BYTES = 2 * 1024 * 1024
+
+
 class _Yaml12Loader(yaml.SafeLoader):
-    """SafeLoader with the YAML 1.2 core schema's implicit types and no duplicate keys."""
+    """SafeLoader with the YAML 1.2 core schema's implicit types, no duplicate keys and no
+    aliases: `pulumi config set` writes none, and a few nested aliases expand to gigabytes
+    (the "billion laughs") before any rule could look at the value."""
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            raise StackFileError(
+                f"line {event.start_mark.line + 1}: an alias (*{event.anchor}); stack files hold "
+                "plain values. Fix: write the value out (`pulumi config set` does)"
+            )
+        return super().compose_node(parent, index)
 
 
 _Yaml12Loader.yaml_implicit_resolvers = {}
@@ -72,6 +88,11 @@ _Yaml12Loader.add_constructor("tag:yaml.org,2002:map", _construct_mapping)
 def read_config(path: Path) -> dict[str, Any]:
     """The `config:` mapping of a stack file (empty when the file has none)."""
     try:
+        if path.stat().st_size > MAX_FILE_BYTES:
+            raise StackFileError(
+                f"{path.name}: is larger than {MAX_FILE_BYTES // 1024 // 1024} MiB, more than any "
+                "stack file holds. Fix: restore it from git."
+            )
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError:
         raise StackFileError(f"{path.name}: is not UTF-8 text. Fix: save it as UTF-8.") from None

@@ -14,7 +14,7 @@ TLD = r"(?:[a-z]{2,63}|xn--[a-z0-9-]{1,59})"
 DOMAIN_RE = re.compile(rf"^(?:{LABEL}\.)+{TLD}$")
 LABEL_RE = re.compile(rf"^{LABEL}$")
 # A Kubernetes object name (RFC 1123 subdomain): storage classes, claims, Secrets.
-SUBDOMAIN_RE = re.compile(rf"^{LABEL}(?:\.{LABEL})*$")
+SUBDOMAIN_RE = re.compile(rf"^(?=.{{1,253}}$){LABEL}(?:\.{LABEL})*$")
 ROUTE_HOST_RE = re.compile(rf"^(?:\*\.)?(?:{LABEL}\.)+{TLD}$")
 HEX32_RE = re.compile(r"^[0-9a-f]{32}$")
 UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")

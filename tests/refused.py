@@ -648,6 +648,16 @@ REFUSED: list[tuple[str, Any, str]] = [
     ("imageMirrors", ["index.docker.io/library"], "is a public registry, not a mirror"),
     ("imageMirrors", ["registry.lan/"], "is not a registry"),
     ("imageMirrors", [f"r{n}.lan" for n in range(11)], "at most 10 registries"),
+    # Sizes are bounded (issue 24 class 4).
+    ("storageSize", "100Ti", "is larger than 64Ti"),
+    ("storageSize", "1Ei", "is larger than 64Ti"),
+    ("storageSize", "99999999999999999999", "is larger than 64Ti"),
+    (
+        "serviceAccounts",
+        [authentik_account(credentials={**CREDENTIALS, "secretName": ".".join(["a" * 63] * 5)})],
+        "is not a Secret name",
+    ),
+    ("dataClaimName", ".".join(["b" * 63] * 5), "is not"),
 ]
 
 

@@ -11,6 +11,9 @@ from settings.model import BackupPolicy
 from settings.problems import NAMESPACE, Check
 
 MIN_STORAGE_BYTES = 1024**3
+# Far above any homelab disk; a typo (`10Ei`, `100000Gi`) would ask Longhorn for a volume no
+# node can hold and leave the claim Pending.
+MAX_STORAGE_BYTES = 64 * 1024**4
 """RocksDB, the spam-filter rules and the webadmin bundle need room before the first message."""
 
 
@@ -51,6 +54,11 @@ def storage_size(value: str, check: Check) -> None:
     elif size < MIN_STORAGE_BYTES:
         check.bad(
             f"'{value}' is smaller than 1Gi, too small for the mail store",
+            check.set_fix(check.default),
+        )
+    elif size > MAX_STORAGE_BYTES:
+        check.bad(
+            f"'{value}' is larger than 64Ti, more than a homelab volume holds (a typo?)",
             check.set_fix(check.default),
         )
 

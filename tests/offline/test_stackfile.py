@@ -60,6 +60,16 @@ def test_a_leading_zero_is_decimal_as_in_yaml_12(tmp_path, capsys):
         ("  mailstack:domain: example.org\n", "line 8: the key 'mailstack:domain' appears twice"),
         ("\tmailstack:namespace: mail\n", "line 8"),
         ('  mailstack:webmailHostname: "mail\n', "found unexpected end of stream"),
+        # The stack file cannot exhaust the machine (issue 24 class 4): no alias is expanded.
+        (
+            "  x: &a [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n"
+            "  y: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a]\n"
+            "  mailstack:tunnelRoutes: [*b, *b, *b, *b, *b, *b, *b, *b, *b]\n",
+            "line 9: an alias (*a); stack files hold plain values",
+        ),
+        ("  x: &d example.org\n  mailstack:webmailHostname: *d\n", "line 9: an alias (*d)"),
+        ("  x: &m {host: h}\n  mailstack:relay: {<<: *m, port: 25}\n", "an alias (*m)"),
+        ("  mailstack:adopt: &s {kubernetes: *s}\n", "line 8: an alias (*s)"),
     ],
 )
 def test_a_stack_file_the_cli_reads_otherwise_is_refused_with_its_line(
@@ -87,3 +97,16 @@ def test_a_malformed_stack_file_is_one_line(tmp_path, capsys, text, says):
     code, lines, _ = render_text(tmp_path, text, capsys)
     assert code == 2
     assert len(lines) == 1 and says in lines[0], lines
+
+
+def test_a_stack_file_larger_than_any_the_cli_writes_is_refused_before_it_is_parsed(
+    tmp_path, capsys
+):
+    filler = "  # " + "x" * 1000 + "\n"
+    code, lines, out = render_text(tmp_path, BASE + filler * 2200, capsys)
+    assert code == 2
+    assert lines == [
+        "error: Pulumi.t.yaml: is larger than 2 MiB, more than any stack file holds. Fix: "
+        "restore it from git."
+    ]
+    assert not out.exists()
