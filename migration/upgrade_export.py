@@ -35,8 +35,12 @@ from types import ModuleType
 from typing import Any
 
 from incluster.client import Redactor
+from migration.bounded_http import BoundedError, BoundedSession
 from offline.stalwart_schema import plan_problems
 
+# A homelab's settings pages and principals are KiB; a whole export takes seconds.
+MAX_ANSWER_BYTES = 16 * 2**20
+DEADLINE_SECONDS = 600.0
 SCRIPT = Path(__file__).resolve().parent.parent / "vendor" / "stalwart" / "migrate_v016.py"
 PATH_PATCHES = [("/opt/stalwart", "/var/lib/stalwart")]
 SETTING = "mailstack:upgradeExport"
@@ -92,16 +96,22 @@ def export_operations(
 ) -> tuple[list[dict[str, Any]], list[str]]:
     """The converted export of the v0.15 server at `url`, in load order, and what it loses."""
     client = script.StalwartClient(url, username=user, password=password, verify=True)
-    # Credentials go to `url` only: a redirect is an error, not a second destination.
-    client.session.max_redirects = 0
+    # Credentials go to `url` only, and the whole export ends on its own (migration/bounded_http).
+    session = BoundedSession(url, max_bytes=MAX_ANSWER_BYTES, deadline=DEADLINE_SECONDS)
+    session.auth, session.verify = client.session.auth, True
+    session.headers.update(client.session.headers)
+    client.session = session
     try:
         settings = client.dump_all_settings()
         principals = [client.get_principal(name) for _, name in client.list_principal_names()]
         result = script.Converter(principals, settings).run()
-    except (script.ApiError, script.ConvertError) as err:
-        raise ExportError(redact(str(err))[:300]) from None
-    except Exception as err:  # requests' own errors: connection, TooManyRedirects, ...
-        raise ExportError(f"{type(err).__name__}: {redact(str(err))[:300]}") from None
+    except (script.ApiError, script.ConvertError, BoundedError) as err:
+        raise ExportError(redact(str(err)).splitlines()[0][:300]) from None
+    except Exception as err:  # an answer of another shape than v0.15's: the script trips on it
+        raise ExportError(
+            f"the server's answers are not Stalwart v0.15's ({type(err).__name__}): is --url "
+            "the v0.15 HTTP listener (port 8080 through the port-forward)?"
+        ) from None
     result.pop("DataStore", None)  # the program renders config.json itself
     operations = script.build_export_ops(result)
     operations, _ = script.apply_path_patches(operations, PATH_PATCHES)

@@ -28,6 +28,7 @@ from offline.stackfile import StackFileError, read_config
 from offline.stalwart_schema import plan_problems
 from offline.summary import SECRET_MARKER, summary
 from settings import AUTHENTIK_TOKEN_KEY, KEYS, NAMESPACE, SECRET_PLACEHOLDERS, SettingsError
+from settings.history import RECORD_OUTPUT, record_problem
 
 # The server's own files, as it reads them: v0.15's config.toml; v0.16's config.json and the
 # `stalwart-cli apply` plans.
@@ -100,6 +101,15 @@ def load_previous_outputs(path: Path | None) -> dict[str, Any]:
         ) from None
     if not isinstance(document, dict):
         raise SettingsError([f"{path}: not an object of outputs. Fix: pulumi stack output --json."])
+    record = document.get(RECORD_OUTPUT)
+    problem = None if record is None else record_problem(record)
+    if problem:
+        raise SettingsError(
+            [
+                f"{path}: {RECORD_OUTPUT} {problem}; it is not a record this program writes. "
+                f"Fix: pulumi stack output --json > {path.name} (unedited)."
+            ]
+        )
     return document
 
 

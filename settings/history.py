@@ -28,6 +28,7 @@ from typing import Any
 
 import pulumi
 
+from settings import formats as f
 from settings.problems import SettingsError
 
 READ_STACK_OUTPUTS = "pulumi:pulumi:readStackOutputs"
@@ -36,6 +37,45 @@ RECORD_OUTPUT = "stalwartData"
 TORN_READ = "failed to load checkpoint: EOF"
 READ_ATTEMPTS = 5
 READ_PAUSE = 0.2
+
+
+_ROLES = ("primary", "upgraded")
+_RECORD_KEYS = {*_ROLES, "serving", "upgradePhase"}
+_PHASES = (None, "stop", "recover")
+
+
+def record_problem(record: Any) -> str | None:
+    """What makes `record` other than a `stalwartData` output this program writes
+    (settings/generation.py `record`), or None. A record decides which generation starts on
+    which claim, so one edited by hand (a PREVIOUS= file, a state file) is refused, not read."""
+    if not isinstance(record, Mapping):
+        return "is not an object"
+    unknown = sorted(set(record) - _RECORD_KEYS)
+    if unknown:
+        return f"has the field(s) {', '.join(map(str, unknown))[:80]}, which it never writes"
+    if "primary" not in record:
+        return "has no primary entry"
+    for role in _ROLES:
+        entry = record.get(role)
+        if entry is None and role == "upgraded":
+            continue
+        # `image` came later: a record written before it has claim and generation only.
+        if not isinstance(entry, Mapping) or not (
+            {"claim", "generation"} <= set(entry) <= {"claim", "generation", "image"}
+        ):
+            return f"{role} is not {{claim, generation, image}}"
+        claim, generation, image = entry["claim"], entry["generation"], entry.get("image", "x")
+        if not isinstance(claim, str) or not f.SUBDOMAIN_RE.fullmatch(claim):
+            return f"{role}.claim is not a claim name"
+        if generation not in ("0.15", "0.16"):
+            return f"{role}.generation is not 0.15 or 0.16"
+        if not isinstance(image, str) or not f.IMAGE_RE.fullmatch(image):
+            return f"{role}.image is not an image reference"
+    if record.get("serving") not in (None, *[r for r in _ROLES if record.get(r)]):
+        return "serving names no entry of the record"
+    if record.get("upgradePhase") not in _PHASES:
+        return "upgradePhase is not stop or recover"
+    return None
 
 
 @dataclass(frozen=True)
@@ -69,4 +109,13 @@ def read_history(sleep: Callable[[float], None] = time.sleep) -> History:
             ) from None
     outputs = (result.value or {}).get("outputs") or {}
     record = outputs.get(RECORD_OUTPUT)
-    return History(deployed=bool(outputs), record=record if isinstance(record, Mapping) else None)
+    problem = None if record is None else record_problem(record)
+    if problem:
+        raise SettingsError(
+            [
+                f"{RECORD_OUTPUT}: the stack's last record {problem}, so it cannot say which "
+                "Stalwart generation the data claim holds. Fix: restore the state from a backup "
+                "(`pulumi stack export` of an earlier version), never edit it by hand."
+            ]
+        )
+    return History(deployed=bool(outputs), record=record)

@@ -124,7 +124,7 @@ def test_a_redirect_is_refused_and_the_password_goes_nowhere_else(monkeypatch, c
         server.shutdown()
         server.server_close()
     assert code == 2
-    assert "TooManyRedirects" in out.err
+    assert "answered HTTP 302 (a redirect)" in out.err
     assert len(seen) == 1
 
 
@@ -180,3 +180,96 @@ def test_dkim_keys_stay_behind_and_domains_are_manual(monkeypatch, capsys, v015)
     domains = next(op for op in operations if op["object"] == "Domain")["value"].values()
     assert all(d["dkimManagement"] == {"@type": "Manual"} for d in domains)
     assert "1 DKIM key(s)" in out.err and "PRIVATE KEY" not in out.err
+
+
+class Hostile(BaseHTTPRequestHandler):
+    """A server on 127.0.0.1 that answers every request the way `answer` says."""
+
+    answer = "json-int"
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+    def do_GET(self) -> None:
+        kind = self.answer
+        if kind == "endless":
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.end_headers()
+            try:
+                while True:
+                    self.wfile.write(b"[" * 65536)
+            except OSError:
+                return
+        if kind == "drip":
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.end_headers()
+            try:
+                while True:
+                    self.wfile.write(b" ")
+                    self.wfile.flush()
+                    threading.Event().wait(0.05)
+            except OSError:
+                return
+        bodies = {
+            "json-int": b'{"data": 5}',
+            "json-list": b'{"data": ["a", 1, null]}',
+            "html": b"<html><body>Welcome to nginx!</body></html>",
+            "items-string": b'{"data": {"items": "everything", "total": "many"}}',
+            "null": b"null",
+        }
+        body = bodies[kind]
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+@pytest.mark.parametrize(
+    ("answer", "says"),
+    [
+        ("json-int", "are not Stalwart v0.15's"),
+        ("json-list", "are not Stalwart v0.15's"),
+        ("html", "Non-JSON response"),
+        ("items-string", "are not Stalwart v0.15's"),
+        ("null", "are not Stalwart v0.15's"),
+        ("endless", "an answer is larger than 1 MiB"),
+        ("drip", "the server took longer than 1 s in all"),
+    ],
+)
+def test_a_lying_or_endless_server_ends_the_export_with_one_line(monkeypatch, capsys, answer, says):
+    monkeypatch.setattr(upgrade_export, "MAX_ANSWER_BYTES", 2**20)
+    monkeypatch.setattr(upgrade_export, "DEADLINE_SECONDS", 1.0)
+    handler = type("Answer", (Hostile,), {"answer": answer})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server.daemon_threads = True
+    threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+    ).start()
+    try:
+        code, out = run(monkeypatch, capsys, f"http://127.0.0.1:{server.server_address[1]}")
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert code == 2
+    lines = out.err.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("upgrade-export: error: "), lines
+    assert says in lines[0], lines[0]
+    assert "the-admin-password" not in out.err + out.out
+    assert "Traceback" not in out.err
+
+
+def test_a_request_to_another_origin_is_refused_before_it_is_sent():
+    from migration.bounded_http import BoundedError, BoundedSession
+
+    session = BoundedSession("http://127.0.0.1:18080", max_bytes=1024, deadline=5)
+    for elsewhere in (
+        "http://127.0.0.1:18081/api",
+        "https://127.0.0.1:18080/api",
+        "http://attacker.example/api",
+        "http://127.0.0.1:18080@attacker.example/api",
+    ):
+        with pytest.raises(BoundedError, match="would leave the --url origin"):
+            session.get(elsewhere)
