@@ -18,8 +18,9 @@ SUBDOMAIN_RE = re.compile(rf"^(?=.{{1,253}}$){LABEL}(?:\.{LABEL})*$")
 ROUTE_HOST_RE = re.compile(rf"^(?:\*\.)?(?:{LABEL}\.)+{TLD}$")
 HEX32_RE = re.compile(r"^[0-9a-f]{32}$")
 UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+# RFC 5321 4.5.3.1: a local part of 64 octets at most, a path of 256 (254 without the <>).
 EMAIL_RE = re.compile(
-    r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@(?P<domain>[A-Za-z0-9.-]+\.(?:[A-Za-z]{2,63}|xn--[a-z0-9-]{1,59}))$"
+    r"^(?=.{1,254}$)(?=[^@]{1,64}@)[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@(?P<domain>[A-Za-z0-9.-]+\.(?:[A-Za-z]{2,63}|xn--[a-z0-9-]{1,59}))$"
 )
 # cloudflared's service forms (provider docs of ZeroTrustTunnelCloudflaredConfig ingresses).
 ORIGIN_RE = re.compile(r"^(https?|tcp|unix|ssh|rdp|unix\+tls|smb)://\S+$")
@@ -167,10 +168,17 @@ _DMARC_POLICY = ("none", "quarantine", "reject")
 _DMARC_TAGS = {"v", "p", "sp", "adkim", "aspf", "pct", "fo", "rf", "ri", "rua", "ruf"}
 
 
+# A bound on a TXT record the stack publishes: 2,048 characters, Cloudflare's stated limit on a
+# TXT record's content (not verified against the API here); a DMARC record is well under 200.
+TXT_MAX = 2048
+
+
 def dmarc_problem(record: str) -> str | None:
     """Why `record` is not a DMARC record a receiver would apply (RFC 7489 6.3), or None."""
     if any(ch < " " or ch == "\x7f" for ch in record):
         return "it holds a control character (a line break from a YAML block scalar?)"
+    if len(record) > TXT_MAX:
+        return f"it is longer than {TXT_MAX} characters, more than one TXT record holds"
     tags: dict[str, str] = {}
     for part in record.split(";"):
         part = part.strip()

@@ -658,6 +658,13 @@ REFUSED: list[tuple[str, Any, str]] = [
         "is not a Secret name",
     ),
     ("dataClaimName", ".".join(["b" * 63] * 5), "is not"),
+    (
+        "dmarc",
+        "v=DMARC1; p=none; rua=" + ",".join(["mailto:d@example.net"] * 120),
+        "longer than 2048",
+    ),
+    ("adminEmail", "a" * 65 + "@gmail.com", "is not an email address"),
+    ("adminEmail", "a@" + "b" * 250 + ".com", "is not an email address"),
 ]
 
 
