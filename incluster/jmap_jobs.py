@@ -28,6 +28,7 @@ Exit 0 on success, 1 on failure; the last line summarises the run and never hold
 from __future__ import annotations
 
 import argparse
+import http.client
 import json
 import os
 import re
@@ -309,6 +310,44 @@ def port_open(host: str, port: int, timeout: float) -> bool:
         return False
 
 
+def status_without_credentials(host: str, port: int, path: str, timeout: float) -> int:
+    """The status Stalwart answers a GET of `path` that carries no credentials and no forwarded
+    address (a forwarded loopback address would pass allowedEndpoints, http/src/request.rs)."""
+    connection = http.client.HTTPConnection(host, port, timeout=timeout)
+    try:
+        connection.request("GET", path, headers={"Connection": "close"})
+        reply = connection.getresponse()
+        reply.read(4096)
+        return reply.status
+    except (OSError, http.client.HTTPException) as err:
+        raise ClientError(f"GET {path} on port {port}: {type(err).__name__}") from None
+    finally:
+        connection.close()
+
+
+def check_metrics_guard(
+    host: str, metrics_port: int, metrics_path: str, http_port: int, timeout: float
+) -> str:
+    """The metrics listener serves only `metrics_path`, and only with the password; the web
+    listener never serves it. Stalwart serves /metrics unauthenticated when the password file
+    was unreadable at start (crates/common/src/config/telemetry.rs), so this is read back."""
+    expected = (
+        (metrics_port, metrics_path, 401, "serves the metrics without the password"),
+        (metrics_port, "/", 403, "serves other paths than the metrics"),
+        (metrics_port, "/jmap/session", 403, "serves other paths than the metrics"),
+        (http_port, metrics_path, 403, "serves the metrics on the web listener"),
+    )
+    for port, path, status, problem in expected:
+        got = status_without_credentials(host, port, path, timeout)
+        if got != status:
+            raise ClientError(
+                f"port {port} {problem} (GET {path} without credentials: HTTP {got}, not "
+                f"{status}); check the pod's Secret has its metrics key and the Http object's "
+                "allowedEndpoints"
+            )
+    return f"metrics guarded: {metrics_port} answers 401 without the password and 403 elsewhere"
+
+
 class Pods:
     """The Deployment's pods through the Kubernetes API (list and delete in one namespace)."""
 
@@ -452,6 +491,16 @@ def main(
             result = ensure_listeners(
                 jmap, lambda: Pods(env, redact, request), ports, ready, sleep, _print
             )
+            if env.get("METRICS_PORT"):
+                _print(result)
+                origin = urllib.parse.urlsplit(client.origin)
+                result = check_metrics_guard(
+                    origin.hostname or "",
+                    int(env["METRICS_PORT"]),
+                    env.get("METRICS_PATH", "/metrics/prometheus"),
+                    origin.port or 80,
+                    request,
+                )
     except (ClientError, ValueError) as err:
         counts = f"; {summary.counts()}" if command == "accounts" else ""
         print(f"{command} failed: {redact(str(err))}{counts}", file=sys.stderr)

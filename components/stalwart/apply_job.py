@@ -25,6 +25,7 @@ from components.incluster import (
 )
 from components.kube import RERUN_WHEN_FAILED, object_name, standard_labels
 from components.stalwart import plan
+from components.stalwart.endpoints import METRICS_PATH, METRICS_PORT
 from components.stalwart.job_pods import (
     ADMIN_PASSWORD_KEY,
     CREDENTIALS_DIR,
@@ -205,6 +206,9 @@ def _listener_check(inputs: RuntimeInputs) -> k8s.core.v1.ContainerArgs:
                 name="ADMIN_PASSWORD_FILE", value=f"{CREDENTIALS_DIR}/{ADMIN_PASSWORD_KEY}"
             ),
             k8s.core.v1.EnvVarArgs(name="LISTENER_PORTS", value=ports),
+            # Read back that /metrics needs the password and 9090 serves nothing else.
+            k8s.core.v1.EnvVarArgs(name="METRICS_PORT", value=str(METRICS_PORT)),
+            k8s.core.v1.EnvVarArgs(name="METRICS_PATH", value=METRICS_PATH),
             k8s.core.v1.EnvVarArgs(name="POD_SELECTOR", value=selector_text(inputs.selector)),
             k8s.core.v1.EnvVarArgs(
                 name="POD_NAMESPACE",

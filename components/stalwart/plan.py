@@ -43,6 +43,7 @@ SECRET_FILES = (RELAY_SECRET_FILE, METRICS_SECRET_FILE)
 exactly these. A file Stalwart cannot read is no error for every object: the Metrics endpoint
 would then be served without authentication (crates/common/src/config/telemetry.rs)."""
 METRICS_ELSEWHERE = f"starts_with(path, '/metrics') && listener != '{METRICS_LISTENER}'"
+ONLY_METRICS = f"listener == '{METRICS_LISTENER}' && !starts_with(path, '/metrics')"
 RELAY_ROUTE = "relay"
 LOCAL_ROUTE = "local"
 
@@ -115,14 +116,20 @@ def render_plan(inputs: PlanInputs) -> list[dict[str, Any]]:
         # the client address is the one they forward; without it one auto-ban of the proxy's
         # address locks every web user out. There is no trusted-proxy list for HTTP
         # (crates/http/src/request.rs): the NetworkPolicy is what makes the header trustworthy.
-        # Every http listener serves every path: /metrics only on the metrics listener
-        # (HTTP_VARIABLE in crates/registry/src/schema/enums.rs: `path`, `listener`).
+        # Every http listener serves every path: /metrics only on the metrics listener, and
+        # nothing else there (HTTP_VARIABLE in crates/registry/src/schema/enums.rs: `path`,
+        # `listener`). A request whose client address is loopback passes whatever this says
+        # (http/src/request.rs parse_http_request), and with useXForwarded that address is the
+        # first X-Forwarded-For entry: the NetworkPolicy keeps 9090 to Prometheus, and 8080's
+        # guard holds only while the ingress controllers overwrite a client's X-Forwarded-For.
         {
             "@type": "update",
             "object": "Http",
             "value": {
                 "useXForwarded": True,
-                "allowedEndpoints": expression((METRICS_ELSEWHERE, "403"), otherwise="200"),
+                "allowedEndpoints": expression(
+                    (METRICS_ELSEWHERE, "403"), (ONLY_METRICS, "403"), otherwise="200"
+                ),
             },
         },
         # Prometheus, behind Basic auth. The secret must resolve: one Stalwart cannot read is

@@ -11,7 +11,7 @@ import pytest
 from incluster import jmap_jobs
 from incluster.accounts_file import fingerprint as hash_fingerprint
 from tests.standins.kube_pods import PodsStandin, free_port
-from tests.standins.stalwart_v016 import JmapStandin
+from tests.standins.stalwart_v016 import JmapStandin, MetricsListenerStandin
 
 HASH_1 = "$6$saltsaltsaltsalt$" + "A" * 86
 HASH_2 = "$6$saltsaltsaltsalt$" + "B" * 86
@@ -229,6 +229,39 @@ def test_a_listener_still_closed_after_the_restart_fails(standin, tmp_path, caps
         env = listeners_env(tmp_path, kube, port)
         assert run(standin, tmp_path, "listeners", **env, READY_TIMEOUT_SECONDS="0.2") == 1
     assert "still refuse connections" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("password", "only_metrics", "says"),
+    [
+        ("metrics-password", True, None),
+        (None, True, "serves the metrics without the password (GET /metrics/prometheus"),
+        ("metrics-password", False, "serves other paths than the metrics (GET / without"),
+    ],
+)
+def test_the_listener_check_reads_back_that_metrics_need_the_password_and_are_alone_on_9090(
+    standin, tmp_path, capsys, password, only_metrics, says
+):
+    with (
+        MetricsListenerStandin(password, only_metrics) as metrics,
+        PodsStandin("kube-token", ["stalwart-abc"], restart_opens=metrics.port) as kube,
+    ):
+        env = listeners_env(tmp_path, kube, metrics.port)
+        env.update(METRICS_PORT=str(metrics.port), METRICS_PATH="/metrics/prometheus")
+        code = run(standin, tmp_path, "listeners", **env)
+        assert all(path for path in metrics.paths)
+    out = capsys.readouterr()
+    if says is None:
+        assert code == 0
+        assert "metrics guarded: " in out.out
+        assert metrics.paths == ["/metrics/prometheus", "/", "/jmap/session"]
+        assert [r.path for r in standin.requests if r.path.startswith("/metrics")] == [
+            "/metrics/prometheus"
+        ]
+    else:
+        assert code == 1
+        assert says in out.err, out.err
+        assert "metrics-password" not in out.err + out.out
 
 
 # --- the upgrade's gate -----------------------------------------------------------------------

@@ -188,7 +188,11 @@ def test_the_client_address_is_the_one_the_ingress_forwards_and_metrics_stay_on_
             "0": {
                 "if": "starts_with(path, '/metrics') && listener != 'metrics'",
                 "then": "403",
-            }
+            },
+            "1": {
+                "if": "listener == 'metrics' && !starts_with(path, '/metrics')",
+                "then": "403",
+            },
         },
         "else": "200",
     }

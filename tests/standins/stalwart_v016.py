@@ -337,6 +337,9 @@ class JmapStandin(LocalHTTPServer):
                         return
                 if self.path == "/healthz/ready":
                     self._answer(200, {"status": 200, "title": "OK"}, "application/problem+json")
+                elif self.path.startswith("/metrics"):
+                    # The plan's allowedEndpoints: /metrics is the metrics listener's only.
+                    self._answer(403, {"status": 403}, "application/problem+json")
                 else:
                     self._answer(404, {"status": 404}, "application/problem+json")
 
@@ -369,3 +372,49 @@ def _references(value: Any, created: dict[str, str]) -> Any:
     if isinstance(value, list):
         return [_references(item, created) for item in value]
     return value
+
+
+class MetricsListenerStandin(LocalHTTPServer):
+    """Stalwart's metrics listener (9090) as the plan configures it, as seen by a client that is
+    not on loopback (the listeners Job's pod; Stalwart lets a loopback client past
+    allowedEndpoints, http/src/request.rs `parse_http_request`, so a stand-in on 127.0.0.1
+    plays the pod's view). `/metrics/prometheus` answers 401 without the Basic credentials
+    (request.rs, `prometheus.auth`) or, when `password` is None (the secret file was unreadable
+    at start, so no auth is configured), 200; with `only_metrics` every other path answers 403
+    (the plan's allowedEndpoints), else 404."""
+
+    def __init__(self, password: str | None = "metrics-password", only_metrics: bool = True):
+        standin = self
+        self.password = password
+        self.only_metrics = only_metrics
+        self.paths: list[str] = []
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: object) -> None:
+                pass
+
+            def do_GET(self) -> None:
+                standin.paths.append(self.path)
+                expected = base64.b64encode(f"prometheus:{standin.password}".encode()).decode()
+                if not self.path.startswith("/metrics"):
+                    status = 403 if standin.only_metrics else 404
+                elif self.path != "/metrics/prometheus":
+                    status = 404
+                elif standin.password is None or (
+                    self.headers.get("Authorization") == f"Basic {expected}"
+                ):
+                    status = 200
+                else:
+                    status = 401
+                body = json.dumps({"status": status}).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/problem+json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+        super().__init__(Handler)
+
+    @property
+    def port(self) -> int:
+        return int(self.url.rpartition(":")[2])
