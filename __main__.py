@@ -59,6 +59,7 @@ server = StalwartServer(
             canary_labels=(canary_labels(),) if settings.monitoring.enabled else (),
         ),
         backup=settings.backup,
+        tls=settings.tls,
     ),
 )
 

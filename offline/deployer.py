@@ -48,6 +48,8 @@ STACK_NAMESPACE_RULES: list[tuple[str, list[str], list[str]]] = [
     # mailstack:monitoring (the Prometheus Operator's kinds; a rule may name a group whose CRDs
     # are not installed).
     ("monitoring.coreos.com", ["prometheusrules", "servicemonitors"], OWN),
+    # mailstack:tls: the Certificate (its waitFor reads it back; cert-manager writes the Secret).
+    ("cert-manager.io", ["certificates"], OWN),
     # The awaiters' informers; `delete` on pods because the Jobs' Role grants it (escalation).
     ("", ["pods"], [*READ, "delete"]),
     ("", ["endpoints", "events"], READ),
@@ -75,6 +77,7 @@ KIND_RESOURCE = {
     "RecurringJob": ("longhorn.io", "recurringjobs"),
     "ServiceMonitor": ("monitoring.coreos.com", "servicemonitors"),
     "PrometheusRule": ("monitoring.coreos.com", "prometheusrules"),
+    "Certificate": ("cert-manager.io", "certificates"),
 }
 """The kinds the program creates, and their API resource: a kind missing here is a render
 error, so a new kind cannot reach CI without its permissions."""

@@ -21,7 +21,13 @@ from settings.across import check_across
 from settings.generation import plan_data
 from settings.history import read_history
 from settings.keys import KEYS, RETIRED, SECRET_PLACEHOLDERS
-from settings.model import AuthentikSettings, CloudflareSettings, ServiceAccount, Settings
+from settings.model import (
+    AuthentikSettings,
+    CloudflareSettings,
+    ServiceAccount,
+    Settings,
+    TlsSettings,
+)
 from settings.problems import NAMESPACE, Check, Problems, SettingsError, set_command
 from settings.rules.stalwart import generation_of
 
@@ -232,7 +238,15 @@ def load_settings() -> Settings:
         upgrade_export=_secret_or_none(values["upgradeExport"]),
         authentik=authentik,
         monitoring=values["monitoring"],
+        tls=_with_default_names(values["tls"], f"{values['webmailHostname']}.{values['domain']}"),
     )
+
+
+def _with_default_names(tls: TlsSettings | None, webmail: str) -> TlsSettings | None:
+    """`mailstack:tls` without dnsNames covers the webmail host, the name clients already use."""
+    if tls is None or tls.dns_names:
+        return tls
+    return dataclasses.replace(tls, dns_names=(webmail,))
 
 
 def _with_addresses(

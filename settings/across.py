@@ -94,6 +94,14 @@ def check_across(values: dict[str, Any], problems: Problems) -> None:
             f"'{webmail}' is longer than the 253 characters DNS allows",
             set_command("webmailHostname", "mail"),
         )
+    tls = values["tls"]
+    if tls is not None and generation_of(values["image"]) != "0.16":
+        problems.add(
+            "tls",
+            "a cert-manager certificate on 993 is a Stalwart v0.16 feature here (a Certificate "
+            "object reading the mounted files); v0.15 keeps its own",
+            "pulumi config rm mailstack:tls until the upgrade to v0.16 (MIGRATING.md)",
+        )
     canary = values["monitoring"].canary_recipient
     if values["monitoring"].enabled and in_zone(canary.rpartition("@")[2].lower(), domain):
         problems.add(

@@ -166,6 +166,7 @@ KEYS: dict[str, Key] = {
     "authMechanisms": Key(
         stalwart.auth_mechanisms, default=list(stalwart.AUTH_MECHANISMS), structured=True
     ),
+    "tls": Key(cluster.tls, structured=True),
 }
 
 RETIRED: dict[str, str] = {

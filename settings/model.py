@@ -198,6 +198,18 @@ class AuthentikSettings:
 
 
 @dataclass(frozen=True)
+class TlsSettings:
+    """`mailstack:tls`: a cert-manager certificate Stalwart serves on its TLS listener (993)."""
+
+    issuer: str
+    """The cert-manager issuer's name."""
+    issuer_kind: str
+    """`ClusterIssuer` or `Issuer` (in the stack's namespace)."""
+    dns_names: tuple[str, ...]
+    """The names the certificate covers; the first is its common name."""
+
+
+@dataclass(frozen=True)
 class Settings:
     """Everything the program needs from the stack configuration, validated."""
 
@@ -243,6 +255,8 @@ class Settings:
     """Metrics scraping, alerts, dashboard and the outbound canary."""
     authentik: AuthentikSettings | None = None
     """The webmail's forward-auth objects in Authentik; None: the stack leaves Authentik alone."""
+    tls: TlsSettings | None = None
+    """A cert-manager certificate for 993; None: Stalwart's own self-signed one."""
 
     @property
     def webmail_fqdn(self) -> str:

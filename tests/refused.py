@@ -665,6 +665,10 @@ REFUSED: list[tuple[str, Any, str]] = [
     ),
     ("adminEmail", "a" * 65 + "@gmail.com", "is not an email address"),
     ("adminEmail", "a@" + "b" * 250 + ".com", "is not an email address"),
+    # mailstack:tls (issue 23 item 8); the base stack runs v0.15, which keeps its own certificate.
+    ("tls", {"issuer": "letsencrypt"}, "is a Stalwart v0.16 feature here"),
+    ("tls", "letsencrypt", "must be an object with at least issuer"),
+    ("tls", {"issuer": "Lets Encrypt"}, "is not the name of a cert-manager issuer"),
 ]
 
 

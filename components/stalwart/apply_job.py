@@ -57,14 +57,22 @@ def apply_job(
     labels = apply_job_labels(inputs.instance)
     metadata = k8s.meta.v1.ObjectMetaArgs(namespace=inputs.namespace, labels=labels)
     state = plan.render_plan(
-        plan.PlanInputs(inputs.domain, inputs.hostname, inputs.relay, inputs.mechanisms)
+        plan.PlanInputs(
+            inputs.domain,
+            inputs.hostname,
+            inputs.relay,
+            inputs.mechanisms,
+            certificate=inputs.tls is not None,
+        )
     )
     plans = k8s.core.v1.ConfigMap(
         f"{name}-plan",
         metadata=metadata,
         data={
             "plan.ndjson": plan.to_ndjson(state),
-            "reload.ndjson": plan.to_ndjson(plan.RELOAD_PLAN),
+            "reload.ndjson": plan.to_ndjson(
+                plan.RELOAD_PLAN + ([plan.RELOAD_TLS] if inputs.tls else [])
+            ),
         },
         opts=opts,
     )

@@ -44,6 +44,8 @@ exactly these. A file Stalwart cannot read is no error for every object: the Met
 would then be served without authentication (crates/common/src/config/telemetry.rs)."""
 METRICS_ELSEWHERE = f"starts_with(path, '/metrics') && listener != '{METRICS_LISTENER}'"
 ONLY_METRICS = f"listener == '{METRICS_LISTENER}' && !starts_with(path, '/metrics')"
+TLS_MOUNT = "/run/tls"
+"""Where the pod mounts the cert-manager Secret (`tls.crt`, `tls.key`) with `mailstack:tls`."""
 RELAY_ROUTE = "relay"
 LOCAL_ROUTE = "local"
 
@@ -63,6 +65,8 @@ class PlanInputs:
     """The relay every non-local message goes through."""
     auth_mechanisms: tuple[str, ...]
     """SASL mechanisms offered on submission without TLS."""
+    certificate: bool = False
+    """Serve the mounted cert-manager certificate (`mailstack:tls`) on the TLS listener."""
 
 
 def expression(*pairs: tuple[str, str], otherwise: str) -> dict[str, Any]:
@@ -245,7 +249,39 @@ def render_plan(inputs: PlanInputs) -> list[dict[str, Any]]:
             "value": {"enable": False, "spamFilterRulesUrl": None},
         },
         {"@type": "update", "object": "SpamPyzor", "value": {"enable": False}},
+    ] + (certificate_plan() if inputs.certificate else [])
+
+
+def certificate_plan() -> list[dict[str, Any]]:
+    """The cert-manager certificate as Stalwart's one Certificate, read from the mounted files.
+
+    File-backed certificates are read again on every Certificate reload (common/src/config/
+    server/tls.rs `parse_certificates`, common/src/cache/reload.rs), so a renewal, which the
+    kubelet writes into the mount, is served after the next `ReloadTlsCertificates` (the hourly
+    re-application requests one) without a restart. `issuer`, the validity dates and the names
+    are the server's to fill; the match is on the file paths alone. Reconciled: a certificate
+    added in the WebUI would compete for the same names.
+    """
+    return [
+        {
+            "@type": "reconcile",
+            "object": "Certificate",
+            "matchOn": ["certificate", "privateKey"],
+            "value": {
+                "mail": {
+                    "certificate": {"@type": "File", "filePath": f"{TLS_MOUNT}/tls.crt"},
+                    "privateKey": {"@type": "File", "filePath": f"{TLS_MOUNT}/tls.key"},
+                }
+            },
+        }
     ]
+
+
+RELOAD_TLS = {
+    "@type": "create",
+    "object": "Action",
+    "value": {"reloadTls": {"@type": "ReloadTlsCertificates"}},
+}
 
 
 RELOAD_PLAN: list[dict[str, Any]] = [

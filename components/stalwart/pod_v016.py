@@ -27,6 +27,7 @@ def pod_spec(
     config_name: pulumi.Input[str],
     uid: int = STALWART_UID,
     recovery: bool = False,
+    tls_secret: str | None = None,
 ) -> k8s.core.v1.PodSpecArgs:
     """The Deployment's pod, run as `uid` (mailstack:runAsUser; never 0, the settings refuse it
     for v0.16); `recovery` starts Stalwart in recovery mode (HTTP on 8080 only)."""
@@ -46,6 +47,29 @@ def pod_spec(
     ]
     if recovery:
         env.append(k8s.core.v1.EnvVarArgs(name="STALWART_RECOVERY_MODE", value="1"))
+    # cert-manager's Secret, whole (a subPath mount would never see a renewal).
+    tls_mounts = (
+        [k8s.core.v1.VolumeMountArgs(name="tls", mount_path=plan.TLS_MOUNT, read_only=True)]
+        if tls_secret
+        else []
+    )
+    tls_volumes = (
+        [
+            k8s.core.v1.VolumeArgs(
+                name="tls",
+                secret=k8s.core.v1.SecretVolumeSourceArgs(
+                    secret_name=tls_secret,
+                    items=[
+                        k8s.core.v1.KeyToPathArgs(key="tls.crt", path="tls.crt"),
+                        k8s.core.v1.KeyToPathArgs(key="tls.key", path="tls.key"),
+                    ],
+                    default_mode=0o440,
+                ),
+            )
+        ]
+        if tls_secret
+        else []
+    )
     return k8s.core.v1.PodSpecArgs(
         automount_service_account_token=False,
         termination_grace_period_seconds=TERMINATION_GRACE_SECONDS,
@@ -90,6 +114,7 @@ def pod_spec(
                     # tracer writes /var/log/stalwart until the plan replaces it.
                     k8s.core.v1.VolumeMountArgs(name="tmp", mount_path="/tmp"),
                     k8s.core.v1.VolumeMountArgs(name="logs", mount_path="/var/log/stalwart"),
+                    *tls_mounts,
                 ],
                 **health_probes(),
             )
@@ -121,5 +146,6 @@ def pod_spec(
             k8s.core.v1.VolumeArgs(
                 name="logs", empty_dir=k8s.core.v1.EmptyDirVolumeSourceArgs(size_limit="256Mi")
             ),
+            *tls_volumes,
         ],
     )

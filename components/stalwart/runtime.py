@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_kubernetes as k8s
 
-from settings.model import Relay
+from settings.model import Relay, TlsSettings
 
 
 @dataclass(frozen=True)
@@ -56,6 +56,8 @@ class RuntimeInputs:
     """In-cluster URL of the HTTP listener."""
     jobs_image: str
     """The pinned Python image of the in-cluster scripts."""
+    tls: TlsSettings | None = None
+    """v0.16: the cert-manager certificate served on 993 (`mailstack:tls`)."""
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,8 @@ import pulumi
 
 from components.stalwart import plan
 from components.stalwart.apply_job import apply_job, restore_job
+from components.stalwart.certificate import mail_certificate
+from components.stalwart.certificate import secret_name as tls_secret_name
 from components.stalwart.endpoints import METRICS_SECRET_FILE
 from components.stalwart.pod import pod_files, stalwart_deployment
 from components.stalwart.pod_v016 import RECOVERY_ADMIN_KEY, pod_spec
@@ -24,6 +26,11 @@ def deploy_v016(inputs: RuntimeInputs, opts: pulumi.ResourceOptions) -> Runtime:
         {plan.CONFIG_FILE: plan.config_json()},
         opts,
     )
+    certificate = (
+        mail_certificate(inputs.prefix, inputs.instance, inputs.namespace, inputs.tls, opts)
+        if inputs.tls is not None
+        else None
+    )
     spec = pod_spec(
         inputs.image,
         inputs.hostname,
@@ -32,8 +39,15 @@ def deploy_v016(inputs: RuntimeInputs, opts: pulumi.ResourceOptions) -> Runtime:
         config_name=config_name,
         uid=inputs.run_as_user,
         recovery=inputs.recovery,
+        tls_secret=tls_secret_name(inputs.prefix) if certificate is not None else None,
     )
-    deployment = stalwart_deployment(inputs, spec, opts)
+    deployment = stalwart_deployment(
+        inputs,
+        spec,
+        opts
+        if certificate is None
+        else pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=[certificate])),
+    )
     if not inputs.replicas:
         # Waiting (a rollback to v0.15, or stopped): nothing to apply to.
         return Runtime(deployment=deployment, ready=deployment, claim_name=inputs.claim_name)

@@ -120,5 +120,6 @@ def _runtime(
         hostname=args.webmail_fqdn,
         http_url=context.http_url,
         jobs_image=args.jobs_image,
+        tls=args.tls,
     )
     return (deploy_v016 if claim.generation == "0.16" else deploy_v015)(inputs, context.opts)

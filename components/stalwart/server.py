@@ -25,7 +25,7 @@ from components.stalwart.ingress import published_url, webmail_ingresses
 from components.stalwart.network_policy import NetworkRules, network_policy_spec
 from components.stalwart.runtimes import BuildContext, build_claims
 from components.stalwart.upgrade import jobs_account
-from settings.model import BackupPolicy, DataPlan, Relay
+from settings.model import BackupPolicy, DataPlan, Relay, TlsSettings
 
 COMPONENT_TYPE = "mailstack:stalwart:StalwartServer"
 
@@ -71,6 +71,8 @@ class StalwartServerArgs:
     """Who may reach Stalwart, and where it may connect (the NetworkPolicy)."""
     backup: BackupPolicy
     """Longhorn recurring jobs of the data volume."""
+    tls: TlsSettings | None = None
+    """A cert-manager certificate for 993 (v0.16); None: Stalwart's self-signed one."""
 
 
 class StalwartServer(pulumi.ComponentResource):

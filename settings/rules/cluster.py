@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 from settings import formats as f
-from settings.model import BackupPolicy
+from settings.model import BackupPolicy, TlsSettings
 from settings.problems import NAMESPACE, Check
 
 MIN_STORAGE_BYTES = 1024**3
@@ -190,3 +190,36 @@ def python_image(value: str, check: Check) -> None:
             f"'{value}' is Python {version['major']}.{version['minor']}; the Jobs need 3.11+",
             check.set_fix(check.default),
         )
+
+
+_TLS_FIELDS = {"issuer", "issuerKind", "dnsNames"}
+ISSUER_KINDS = ("ClusterIssuer", "Issuer")
+
+
+def tls(value: Any, check: Check) -> TlsSettings | None:
+    """`mailstack:tls`: `{issuer, issuerKind, dnsNames}`; the names default to the webmail host
+    (settings/across.py fills them once the domain is known)."""
+    fix = (
+        "e.g. mailstack:tls: {issuer: letsencrypt} (a cert-manager ClusterIssuer; "
+        "issuerKind: Issuer for one in the stack's namespace; dnsNames: the names mail clients "
+        "use, default the webmail host)"
+    )
+    given = check.object_of(value, _TLS_FIELDS, "must be an object with at least issuer", fix)
+    if given is None:
+        return None
+    issuer, kind = given.get("issuer"), given.get("issuerKind", "ClusterIssuer")
+    names = given.get("dnsNames", [])
+    if not isinstance(issuer, str) or not f.SUBDOMAIN_RE.fullmatch(issuer):
+        check.bad(f"issuer {issuer!r} is not the name of a cert-manager issuer", fix)
+    elif kind not in ISSUER_KINDS:
+        check.bad(f"issuerKind {kind!r} is not ClusterIssuer or Issuer", fix)
+    elif (
+        not isinstance(names, list)
+        or len(names) > 20
+        or not all(isinstance(n, str) and f.DOMAIN_RE.fullmatch(n) for n in names)
+        or len(set(names)) != len(names)
+    ):
+        check.bad("dnsNames must be a list of distinct lowercase host names (at most 20)", fix)
+    else:
+        return TlsSettings(issuer, kind, tuple(names))
+    return None

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from settings import KEYS
-from tests.conftest import ACCOUNT_ID, SECRET_KEYS, ZONE_ID, stack_run
+from tests.conftest import ACCOUNT_ID, SECRET_KEYS, V016_IMAGE, ZONE_ID, stack_run
 
 NAMESPACE = ("kubernetes:core/v1:Namespace", "stalwart-namespace")
 CLAIM = ("kubernetes:core/v1:PersistentVolumeClaim", "stalwart-data")
@@ -49,6 +49,7 @@ OTHER_VALUES: dict[str, Any] = {
     "adopt": {"kubernetes": True, "cloudflare": {"emailRoutingSettings": ZONE_ID}},
     "runAsUser": "0",
     "imageMirrors": ["registry.lan:5000"],
+    "tls": {"issuer": "letsencrypt"},
     "smtpClientNamespaces": ["authentik"],
     "ingressNamespaces": ["kube-system"],
     "backup": {"backupEnabled": True, "snapshotRetain": 3},
@@ -94,7 +95,13 @@ def test_changing_a_setting_never_replaces_the_claim_or_namespace(baseline, key)
     if key == "authentik":
         overrides["authentik:token"] = "authentik-token-0123456789"
         secret_keys.add("authentik:token")
-    changed = stack_run(overrides, secret_keys=secret_keys, previous_outputs=DEPLOYED)
+    previous, before = DEPLOYED, baseline
+    if key == "tls":  # a v0.16 setting: tried on a stack whose claim holds v0.16
+        previous = {"stalwartData": {"primary": {"claim": "stalwart-data", "generation": "0.16"}}}
+        overrides["mailstack:image"] = V016_IMAGE
+        before = stack_run({"mailstack:image": V016_IMAGE}, previous_outputs=previous)
+    changed = stack_run(overrides, secret_keys=secret_keys, previous_outputs=previous)
+    baseline = before
     for resource in (NAMESPACE, CLAIM):
         registration = changed.get(*resource)
         assert registration.protect and registration.retain_on_delete
