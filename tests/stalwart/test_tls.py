@@ -4,6 +4,7 @@ by the plan's one Certificate object, reloaded hourly without a restart (issue 2
 from __future__ import annotations
 
 import gzip
+import json
 import hashlib
 from pathlib import Path
 from typing import Any
@@ -80,14 +81,14 @@ def test_the_plan_serves_the_files_and_the_hourly_reload_rereads_them(with_tls):
         if r.type == "kubernetes:core/v1:ConfigMap" and r.name == "stalwart-plan"
     ]
     data = config.inputs["data"]
-    operations = [plan.json.loads(line) for line in data["plan.ndjson"].splitlines()]
+    operations = [json.loads(line) for line in data["plan.ndjson"].splitlines()]
     (certificate,) = [op for op in operations if op.get("object") == "Certificate"]
     assert certificate["value"]["mail"]["certificate"] == {
         "@type": "File",
         "filePath": f"{plan.TLS_MOUNT}/tls.crt",
     }
     assert plan_problems(operations) == []
-    reload = [plan.json.loads(line) for line in data["reload.ndjson"].splitlines()]
+    reload = [json.loads(line) for line in data["reload.ndjson"].splitlines()]
     assert {"@type": "ReloadTlsCertificates"} in [
         value for op in reload for value in op["value"].values()
     ]
