@@ -4,8 +4,8 @@ by the plan's one Certificate object, reloaded hourly without a restart (issue 2
 from __future__ import annotations
 
 import gzip
-import json
 import hashlib
+import json
 from pathlib import Path
 from typing import Any
 
