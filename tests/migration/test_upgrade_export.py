@@ -8,13 +8,14 @@ import json
 import os
 import stat
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import pytest
 
 from migration import upgrade_export
 from offline.stalwart_schema import plan_problems
+from tests.standins.local_http import LocalHTTPServer
 from tests.standins.stalwart_v015 import StalwartStandin
 
 HASH = "$6$v015saltsalt$" + "H" * 86
@@ -114,15 +115,8 @@ def test_a_redirect_is_refused_and_the_password_goes_nowhere_else(monkeypatch, c
             self.send_header("Location", "http://127.0.0.1:1/elsewhere")
             self.end_headers()
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Redirect)
-    threading.Thread(
-        target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-    ).start()
-    try:
-        code, out = run(monkeypatch, capsys, f"http://127.0.0.1:{server.server_address[1]}")
-    finally:
-        server.shutdown()
-        server.server_close()
+    with LocalHTTPServer(Redirect) as server:
+        code, out = run(monkeypatch, capsys, server.url)
     assert code == 2
     assert "answered HTTP 302 (a redirect)" in out.err
     assert len(seen) == 1
@@ -242,17 +236,8 @@ class Hostile(BaseHTTPRequestHandler):
 def test_a_lying_or_endless_server_ends_the_export_with_one_line(monkeypatch, capsys, answer, says):
     monkeypatch.setattr(upgrade_export, "MAX_ANSWER_BYTES", 2**20)
     monkeypatch.setattr(upgrade_export, "DEADLINE_SECONDS", 1.0)
-    handler = type("Answer", (Hostile,), {"answer": answer})
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    server.daemon_threads = True
-    threading.Thread(
-        target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-    ).start()
-    try:
-        code, out = run(monkeypatch, capsys, f"http://127.0.0.1:{server.server_address[1]}")
-    finally:
-        server.shutdown()
-        server.server_close()
+    with LocalHTTPServer(type("Answer", (Hostile,), {"answer": answer})) as server:
+        code, out = run(monkeypatch, capsys, server.url)
     assert code == 2
     lines = out.err.splitlines()
     assert len(lines) == 1 and lines[0].startswith("upgrade-export: error: "), lines
