@@ -47,7 +47,9 @@ def mail_certificate(
         ),
         spec={
             "secretName": name,
-            "commonName": tls.dns_names[0],
+            # X.509 bounds a common name to 64 characters (cert-manager refuses a longer one);
+            # clients match the dnsNames, so a long first name simply goes without one.
+            **({"commonName": tls.dns_names[0]} if len(tls.dns_names[0]) <= 64 else {}),
             "dnsNames": list(tls.dns_names),
             "issuerRef": {"name": tls.issuer, "kind": tls.issuer_kind, "group": "cert-manager.io"},
             # A new key with every renewal: the old one is never served again.

@@ -209,7 +209,9 @@ def tls(value: Any, check: Check) -> TlsSettings | None:
         return None
     issuer, kind = given.get("issuer"), given.get("issuerKind", "ClusterIssuer")
     names = given.get("dnsNames", [])
-    if not isinstance(issuer, str) or not f.SUBDOMAIN_RE.fullmatch(issuer):
+    if issuer is None:
+        check.bad("has no issuer", fix)
+    elif not isinstance(issuer, str) or not f.SUBDOMAIN_RE.fullmatch(issuer):
         check.bad(f"issuer {issuer!r} is not the name of a cert-manager issuer", fix)
     elif kind not in ISSUER_KINDS:
         check.bad(f"issuerKind {kind!r} is not ClusterIssuer or Issuer", fix)

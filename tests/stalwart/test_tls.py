@@ -106,7 +106,8 @@ def test_unset_changes_nothing(default_run):
         ({"issuer": "le", "dnsNames": ["mail.example.com", "mail.example.com"]}, "distinct"),
         ({"issuer": "le", "dnsNames": "mail.example.com"}, "must be a list"),
         ({"issuer": "le", "dnsNames": ["*.example.com"]}, "lowercase host names"),
-        ({"dnsNames": ["mail.example.com"]}, "is not the name of a cert-manager issuer"),
+        ({"dnsNames": ["mail.example.com"]}, "has no issuer"),
+        ({}, "has no issuer"),
         ({"issuer": "le", "secret": "x"}, "unknown field(s) secret"),
         ("letsencrypt", "must be an object with at least issuer"),
     ],
@@ -119,3 +120,12 @@ def test_bad_values_are_refused(value, says):
 def test_v015_keeps_its_own_certificate():
     (line,) = refusals({"mailstack:tls": TLS})
     assert "Stalwart v0.16 feature here" in line
+
+
+def test_a_name_longer_than_a_common_name_may_be_goes_without_one():
+    long_name = ("a" * 60) + ".example.com"
+    run = stack_run(
+        {"mailstack:image": V016_IMAGE, "mailstack:tls": {**TLS, "dnsNames": [long_name]}}
+    )
+    spec = run.get(*CERTIFICATE).inputs["spec"]
+    assert "commonName" not in spec and spec["dnsNames"] == [long_name]
