@@ -439,7 +439,7 @@ class Cluster:
             lambda: self.kubectl("get", "serviceaccount", "default", check=False).returncode == 0,
         )
         self.apply(_STORAGE_CLASS)
-        self._background("longhorn stand-in", self._provision_claims)
+        self.background("longhorn stand-in", self._provision_claims)
 
     def _nodes_ready(self, names: tuple[str, ...] = NODES) -> bool:
         nodes = self.get("nodes")["items"]
@@ -459,7 +459,9 @@ class Cluster:
         self.apply(_node(name))
         self.wait_for(f"node {name}", lambda: self._nodes_ready((name,)))
 
-    def _background(self, name: str, step: Callable[[], None]) -> None:
+    def background(self, name: str, step: Callable[[], None]) -> None:
+        """`step` every second until the cluster stops; a failure is logged and retried."""
+
         def loop() -> None:
             while not self._stop.wait(1.0):
                 try:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from e2e import build
+from e2e import build, certmanager
 from e2e.cluster import Cluster, running_cluster
 from e2e.homelab import SECRETS, SETTINGS, seed_consumers
 from e2e.stack import Stack
@@ -45,12 +45,14 @@ def cluster(tools: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cl
     with running_cluster(root, tools, kwok_stages(tools)) as running:
         install_crds(running)
         seed_consumers(running)
+        running.background("cert-manager stand-in", lambda: certmanager.issue(running))
         yield running
 
 
 def install_crds(cluster: Cluster) -> None:
-    """The CRDs a homelab's cluster has before the stack: Longhorn's RecurringJob and the
-    Prometheus Operator's ServiceMonitor and PrometheusRule (vendored from its release)."""
+    """The CRDs a homelab's cluster has before the stack: Longhorn's RecurringJob, the
+    Prometheus Operator's ServiceMonitor and PrometheusRule (vendored from its release) and
+    cert-manager's Certificate."""
     import gzip
 
     manifests = [(CRDS / "longhorn-recurringjob.yaml").read_text()]
@@ -58,6 +60,12 @@ def install_crds(cluster: Cluster) -> None:
         manifests.append(
             gzip.decompress((VENDOR / "prometheus-operator" / name).read_bytes()).decode()
         )
+    # cert-manager's Certificate (mailstack:tls), vendored from its Go module.
+    manifests.append(
+        gzip.decompress(
+            (VENDOR / "cert-manager" / "crd-certificates.yaml.gz").read_bytes()
+        ).decode()
+    )
     for manifest in manifests:
         cluster.kubectl(
             "apply", "--server-side", "--field-manager=crd-installer", "-f", "-", stdin=manifest

@@ -87,6 +87,7 @@ def test_an_update_of_every_kind_as_the_deploy_identity(
     stack.set("mailstack:tailnetHostname", "webmail")
     stack.set("mailstack:storageSize", "12Gi")
     stack.set("mailstack:image", "stalwartlabs/stalwart:v0.16.17")
+    stack.set_path("mailstack:tls", {"issuer": "letsencrypt-dns"})  # e2e/certmanager.py issues
     deploy(stack)
     claim = cluster.get("pvc", "stalwart-data", "-n", "stalwart")
     assert claim["spec"]["resources"]["requests"]["storage"] == "12Gi"
