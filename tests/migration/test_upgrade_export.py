@@ -15,7 +15,7 @@ import pytest
 
 from migration import upgrade_export
 from offline.stalwart_schema import plan_problems
-from tests.standins.local_http import LocalHTTPServer
+from tests.standins.local_http import LocalHTTPServer, reply
 from tests.standins.stalwart_v015 import StalwartStandin
 
 HASH = "$6$v015saltsalt$" + "H" * 86
@@ -213,12 +213,7 @@ class Hostile(BaseHTTPRequestHandler):
             "items-string": b'{"data": {"items": "everything", "total": "many"}}',
             "null": b"null",
         }
-        body = bodies[kind]
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
+        reply(self, 200, bodies[kind])
 
 
 @pytest.mark.parametrize(

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 
-from tests.standins.local_http import LocalHTTPServer
+from tests.standins.local_http import LocalHTTPServer, reply
 
 PROXY_MODES = ("proxy", "forward_single", "forward_domain")
 EMBEDDED = "goauthentik.io/outposts/embedded"
@@ -245,12 +245,7 @@ class AuthentikStandin(LocalHTTPServer):
                 raw = self.rfile.read(length) if length else b""
                 body = json.loads(raw) if raw else None
                 status, answer = standin.handle(self.command, self.path, self.headers, body)
-                payload = b"" if answer is None else json.dumps(answer).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
+                reply(self, status, b"" if answer is None else json.dumps(answer).encode())
 
             do_GET = do_POST = do_PATCH = do_DELETE = _serve
 

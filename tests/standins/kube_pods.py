@@ -12,7 +12,7 @@ import json
 import socket
 from http.server import BaseHTTPRequestHandler
 
-from tests.standins.local_http import LocalHTTPServer
+from tests.standins.local_http import LocalHTTPServer, reply
 
 
 def free_port() -> int:
@@ -54,12 +54,7 @@ class PodsStandin(LocalHTTPServer):
                 pass
 
             def _answer(self, status: int, body: object) -> None:
-                data = json.dumps(body).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+                reply(self, status, json.dumps(body).encode())
 
             def _allowed(self) -> bool:
                 if self.headers.get("Authorization") != f"Bearer {standin.token}":

@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 
-from tests.standins.local_http import LocalHTTPServer
+from tests.standins.local_http import LocalHTTPServer, reply
 
 ACCOUNT = "c"
 SUBJECTS = {"delivered": "Successfully delivered message", "failed": "Failed to deliver message"}
@@ -190,11 +190,7 @@ class MailboxStandin(LocalHTTPServer):
                 pass
 
             def _answer(self, status: int, body: bytes, kind: str = "application/json") -> None:
-                self.send_response(status)
-                self.send_header("Content-Type", kind)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
+                reply(self, status, body, kind)
 
             def _authorized(self) -> bool:
                 token = f"{standin.user}:{standin.password}".encode()

@@ -44,7 +44,7 @@ from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
-from tests.standins.local_http import LocalHTTPServer
+from tests.standins.local_http import LocalHTTPServer, reply
 
 SCHEMA = Path(__file__).resolve().parents[2] / "vendor" / "stalwart" / "schema-v0.16.18.json.gz"
 SINGLETON = "singleton"
@@ -317,12 +317,7 @@ class JmapStandin(LocalHTTPServer):
                 pass
 
             def _answer(self, status: int, body: Any, kind: str = "application/json") -> None:
-                data = json.dumps(body).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", kind)
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+                reply(self, status, json.dumps(body).encode(), kind)
 
             def _authorized(self) -> bool:
                 expected = base64.b64encode(f"admin:{standin.admin_password}".encode()).decode()
@@ -407,11 +402,7 @@ class MetricsListenerStandin(LocalHTTPServer):
                 else:
                     status = 401
                 body = json.dumps({"status": status}).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/problem+json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
+                reply(self, status, body, "application/problem+json")
 
         super().__init__(Handler)
 
