@@ -62,7 +62,8 @@ def _images(values: dict[str, Any], problems: Problems) -> None:
 
 def check_across(values: dict[str, Any], problems: Problems) -> None:
     _images(values, problems)
-    if values["runAsUser"] == 0 and generation_of(values["image"]) == "0.16":
+    generation = generation_of(values["image"])
+    if values["runAsUser"] == 0 and generation == "0.16":
         problems.add(
             "runAsUser",
             "0 would run Stalwart v0.16 as root; its image starts as a non-root user and its "
@@ -95,7 +96,7 @@ def check_across(values: dict[str, Any], problems: Problems) -> None:
             set_command("webmailHostname", "mail"),
         )
     tls = values["tls"]
-    if tls is not None and generation_of(values["image"]) != "0.16":
+    if tls is not None and generation != "0.16":
         problems.add(
             "tls",
             "a cert-manager certificate on 993 is a Stalwart v0.16 feature here (a Certificate "

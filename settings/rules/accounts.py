@@ -56,10 +56,10 @@ def service_accounts(value: Any, check: Check) -> tuple[ServiceAccount, ...] | N
                 f"{where}: description must be text of at most {MAX_DESCRIPTION} characters", fix
             )
             continue
-        if f.invisible_character(description):
+        if invisible := f.invisible_character(description):
             check.bad(
                 f"{where}: description holds the invisible character "
-                f"{f.invisible_character(description)} (a line break, a bidirectional override)",
+                f"{invisible} (a line break, a bidirectional override)",
                 "write it on one line of visible text",
             )
             continue

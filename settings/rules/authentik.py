@@ -53,9 +53,9 @@ def authentik(value: Any, check: Check) -> dict[str, Any] | None:
                 f"{field} must be a non-empty name of at most 200 characters",
                 f"e.g. {field}: {check.defaults_under()[field]!r}",
             )
-        elif f.invisible_character(text):
+        elif invisible := f.invisible_character(text):
             check.bad(
-                f"{field} holds the invisible character {f.invisible_character(text)}",
+                f"{field} holds the invisible character {invisible}",
                 f"type the name again, e.g. {field}: {check.defaults_under()[field]!r}",
             )
     groups = merged["groups"]
