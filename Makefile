@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STACK  ?= prod
 OUT    ?= rendered
 
-.PHONY: help venv lock promtool render test lint typecheck lint-workflows pytest bench preview up clean import-plan readme upgrade-export e2e
+.PHONY: help venv lock promtool render test lint typecheck lint-workflows docs docs-site pytest bench preview up clean import-plan upgrade-export e2e
 
 help:
 	@echo "make render   render the whole stack offline into $(OUT)/ (STACK=$(STACK))"
@@ -13,9 +13,11 @@ help:
 	@echo "make e2e      the stack on the real Pulumi engine and a real API server (needs Go)"
 	@echo "make bench    set-up of a fresh clone, import floor vs render time, hash cost"
 	@echo "make lock     requirements*.in -> hash-pinned locks (UPGRADE=1 or UPGRADE=<package>)"
-	@echo "make import-plan TFSTATE=state.json OUT=import.json   OpenTofu state -> import ids (MIGRATING.md)"
+	@echo "make docs     regenerate the manual's generated pages; the docs site's strict build"
+	@echo "make import-plan TFSTATE=state.json OUT=import.json   OpenTofu state -> import ids and the adopt snippet"
 	@echo "make upgrade-export URL=http://localhost:18080   v0.15 export -> mailstack:upgradeExport"
 	@echo "make preview / make up   pulumi preview / up on stack $(STACK) (needs the Pulumi CLI)"
+	@echo "make clean    remove what the render wrote (nothing else) and the tools' caches"
 
 # The venv holds exactly the dev lock (which pins the runtime lock's versions too): every file
 # hash-checked, nothing resolved at install time, rebuilt only when a lock changes. The locked uv
@@ -107,7 +109,7 @@ promtool: $(PROMTOOL)
 pytest: venv promtool
 	$(BIN)/pytest -q
 
-test: lint typecheck lint-workflows pytest
+test: lint typecheck lint-workflows docs-site pytest
 
 # The real engine, providers and API server (README "End-to-end test"): the tools are built from
 # the Go module proxy once, into a cache outside the checkout (e2e/build.py); without Go this says
@@ -134,9 +136,15 @@ upgrade-export: venv
 bench: venv
 	$(BIN)/python -m offline.bench
 
-# README tables generated from code (the bad-settings table from tests/refused.py).
-readme: venv
-	$(BIN)/python -m scripts.readme
+# The manual's generated pages (scripts/docs.py says which fact each comes from), then the site's
+# strict build, which fails on a broken link or anchor. tests/docs/test_generated.py fails on a
+# stale page; the site is built into .tools/, never into the checkout's docs/.
+docs: venv
+	$(BIN)/python -m scripts.docs
+	$(MAKE) --no-print-directory docs-site
+
+docs-site: venv
+	$(BIN)/mkdocs build --strict --quiet --site-dir $(TOOLS)/site
 
 # The policy pack's own venv (the CLI does not build one for a local pack), from its lock.
 policy/venv/.installed: policy/requirements.txt $(BIN)/.installed

@@ -1,0 +1,1 @@
+"""Moving the running system in: the OpenTofu import plan and the v0.15 export for the upgrade."""

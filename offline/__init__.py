@@ -1,0 +1,1 @@
+"""Everything that runs without a cluster: the render under the mock runtime, its checks, and make bench."""

@@ -1,0 +1,1 @@
+"""The test suite (make test): one folder per part of the program, mirroring its layout."""

@@ -9,12 +9,11 @@ import pytest
 
 from offline.harness import StackRun, run_program
 from settings.model import Relay
+from settings.refused import ACCOUNT_ID, ZONE_ID
 
 RESEND_KEY = "re_TestKey0123456789abcdef"
 ADMIN_PASSWORD = "correct-horse-battery-staple"
 
-ACCOUNT_ID = "0123456789abcdef0123456789abcdef"
-ZONE_ID = "fedcba9876543210fedcba9876543210"
 TUNNEL_ID = "c0ffee00-1234-4abc-8def-0123456789ab"
 DKIM = "p=MIGfMA0GCSqGSIb3DQEBAQUAA4GNADCBiQKBgQDtestkey+/AB"
 

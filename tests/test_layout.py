@@ -1,5 +1,6 @@
-"""The layout's rules, read from the source (README "Layout"): arrows one way, one reader of the
-configuration, a standard-library in-cluster script, small modules, documented components."""
+"""The layout's rules, read from the source (docs/reference/layout.md): arrows one way, one
+reader of the configuration, a standard-library in-cluster script, every package and module saying
+what it is, documented components. Each rule is one test that lists every offender."""
 
 from __future__ import annotations
 
@@ -7,11 +8,8 @@ import ast
 import sys
 from pathlib import Path
 
-import pytest
-
 ROOT = Path(__file__).resolve().parents[1]
 PROGRAM = ["__main__.py", "settings", "components", "offline", "migration", "policy", "scripts"]
-MAX_LINES = 300
 
 
 def modules(*roots: str) -> list[Path]:
@@ -33,15 +31,20 @@ def imported(path: Path) -> set[str]:
     return names
 
 
-@pytest.mark.parametrize("path", modules("components"), ids=str)
-def test_components_import_the_settings_model_only(path):
-    wrong = {
-        name
-        for name in imported(path)
-        if (name == "settings" or name.startswith("settings."))
-        and not name.startswith("settings.model")
+def test_components_import_the_settings_model_only():
+    offenders = {
+        str(path.relative_to(ROOT)): sorted(wrong)
+        for path in modules("components")
+        if (
+            wrong := {
+                name
+                for name in imported(path)
+                if (name == "settings" or name.startswith("settings."))
+                and not name.startswith("settings.model")
+            }
+        )
     }
-    assert not wrong, f"{path.relative_to(ROOT)} imports {sorted(wrong)}"
+    assert not offenders
 
 
 def test_the_settings_model_imports_no_component():
@@ -49,29 +52,61 @@ def test_the_settings_model_imports_no_component():
     assert not {n for n in names if n.startswith("components")}
 
 
-@pytest.mark.parametrize(
-    "path", [p for p in modules(*PROGRAM) if "settings" not in p.parts], ids=str
-)
-def test_only_the_settings_package_reads_the_configuration(path):
-    text = path.read_text()
-    if path.parts[-2:] == ("policy", "__main__.py"):
-        return  # the policy pack is a program of its own; it reads the stack's domain
-    for call in ("pulumi.Config(", "get_config(", "require_secret(", "get_secret("):
-        assert call not in text, f"{path.relative_to(ROOT)} reads configuration ({call})"
+def test_only_the_settings_package_reads_the_configuration():
+    calls = ("pulumi.Config(", "get_config(", "require_secret(", "get_secret(")
+    offenders = {
+        str(path.relative_to(ROOT)): [call for call in calls if call in path.read_text()]
+        for path in modules(*PROGRAM)
+        # the policy pack is a program of its own; it reads the stack's domain
+        if "settings" not in path.parts and path.parts[-2:] != ("policy", "__main__.py")
+    }
+    assert not {path: found for path, found in offenders.items() if found}
 
 
-@pytest.mark.parametrize("path", modules("incluster"), ids=str)
-def test_in_cluster_scripts_use_the_standard_library_only(path):
-    for name in imported(path):
-        top = name.split(".")[0]
-        allowed = top in ("__future__", "incluster") or top in sys.stdlib_module_names
-        assert allowed, f"{path.name}: {name}"
+def test_nothing_outside_the_tests_imports_the_tests():
+    """The program and the in-cluster scripts; make e2e is a test suite and shares the stand-ins."""
+    offenders = {
+        str(path.relative_to(ROOT)): sorted(n for n in imported(path) if n.split(".")[0] == "tests")
+        for path in modules(*PROGRAM, "incluster")
+    }
+    assert not {path: names for path, names in offenders.items() if names}
 
 
-@pytest.mark.parametrize("path", modules(*PROGRAM), ids=str)
-def test_no_module_is_over_300_lines(path):
-    lines = len(path.read_text().splitlines())
-    assert lines <= MAX_LINES, f"{path.relative_to(ROOT)} has {lines} lines: split it by concern"
+def test_the_program_never_imports_the_table_of_refused_settings():
+    """settings/refused.py is documentation and test data: the program must not depend on it."""
+    offenders = [
+        str(path.relative_to(ROOT))
+        for path in modules("__main__.py", "settings", "components", "offline", "migration")
+        if any(n.startswith("settings.refused") for n in imported(path))
+    ]
+    assert not offenders
+
+
+def test_in_cluster_scripts_use_the_standard_library_only():
+    offenders = {
+        path.name: sorted(
+            name
+            for name in imported(path)
+            if name.split(".")[0] not in ("__future__", "incluster")
+            and name.split(".")[0] not in sys.stdlib_module_names
+        )
+        for path in modules("incluster")
+    }
+    assert not {path: names for path, names in offenders.items() if names}
+
+
+def test_every_package_and_module_says_what_it_is():
+    """The layout page (docs/reference/layout.md) is generated from these docstrings. The
+    in-cluster package's __init__.py is shipped to the cluster byte for byte, so it stays empty."""
+    offenders = [
+        str(path.relative_to(ROOT))
+        for path in modules(*PROGRAM, "incluster", "e2e", "tests")
+        if not ast.get_docstring(ast.parse(path.read_text()))
+        and path.name not in ("conftest.py",)
+        and path != ROOT / "incluster" / "__init__.py"
+        and not (path.name == "__init__.py" and "policy" in path.parts)
+    ]
+    assert not offenders
 
 
 def _classes(path: Path) -> list[ast.ClassDef]:
@@ -104,19 +139,12 @@ def _component_classes() -> list[tuple[Path, ast.ClassDef]]:
     ]
 
 
-@pytest.mark.parametrize(
-    ("path", "cls"), _component_classes(), ids=lambda item: getattr(item, "name", "")
-)
-def test_every_args_field_and_output_has_a_docstring(path, cls):
-    assert not _undocumented_fields(cls), f"{cls.name}: {_undocumented_fields(cls)}"
+def test_every_args_field_and_output_has_a_docstring():
+    offenders = {cls.name: _undocumented_fields(cls) for _, cls in _component_classes()}
+    assert not {name: fields for name, fields in offenders.items() if fields}
 
 
-@pytest.mark.parametrize(
-    ("path", "cls"),
-    [(p, c) for p, c in _component_classes() if not c.name.endswith("Args")],
-    ids=lambda item: getattr(item, "name", ""),
-)
-def test_every_output_of_a_component_is_registered(path, cls):
+def _unregistered_outputs(cls: ast.ClassDef) -> list[str]:
     outputs = {
         node.target.id
         for node in cls.body
@@ -132,7 +160,16 @@ def test_every_output_of_a_component_is_registered(path, cls):
             and isinstance(node.args[0], ast.Dict)
         ):
             registered |= {str(k.value) for k in node.args[0].keys if isinstance(k, ast.Constant)}
-    assert outputs <= registered, f"{cls.name}: {sorted(outputs - registered)} not registered"
+    return sorted(outputs - registered)
+
+
+def test_every_output_of_a_component_is_registered():
+    offenders = {
+        cls.name: _unregistered_outputs(cls)
+        for _, cls in _component_classes()
+        if not cls.name.endswith("Args")
+    }
+    assert not {name: missing for name, missing in offenders.items() if missing}
 
 
 def test_the_scripts_configmap_ships_every_module_the_jobs_import():

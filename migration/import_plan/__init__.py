@@ -1,0 +1,1 @@
+"""make import-plan: an OpenTofu state read, its resources recognised, the pulumi import file written."""

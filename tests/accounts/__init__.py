@@ -1,0 +1,1 @@
+"""Service accounts: generated passwords, the reconciler Job, consumers' Secrets and restarts."""

@@ -1,0 +1,1 @@
+"""Authentik forward auth: the dynamic resources against a stand-in that behaves as the API does."""

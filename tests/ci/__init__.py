@@ -1,0 +1,1 @@
+"""The workflows, locks, Renovate and the e2e tool builds, checked offline."""

@@ -1,0 +1,1 @@
+"""The Cloudflare side: DNS, tunnel route, Email Routing and their adoption."""

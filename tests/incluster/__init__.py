@@ -1,0 +1,1 @@
+"""The in-cluster scripts against the stand-in Stalwart servers."""

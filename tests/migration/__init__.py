@@ -1,0 +1,1 @@
+"""make import-plan and make upgrade-export."""

@@ -1,0 +1,1 @@
+"""The monitoring objects, the alert rules (promtool) and the canary."""

@@ -1,0 +1,1 @@
+"""Settings: every refusal, the generation record, the readers."""

@@ -1,0 +1,1 @@
+"""The Stalwart server component for both generations, checked against the vendored schemas."""

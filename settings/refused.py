@@ -1,6 +1,7 @@
 """THE table of refused settings: every kind of bad value of every key, and what its one line
 says. `tests/settings/test_refused.py` runs each row through `make render`'s entry point (exit 2,
-one line naming the key and the fix, no traceback, no file), and README "Bad settings" mirrors it.
+one line naming the key and the fix, no traceback, no file), and `make docs` writes the reference
+page docs/reference/bad-settings.md from it. The program itself never imports this module.
 
 A value of `None` removes the key; `PLAINTEXT` stores a secret key unencrypted; `Encrypted()`
 stores any key with `--secret`; a `Decrypted`
@@ -14,8 +15,9 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from tests.conftest import ACCOUNT_ID, ZONE_ID
-
+# The example ids of the stack the rows change (tests/conftest.py's BASE_CONFIG uses them too).
+ACCOUNT_ID = "0123456789abcdef0123456789abcdef"
+ZONE_ID = "fedcba9876543210fedcba9876543210"
 TRAEFIK = "http://traefik.kube-system.svc.cluster.local:80"
 ROUTE = {"hostname": "auth.example.com", "service": "http://traefik:80"}
 CREDENTIALS: dict[str, Any] = {"namespace": "authentik", "secretName": "creds"}
@@ -672,8 +674,8 @@ REFUSED: list[tuple[str, Any, str]] = [
 ]
 
 
-def readme_table() -> str:
-    """README "Bad settings" as this table makes it (`make readme` writes it between markers)."""
+def bad_settings_table() -> str:
+    """The reference page's table as this table makes it (`make docs` writes it between markers)."""
     groups: dict[str, tuple[list[str], list[str]]] = {}
     for key, value, says in REFUSED:
         examples, lines = groups.setdefault(key, ([], []))
@@ -684,7 +686,7 @@ def readme_table() -> str:
             lines[:] = [line for line in lines if line not in says] + [says]
     rows = ["| key | bad value (examples) | the line says |", "|---|---|---|"]
     for key, (examples, lines) in groups.items():
-        shown = ", ".join(examples) or "(see tests/refused.py)"
+        shown = ", ".join(examples) or "(see settings/refused.py)"
         if key in UNKNOWN_KEYS:
             shown = f"any key this program does not know, e.g. {shown}"
         rows.append(f"| `mailstack:{key}` | {_cell(shown)} | {_cell(' / '.join(lines))} |")

@@ -1,0 +1,1 @@
+"""The manual: generated pages are current."""
