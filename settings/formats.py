@@ -28,7 +28,10 @@ STATUS_SERVICE_RE = re.compile(r"^http_status:[1-5][0-9]{2}$")
 # A Secret's data key (apimachinery IsConfigMapKey): not `.`, `..` or anything starting `..`.
 SECRET_KEY_RE = re.compile(r"^(?!\.\.)(?!\.$)[-._a-zA-Z0-9]{1,253}$")
 CRON_RE = re.compile(r"^(\S+\s+){4}\S+$")
-RUNBOOK_URL_RE = re.compile(r"^https://[^\s#?]+/RUNBOOK\.md$")
+# The alerts reference page that each alert's runbook_url links: on GitHub (the Markdown file) or
+# on the built docs site (mkdocs' directory URL). RUNBOOK.md was folded into it.
+ALERTS_PAGE = "docs/reference/alerts.md"
+RUNBOOK_URL_RE = re.compile(r"^https://[^\s#?]+/(docs/reference/alerts\.md|reference/alerts/)$")
 
 _QUANTITY_RE = re.compile(
     r"^(?P<number>[0-9]+(?:\.[0-9]+)?)(?P<suffix>Ki|Mi|Gi|Ti|Pi|Ei|k|M|G|T|P|E)?$"

@@ -376,7 +376,7 @@ KEYS: dict[str, Key] = {
             "release": "kube-prometheus-stack",
             "canarySchedule": "17 * * * *",
             "canaryRecipient": "delivered@resend.dev",
-            "runbookUrl": "RUNBOOK.md",
+            "runbookUrl": "docs/reference/alerts.md",
         },
         structured=True,
     ),

@@ -100,7 +100,8 @@ class MonitoringSettings:
     canary_recipient: str
     """Where the canary sends (Resend's test recipient by default)."""
     runbook_url: str
-    """RUNBOOK.md's address; each alert's `runbook_url` links its section."""
+    """The alerts reference page's address (docs/reference/alerts.md); each alert's `runbook_url`
+    links its section."""
 
 
 @dataclass(frozen=True)

@@ -437,7 +437,16 @@ REFUSED: list[tuple[str, Any, str]] = [
     ("monitoring", {"release": "kube prometheus"}, "is not a Helm release name"),
     ("monitoring", {"scrape": "30s"}, "unknown field(s) scrape"),
     ("monitoring", True, "must be an object"),
-    ("monitoring", {"runbookUrl": "http://x/RUNBOOK.md"}, "is not an https URL of RUNBOOK.md"),
+    (
+        "monitoring",
+        {"runbookUrl": "http://x/docs/reference/alerts.md"},
+        "is not an https URL of docs/reference/alerts.md",
+    ),
+    (
+        "monitoring",
+        {"runbookUrl": "https://github.com/o/mailstack/blob/main/RUNBOOK.md"},
+        "is RUNBOOK.md, which moved to docs/reference/alerts.md",
+    ),
     ("authentik", {"url": "http://auth.example.com"}, "is plain http: the API token travels"),
     ("authentik", {"outpost": "authentik Embedded Outpost"}, "url None is not a string"),
     ("authentik", "https://auth.example.com", "must be an object with at least url"),

@@ -51,12 +51,19 @@ def monitoring(value: Any, check: Check) -> MonitoringSettings | None:
             "keep delivered@resend.dev, Resend's test recipient (no real mailbox, no reputation)",
         )
     runbook = merged["runbookUrl"]
-    if not isinstance(runbook, str) or not (
-        runbook == "RUNBOOK.md" or f.RUNBOOK_URL_RE.fullmatch(runbook)
+    page = f"https://github.com/<you>/mailstack/blob/main/{f.ALERTS_PAGE}"
+    if isinstance(runbook, str) and runbook.rstrip("/").endswith("RUNBOOK.md"):
+        check.bad(
+            f"runbookUrl {runbook!r} is RUNBOOK.md, which moved to {f.ALERTS_PAGE} (the alerts' "
+            "sections keep their anchors)",
+            f"e.g. runbookUrl: {page}",
+        )
+    elif not isinstance(runbook, str) or not (
+        runbook == f.ALERTS_PAGE or f.RUNBOOK_URL_RE.fullmatch(runbook)
     ):
         check.bad(
-            f"runbookUrl {runbook!r} is not an https URL of RUNBOOK.md",
-            "e.g. runbookUrl: https://github.com/<you>/mailstack/blob/main/RUNBOOK.md",
+            f"runbookUrl {runbook!r} is not an https URL of {f.ALERTS_PAGE}",
+            f"e.g. runbookUrl: {page}",
         )
     if check.count != before:
         return None
