@@ -14,11 +14,11 @@ from components.monitoring.canary import CRONJOB_NAME, CanaryArgs, canary_accoun
 from components.monitoring.rules import RuleInputs
 from components.monitoring.stack import MailMonitoring, MailMonitoringArgs
 from components.service_accounts import ServiceAccounts, ServiceAccountsArgs, job_pod_labels
-from components.stalwart.apply_job import apply_job_labels
 from components.stalwart.claims import UPGRADED_SUFFIX
 from components.stalwart.endpoints import DEPLOYMENT_NAME, SERVICE_NAME
 from components.stalwart.network_policy import NetworkRules
 from components.stalwart.server import StalwartServer, StalwartServerArgs
+from components.stalwart.v016.apply_job import apply_job_labels
 from settings import load_settings
 from settings.generation import record
 

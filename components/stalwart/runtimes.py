@@ -1,5 +1,5 @@
 """The data claims of the DataPlan, and the Stalwart runtime of each (components/stalwart/
-runtime_v015.py or runtime_v016.py): the one that serves, and the one that waits."""
+v015/runtime.py or v016/runtime.py): the one that serves, and the one that waits."""
 
 from __future__ import annotations
 
@@ -13,9 +13,9 @@ from components.kube import object_name
 from components.stalwart.claims import UPGRADED_SUFFIX, data_claim
 from components.stalwart.endpoints import DEPLOYMENT_NAME
 from components.stalwart.runtime import Runtime, RuntimeInputs
-from components.stalwart.runtime_v015 import deploy_v015
-from components.stalwart.runtime_v016 import deploy_v016
 from components.stalwart.upgrade import stop_gate
+from components.stalwart.v015.runtime import deploy_v015
+from components.stalwart.v016.runtime import deploy_v016
 from settings.model import ClaimRuntime
 
 if TYPE_CHECKING:

@@ -15,8 +15,8 @@ from components.incluster import (
     scripts_volume,
 )
 from components.kube import RERUN_WHEN_FAILED, object_name
-from components.stalwart.apply_job import apply_job_labels
 from components.stalwart.job_pods import JOB_RESOURCES, JOB_TIMEOUTS, NONROOT, selector_text
+from components.stalwart.v016.apply_job import apply_job_labels
 
 GATE_DEADLINE_SECONDS = 540
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from components.stalwart import plan
+from components.stalwart.v016 import plan
 from incluster import jmap_jobs
 from settings.model import Relay
 from tests.standins.stalwart_v016 import JmapStandin

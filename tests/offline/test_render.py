@@ -13,7 +13,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from components.stalwart import config_toml as sc
+from components.stalwart.v015 import config_toml as sc
 from offline import render
 from offline.harness import PROJECT_ROOT
 from scripts.lock import read_lock

@@ -11,7 +11,7 @@ import pytest
 from passlib.hash import sha512_crypt
 
 from components import credentials
-from components.stalwart import config_toml as sc
+from components.stalwart.v015 import config_toml as sc
 from settings.model import Relay
 from tests.conftest import DEFAULT_MECHANISMS, DEFAULT_RELAY
 

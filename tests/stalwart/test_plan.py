@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from components.stalwart import plan
+from components.stalwart.v016 import plan
 from offline.stalwart_schema import load_schema, plan_problems
 from settings.model import Relay
 from tests.conftest import DEFAULT_MECHANISMS, DEFAULT_RELAY

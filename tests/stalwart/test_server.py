@@ -6,7 +6,7 @@ import pytest
 from passlib.hash import sha512_crypt
 
 from components import credentials
-from components.stalwart import config_toml as sc
+from components.stalwart.v015 import config_toml as sc
 from offline.secrets import is_secret_value, reveal, secret_paths
 from tests.conftest import ADMIN_PASSWORD, DEFAULT_MECHANISMS, DEFAULT_RELAY, RESEND_KEY, stack_run
 

@@ -8,7 +8,7 @@ import json
 import pytest
 from passlib.hash import sha512_crypt
 
-from components.stalwart import plan
+from components.stalwart.v016 import plan
 from offline.secrets import is_secret_value, reveal, secret_paths
 from offline.stalwart_schema import plan_problems
 from settings.keys import RECONCILER_IMAGE

@@ -13,7 +13,7 @@ import jsonschema
 import pytest
 import yaml
 
-from components.stalwart import plan
+from components.stalwart.v016 import plan
 from offline.secrets import reveal
 from offline.stalwart_schema import plan_problems
 from tests.conftest import V016_IMAGE, refusals, stack_run

@@ -24,7 +24,6 @@ from components.incluster import (
     scripts_volume,
 )
 from components.kube import RERUN_WHEN_FAILED, object_name, standard_labels
-from components.stalwart import plan
 from components.stalwart.endpoints import METRICS_PATH, METRICS_PORT
 from components.stalwart.job_pods import (
     ADMIN_PASSWORD_KEY,
@@ -40,6 +39,7 @@ from components.stalwart.job_pods import (
     tmp_volume,
 )
 from components.stalwart.runtime import RuntimeInputs
+from components.stalwart.v016 import plan
 
 EXPORT_FILE = "export.ndjson"
 REAPPLY_SCHEDULE = "23 * * * *"  # hourly, off the full hour

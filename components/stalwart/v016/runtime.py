@@ -1,18 +1,18 @@
 """Stalwart v0.16 running on the claim: config.json (ConfigMap), its secrets (Secret), the
-Deployment, and the Job that applies the plan (components/stalwart/apply_job.py)."""
+Deployment, and the Job that applies the plan (components/stalwart/v016/apply_job.py)."""
 
 from __future__ import annotations
 
 import pulumi
 
-from components.stalwart import plan
-from components.stalwart.apply_job import apply_job, restore_job
-from components.stalwart.certificate import mail_certificate
-from components.stalwart.certificate import secret_name as tls_secret_name
 from components.stalwart.endpoints import METRICS_SECRET_FILE
 from components.stalwart.pod import pod_files, stalwart_deployment
-from components.stalwart.pod_v016 import RECOVERY_ADMIN_KEY, pod_spec
 from components.stalwart.runtime import Runtime, RuntimeInputs
+from components.stalwart.v016 import plan
+from components.stalwart.v016.apply_job import apply_job, restore_job
+from components.stalwart.v016.certificate import mail_certificate
+from components.stalwart.v016.certificate import secret_name as tls_secret_name
+from components.stalwart.v016.pod import RECOVERY_ADMIN_KEY, pod_spec
 
 
 def deploy_v016(inputs: RuntimeInputs, opts: pulumi.ResourceOptions) -> Runtime:

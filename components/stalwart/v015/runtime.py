@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import pulumi
 
-from components.stalwart import config_toml as toml
 from components.stalwart.endpoints import METRICS_SECRET_FILE
 from components.stalwart.pod import pod_files, stalwart_deployment
-from components.stalwart.pod_v015 import CONFIG_FILE, pod_spec
 from components.stalwart.runtime import Runtime, RuntimeInputs
+from components.stalwart.v015 import config_toml as toml
+from components.stalwart.v015.pod import CONFIG_FILE, pod_spec
 
 
 def deploy_v015(inputs: RuntimeInputs, opts: pulumi.ResourceOptions) -> Runtime:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.stalwart import config_toml as toml
 from components.stalwart.pod import (
     RESOURCES,
     TERMINATION_GRACE_SECONDS,
@@ -14,6 +13,7 @@ from components.stalwart.pod import (
     data_volume,
     health_probes,
 )
+from components.stalwart.v015 import config_toml as toml
 
 CONFIG_FILE = "config.toml"
 CONFIG_SOURCE_DIR = "/etc/mailstack"

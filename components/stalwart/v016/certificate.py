@@ -2,8 +2,8 @@
 
 cert-manager keeps the key pair in a Secret (`tls.crt`, `tls.key`); the pod mounts it whole (not
 by subPath, so that a renewal reaches the running pod), and the plan's one Certificate object
-reads the files (components/stalwart/plan.py `certificate_plan`). The Deployment waits for the
-Certificate to be Ready (pulumi-kubernetes' `pulumi.com/waitFor`, provider pkg/metadata
+reads the files (components/stalwart/v016/plan.py `certificate_plan`). The Deployment waits for
+the Certificate to be Ready (pulumi-kubernetes' `pulumi.com/waitFor`, provider pkg/metadata
 overrides.go), so the first pod starts with the files in place and an issuer that cannot issue
 fails the update instead of serving the self-signed certificate unnoticed.
 """

@@ -6,7 +6,6 @@ from __future__ import annotations
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.stalwart import plan
 from components.stalwart.pod import (
     RESOURCES,
     TERMINATION_GRACE_SECONDS,
@@ -14,6 +13,7 @@ from components.stalwart.pod import (
     data_volume,
     health_probes,
 )
+from components.stalwart.v016 import plan
 
 STALWART_UID = 2000
 RECOVERY_ADMIN_KEY = "recovery-admin"
