@@ -15,6 +15,11 @@ from components.backup import claim_labels
 from components.kube import SKIP_AWAIT, standard_labels
 
 UPGRADED_SUFFIX = "v016"
+"""The upgrade's copy: `<name>-v016` names its claim's resource, its runtime's resources and its
+Deployment."""
+UPGRADED_LABEL = "mailstack.pulumi.com/claim"
+"""The label of the copy's pods (`upgraded`): its Deployment selects them, the upgrade's gate
+waits for the pods without it."""
 # What the API server writes into a claim's spec (the binder's volumeName, volumeMode's default)
 # and the program never declares. An adopted claim's state inputs hold them (the import reads the
 # live object), and a spec change of a claim is a replace: without this, the first update after

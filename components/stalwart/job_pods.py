@@ -79,18 +79,18 @@ def apply_container(
     mount_path = PLAN_DIR if mount == "plan" else f"/{mount}"
     return k8s.core.v1.ContainerArgs(
         name=step,
-        image=inputs.jobs_image,
+        image=inputs.args.jobs_image,
         command=[
             "python3",
             "-m",
             "incluster.jmap_jobs",
             "apply",
-            *(["--recovery"] if inputs.recovery else []),
+            *(["--recovery"] if inputs.claim.recovery else []),
             *plan_files,
         ],
         env=[
             *python_env(),
-            k8s.core.v1.EnvVarArgs(name="STALWART_URL", value=inputs.http_url),
+            k8s.core.v1.EnvVarArgs(name="STALWART_URL", value=inputs.server.http_url),
             k8s.core.v1.EnvVarArgs(
                 name="ADMIN_PASSWORD_FILE", value=f"{CREDENTIALS_DIR}/{ADMIN_PASSWORD_KEY}"
             ),

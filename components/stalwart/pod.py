@@ -97,17 +97,17 @@ def stalwart_deployment(
     inputs: RuntimeInputs, spec: k8s.core.v1.PodSpecArgs, opts: pulumi.ResourceOptions
 ) -> k8s.apps.v1.Deployment:
     """The Deployment of either generation around its pod spec."""
-    labels = standard_labels(inputs.instance, "mail-server")
+    labels = standard_labels(inputs.server.instance, "mail-server")
     opts = pulumi.ResourceOptions.merge(
         opts, pulumi.ResourceOptions(custom_timeouts=DEPLOYMENT_TIMEOUTS)
     )
     return k8s.apps.v1.Deployment(
         f"{inputs.prefix}-deployment",
         metadata=k8s.meta.v1.ObjectMetaArgs(
-            name=inputs.deployment_name, namespace=inputs.namespace, labels=labels
+            name=inputs.deployment_name, namespace=inputs.server.namespace, labels=labels
         ),
         spec=k8s.apps.v1.DeploymentSpecArgs(
-            replicas=inputs.replicas,
+            replicas=inputs.claim.replicas,
             # RocksDB holds an exclusive lock: a second pod next to the old one never starts.
             strategy=k8s.apps.v1.DeploymentStrategyArgs(type="Recreate"),
             selector=k8s.meta.v1.LabelSelectorArgs(match_labels=inputs.selector),
@@ -133,7 +133,8 @@ def pod_files(
     secrets = k8s.core.v1.Secret(
         f"{inputs.prefix}-secrets",
         metadata=k8s.meta.v1.ObjectMetaArgs(
-            namespace=inputs.namespace, labels=standard_labels(inputs.instance, "secrets")
+            namespace=inputs.server.namespace,
+            labels=standard_labels(inputs.server.instance, "secrets"),
         ),
         type="Opaque",
         string_data=secret_data,
@@ -142,7 +143,8 @@ def pod_files(
     config = k8s.core.v1.ConfigMap(
         f"{inputs.prefix}-config",
         metadata=k8s.meta.v1.ObjectMetaArgs(
-            namespace=inputs.namespace, labels=standard_labels(inputs.instance, "config")
+            namespace=inputs.server.namespace,
+            labels=standard_labels(inputs.server.instance, "config"),
         ),
         data=config_data,
         opts=opts,

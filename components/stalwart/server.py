@@ -3,6 +3,7 @@ NetworkPolicy, backups, and the Tailscale and Traefik ingresses of the runbook."
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import pulumi
@@ -13,6 +14,7 @@ from components.adoption import adopted
 from components.backup import MailBackups, MailBackupsArgs
 from components.credentials import salted_hash
 from components.kube import object_name, standard_labels
+from components.stalwart.claims import UPGRADED_LABEL, UPGRADED_SUFFIX, data_claim
 from components.stalwart.endpoints import (
     ADMIN_USER,
     HTTP_PORT,
@@ -23,11 +25,18 @@ from components.stalwart.endpoints import (
 )
 from components.stalwart.ingress import published_url, webmail_ingresses
 from components.stalwart.network_policy import NetworkRules, network_policy_spec
-from components.stalwart.runtimes import BuildContext, build_claims
-from components.stalwart.upgrade import jobs_account
+from components.stalwart.runtime import Runtime, RuntimeInputs, ServerParts
+from components.stalwart.upgrade import jobs_account, stop_gate
+from components.stalwart.v015 import runtime as v015
+from components.stalwart.v016 import runtime as v016
 from settings.model import BackupPolicy, DataPlan, Relay, TlsSettings
 
 COMPONENT_TYPE = "mailstack:stalwart:StalwartServer"
+GENERATIONS: dict[str, Callable[[RuntimeInputs, pulumi.ResourceOptions], Runtime]] = {
+    "0.15": v015.deploy,  # retiring v0.15: this line and components/stalwart/v015/
+    "0.16": v016.deploy,
+}
+"""Each generation's runtime, by the generation a claim holds (settings/generation.py)."""
 
 
 @dataclass(frozen=True)
@@ -156,20 +165,17 @@ class StalwartServer(pulumi.ComponentResource):
             if any(claim.generation == "0.16" for claim in args.data.claims)
             else None
         )
-        claims, runtimes = build_claims(
-            BuildContext(
-                name=name,
-                args=args,
-                selector=selector,
-                namespace=namespace,
-                http_url=http_url,
-                account=account,
-                admin_password=admin_password,
-                admin_hash=admin_hash,
-                metrics_password=metrics_password,
-                opts=child,
-            )
+        parts = ServerParts(
+            instance=name,
+            namespace=namespace,
+            selector=selector,
+            http_url=http_url,
+            jobs_account=account,
+            admin_password=admin_password,
+            admin_hash=admin_hash,
+            metrics_password=metrics_password,
         )
+        claims, runtimes = _claims_and_runtimes(args, parts, child)
         serving = args.data.serving
 
         k8s.networking.v1.NetworkPolicy(
@@ -238,3 +244,53 @@ class StalwartServer(pulumi.ComponentResource):
                 ["spec"],
             ),
         )
+
+
+def _claims_and_runtimes(
+    args: StalwartServerArgs, parts: ServerParts, opts: pulumi.ResourceOptions
+) -> tuple[dict[str, k8s.core.v1.PersistentVolumeClaim], dict[str, Runtime]]:
+    """Every claim of the plan and the runtime of its generation on it, by role (`primary`, then
+    `upgraded`): the one that serves, and the one that waits."""
+    name = parts.instance
+    claims: dict[str, k8s.core.v1.PersistentVolumeClaim] = {}
+    runtimes: dict[str, Runtime] = {}
+    for claim in args.data.claims:
+        upgraded = claim.role == "upgraded"
+        after: list[pulumi.Resource] = []
+        if upgraded and claim.recovery and parts.jobs_account is not None:
+            # The copy is taken only once the v0.15 pod is gone, even when phase stop was
+            # skipped: this update scales v0.15 to zero first, and the gate waits for its pod.
+            after.append(
+                stop_gate(
+                    name,
+                    parts.namespace,
+                    {**parts.selector, f"!{UPGRADED_LABEL}": ""},
+                    parts.jobs_account,
+                    args.jobs_image,
+                    runtimes["primary"].deployment,
+                    opts,
+                )
+            )
+        claims[claim.role] = data_claim(
+            f"{name}-data-{UPGRADED_SUFFIX}" if upgraded else f"{name}-data",
+            name,
+            claim.claim,
+            parts.namespace,
+            args.storage_class,
+            args.storage_size,
+            f"{name}-mail",
+            args.backup.groups,
+            pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=after)),
+            source=claim.source,
+            import_id=(
+                f"{args.namespace}/{claim.claim}" if args.adopt_existing and not upgraded else None
+            ),
+        )
+        inputs = RuntimeInputs(
+            args=args,
+            server=parts,
+            claim=claim,
+            claim_name=claims[claim.role].metadata.apply(object_name),
+        )
+        runtimes[claim.role] = GENERATIONS[claim.generation](inputs, opts)
+    return claims, runtimes

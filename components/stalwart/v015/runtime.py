@@ -12,27 +12,28 @@ from components.stalwart.v015 import config_toml as toml
 from components.stalwart.v015.pod import CONFIG_FILE, pod_spec
 
 
-def deploy_v015(inputs: RuntimeInputs, opts: pulumi.ResourceOptions) -> Runtime:
+def deploy(inputs: RuntimeInputs, opts: pulumi.ResourceOptions) -> Runtime:
+    args, server = inputs.args, inputs.server
     secret_name, config_name = pod_files(
         inputs,
         {
-            toml.ADMIN_SECRET_FILE: inputs.admin_hash,
-            toml.RELAY_SECRET_FILE: pulumi.Output.secret(inputs.relay_password),
-            METRICS_SECRET_FILE: inputs.metrics_password,
+            toml.ADMIN_SECRET_FILE: server.admin_hash,
+            toml.RELAY_SECRET_FILE: pulumi.Output.secret(args.resend_api_key),
+            METRICS_SECRET_FILE: server.metrics_password,
         },
         {
             CONFIG_FILE: toml.render_toml(
-                toml.render_config(inputs.relay, inputs.mechanisms, inputs.hostname)
+                toml.render_config(args.relay, args.auth_mechanisms, args.webmail_fqdn)
             )
         },
         opts,
     )
     spec = pod_spec(
-        inputs.image,
-        inputs.run_as_user,
+        inputs.claim.image,
+        args.run_as_user,
         claim_name=inputs.claim_name,
         secret_name=secret_name,
         config_name=config_name,
     )
     deployment = stalwart_deployment(inputs, spec, opts)
-    return Runtime(deployment=deployment, ready=deployment, claim_name=inputs.claim_name)
+    return Runtime(deployment=deployment, ready=deployment)

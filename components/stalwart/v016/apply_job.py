@@ -54,15 +54,15 @@ def apply_job(
     inputs: RuntimeInputs, after: pulumi.Resource, opts: pulumi.ResourceOptions
 ) -> k8s.batch.v1.Job:
     name = inputs.prefix
-    labels = apply_job_labels(inputs.instance)
-    metadata = k8s.meta.v1.ObjectMetaArgs(namespace=inputs.namespace, labels=labels)
+    labels = apply_job_labels(inputs.server.instance)
+    metadata = k8s.meta.v1.ObjectMetaArgs(namespace=inputs.server.namespace, labels=labels)
     state = plan.render_plan(
         plan.PlanInputs(
-            inputs.domain,
-            inputs.hostname,
-            inputs.relay,
-            inputs.mechanisms,
-            certificate=inputs.tls is not None,
+            inputs.args.domain,
+            inputs.args.webmail_fqdn,
+            inputs.args.relay,
+            inputs.args.auth_mechanisms,
+            certificate=inputs.args.tls is not None,
         )
     )
     plans = k8s.core.v1.ConfigMap(
@@ -71,13 +71,13 @@ def apply_job(
         data={
             "plan.ndjson": plan.to_ndjson(state),
             "reload.ndjson": plan.to_ndjson(
-                plan.RELOAD_PLAN + ([plan.RELOAD_TLS] if inputs.tls else [])
+                plan.RELOAD_PLAN + ([plan.RELOAD_TLS] if inputs.args.tls else [])
             ),
         },
         opts=opts,
     )
     credentials = _credentials(inputs, labels, opts)
-    scripts = scripts_config_map(f"{name}-apply-scripts", inputs.namespace, labels, opts)
+    scripts = scripts_config_map(f"{name}-apply-scripts", inputs.server.namespace, labels, opts)
     volumes = [
         k8s.core.v1.VolumeArgs(
             name="plan",
@@ -89,7 +89,7 @@ def apply_job(
         credentials_volume(credentials),
         tmp_volume(),
     ]
-    if inputs.recovery:
+    if inputs.claim.recovery:
         # Recovery mode serves HTTP alone: the plan only (no reload, no listener check).
         pod = job_pod(
             None, [], [apply_container("apply-plan", [f"{PLAN_DIR}/plan.ndjson"], inputs)], volumes
@@ -97,7 +97,7 @@ def apply_job(
     else:
         plans_in_order = [f"{PLAN_DIR}/plan.ndjson", f"{PLAN_DIR}/reload.ndjson"]
         pod = job_pod(
-            inputs.jobs_account,
+            inputs.server.jobs_account,
             [apply_container("apply-plan", plans_in_order, inputs)],
             [_listener_check(inputs)],
             volumes,
@@ -130,16 +130,16 @@ def restore_job(
     is reused as it is (plan_apply.py `create`), so a restore that stopped halfway completes.
     """
     name = inputs.prefix
-    labels = apply_job_labels(inputs.instance)
+    labels = apply_job_labels(inputs.server.instance)
     export = k8s.core.v1.Secret(
         f"{name}-restore",
-        metadata=k8s.meta.v1.ObjectMetaArgs(namespace=inputs.namespace, labels=labels),
+        metadata=k8s.meta.v1.ObjectMetaArgs(namespace=inputs.server.namespace, labels=labels),
         type="Opaque",
-        string_data={EXPORT_FILE: pulumi.Output.secret(inputs.export or "")},
+        string_data={EXPORT_FILE: pulumi.Output.secret(inputs.args.upgrade_export or "")},
         opts=opts,
     )
     credentials = _credentials(inputs, labels, opts, suffix="restore-credentials")
-    scripts = scripts_config_map(f"{name}-restore-scripts", inputs.namespace, labels, opts)
+    scripts = scripts_config_map(f"{name}-restore-scripts", inputs.server.namespace, labels, opts)
     pod = job_pod(
         None,
         [],
@@ -167,9 +167,9 @@ def _credentials(
 ) -> pulumi.Output[str]:
     secret = k8s.core.v1.Secret(
         f"{inputs.prefix}-{suffix}",
-        metadata=k8s.meta.v1.ObjectMetaArgs(namespace=inputs.namespace, labels=labels),
+        metadata=k8s.meta.v1.ObjectMetaArgs(namespace=inputs.server.namespace, labels=labels),
         type="Opaque",
-        string_data={ADMIN_PASSWORD_KEY: inputs.admin_password},
+        string_data={ADMIN_PASSWORD_KEY: inputs.server.admin_password},
         opts=opts,
     )
     return secret.metadata.apply(object_name)
@@ -186,7 +186,7 @@ def _job(
     return k8s.batch.v1.Job(
         resource_name,
         metadata=k8s.meta.v1.ObjectMetaArgs(
-            namespace=inputs.namespace,
+            namespace=inputs.server.namespace,
             labels=labels,
             annotations=RERUN_WHEN_FAILED,
         ),
@@ -205,11 +205,11 @@ def _listener_check(inputs: RuntimeInputs) -> k8s.core.v1.ContainerArgs:
     )
     return k8s.core.v1.ContainerArgs(
         name="listeners",
-        image=inputs.jobs_image,
+        image=inputs.args.jobs_image,
         command=["python3", "-m", "incluster.jmap_jobs", "listeners"],
         env=[
             *python_env(),
-            k8s.core.v1.EnvVarArgs(name="STALWART_URL", value=inputs.http_url),
+            k8s.core.v1.EnvVarArgs(name="STALWART_URL", value=inputs.server.http_url),
             k8s.core.v1.EnvVarArgs(
                 name="ADMIN_PASSWORD_FILE", value=f"{CREDENTIALS_DIR}/{ADMIN_PASSWORD_KEY}"
             ),

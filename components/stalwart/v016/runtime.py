@@ -15,30 +15,31 @@ from components.stalwart.v016.certificate import secret_name as tls_secret_name
 from components.stalwart.v016.pod import RECOVERY_ADMIN_KEY, pod_spec
 
 
-def deploy_v016(inputs: RuntimeInputs, opts: pulumi.ResourceOptions) -> Runtime:
+def deploy(inputs: RuntimeInputs, opts: pulumi.ResourceOptions) -> Runtime:
+    args, server, claim = inputs.args, inputs.server, inputs.claim
     secret_name, config_name = pod_files(
         inputs,
         {
-            RECOVERY_ADMIN_KEY: inputs.admin_hash.apply(lambda digest: f"admin:{digest}"),
-            plan.RELAY_SECRET_FILE: pulumi.Output.secret(inputs.relay_password),
-            METRICS_SECRET_FILE: inputs.metrics_password,
+            RECOVERY_ADMIN_KEY: server.admin_hash.apply(lambda digest: f"admin:{digest}"),
+            plan.RELAY_SECRET_FILE: pulumi.Output.secret(args.resend_api_key),
+            METRICS_SECRET_FILE: server.metrics_password,
         },
         {plan.CONFIG_FILE: plan.config_json()},
         opts,
     )
     certificate = (
-        mail_certificate(inputs.prefix, inputs.instance, inputs.namespace, inputs.tls, opts)
-        if inputs.tls is not None
+        mail_certificate(inputs.prefix, server.instance, server.namespace, args.tls, opts)
+        if args.tls is not None
         else None
     )
     spec = pod_spec(
-        inputs.image,
-        inputs.hostname,
+        claim.image,
+        args.webmail_fqdn,
         claim_name=inputs.claim_name,
         secret_name=secret_name,
         config_name=config_name,
-        uid=inputs.run_as_user,
-        recovery=inputs.recovery,
+        uid=args.run_as_user,
+        recovery=claim.recovery,
         tls_secret=tls_secret_name(inputs.prefix) if certificate is not None else None,
     )
     deployment = stalwart_deployment(
@@ -48,11 +49,11 @@ def deploy_v016(inputs: RuntimeInputs, opts: pulumi.ResourceOptions) -> Runtime:
         if certificate is None
         else pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=[certificate])),
     )
-    if not inputs.replicas:
+    if not claim.replicas:
         # Waiting (a rollback to v0.15, or stopped): nothing to apply to.
-        return Runtime(deployment=deployment, ready=deployment, claim_name=inputs.claim_name)
+        return Runtime(deployment=deployment, ready=deployment)
     first: pulumi.Resource = deployment
-    if inputs.recovery and inputs.export is not None:
+    if claim.recovery and args.upgrade_export is not None:
         first = restore_job(inputs, deployment, opts)
     job = apply_job(inputs, first, opts)
-    return Runtime(deployment=deployment, ready=job, claim_name=inputs.claim_name)
+    return Runtime(deployment=deployment, ready=job)
