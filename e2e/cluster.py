@@ -550,11 +550,26 @@ _STORAGE_CLASS = json.dumps(
 )
 
 
+def _interrupt_on_sigterm(signum: int, frame: object) -> None:
+    # pytest reports a SystemExit inside a test as that test's failure and goes on; an interrupt
+    # ends the session and runs every fixture's teardown.
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
 @contextmanager
 def running_cluster(root: Path, tools: str, kwok_stages: list[Path]) -> Iterator[Cluster]:
+    """The control plane's processes run in sessions of their own, so a SIGTERM to pytest (a CI
+    job cancelled, `kill` by hand) does not reach them: it is turned into an interrupt here,
+    which ends the session and runs `stop()`, instead of leaving etcd, kube-apiserver and kwok
+    running."""
     cluster = Cluster(root=root, tools=tools)
+    previous = signal.getsignal(signal.SIGTERM)
+    if previous == signal.SIG_DFL:
+        signal.signal(signal.SIGTERM, _interrupt_on_sigterm)
     try:
         cluster.start(kwok_stages)
         yield cluster
     finally:
         cluster.stop()
+        if previous == signal.SIG_DFL:
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)

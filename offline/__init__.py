@@ -1,1 +1,2 @@
-"""Everything that runs without a cluster: the render under the mock runtime, its checks, and make bench."""
+"""Everything that runs without a cluster: the render under the mock runtime, its checks, and make
+bench."""

@@ -1,1 +1,2 @@
-"""make import-plan: an OpenTofu state read, its resources recognised, the pulumi import file written."""
+"""make import-plan: an OpenTofu state read, its resources recognised, the pulumi import file
+written."""
