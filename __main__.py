@@ -18,7 +18,6 @@ from components.stalwart.claims import UPGRADED_SUFFIX
 from components.stalwart.endpoints import DEPLOYMENT_NAME, SERVICE_NAME
 from components.stalwart.network_policy import NetworkRules
 from components.stalwart.server import StalwartServer, StalwartServerArgs
-from components.stalwart.v016.apply_job import apply_job_labels
 from settings import load_settings
 from settings.generation import record
 
@@ -27,9 +26,6 @@ ACCOUNTS = "stalwart-accounts"
 
 settings = load_settings()
 cf = settings.cloudflare
-# v0.16's apply Job calls the API and checks that 587/993 accept (the NetworkPolicy lets it).
-v016 = any(claim.generation == "0.16" for claim in settings.data.claims)
-apply_jobs = (apply_job_labels(SERVER),) if v016 else ()
 
 server = StalwartServer(
     SERVER,
@@ -52,8 +48,7 @@ server = StalwartServer(
         network=NetworkRules(
             smtp_client_namespaces=settings.smtp_client_namespaces,
             ingress_namespaces=settings.ingress_namespaces,
-            job_labels=(job_pod_labels(ACCOUNTS), *apply_jobs),
-            probe_labels=apply_jobs,
+            job_labels=(job_pod_labels(ACCOUNTS),),
             relay_port=settings.relay.port,
             monitoring_namespace=settings.monitoring.namespace,
             canary_labels=(canary_labels(),) if settings.monitoring.enabled else (),

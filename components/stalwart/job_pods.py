@@ -1,14 +1,13 @@
-"""What the v0.16 Jobs' pods share: the plan-applying container, the pod and Job spec, bounds."""
+"""What the pods of the server's own Jobs share (v0.16's apply and restore Jobs, the upgrade's
+gate): their labels, bounds, the pod and Job spec, the admin password's volume."""
 
 from __future__ import annotations
 
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.incluster import job_container_security, python_env, scripts_mount
-from components.stalwart.runtime import RuntimeInputs
+from components.kube import standard_labels
 
-PLAN_DIR = "/plan"
 ADMIN_PASSWORD_KEY = "admin-password"
 CREDENTIALS_DIR = "/run/secrets/mailstack-admin"
 NONROOT = 65532  # no user of the image: the scripts need none, and read their files by fsGroup
@@ -18,6 +17,12 @@ JOB_TIMEOUTS = pulumi.CustomTimeouts(create="15m", update="15m")
 JOB_RESOURCES = k8s.core.v1.ResourceRequirementsArgs(
     requests={"cpu": "10m", "memory": "32Mi"}, limits={"memory": "128Mi"}
 )
+
+
+def job_labels(instance: str) -> dict[str, str]:
+    """Labels of the server's own Jobs' pods and their service account (the NetworkPolicy lets
+    the pods reach every listener)."""
+    return standard_labels(instance, "apply")
 
 
 def job_spec(labels: dict[str, str], pod: k8s.core.v1.PodSpecArgs) -> k8s.batch.v1.JobSpecArgs:
@@ -67,44 +72,6 @@ def credentials_volume(secret_name: pulumi.Input[str]) -> k8s.core.v1.VolumeArgs
     return k8s.core.v1.VolumeArgs(
         name="credentials",
         secret=k8s.core.v1.SecretVolumeSourceArgs(secret_name=secret_name, default_mode=0o440),
-    )
-
-
-def apply_container(
-    step: str, plan_files: list[str], inputs: RuntimeInputs, mount: str = "plan"
-) -> k8s.core.v1.ContainerArgs:
-    """`python3 -m incluster.jmap_jobs apply <plans>` in the reconciler image: the plans in
-    order, over JMAP (incluster/plan_apply.py); needs the `scripts` and `credentials` volumes.
-    In recovery mode `--recovery` writes every declared singleton (plan_apply.py)."""
-    mount_path = PLAN_DIR if mount == "plan" else f"/{mount}"
-    return k8s.core.v1.ContainerArgs(
-        name=step,
-        image=inputs.args.jobs_image,
-        command=[
-            "python3",
-            "-m",
-            "incluster.jmap_jobs",
-            "apply",
-            *(["--recovery"] if inputs.claim.recovery else []),
-            *plan_files,
-        ],
-        env=[
-            *python_env(),
-            k8s.core.v1.EnvVarArgs(name="STALWART_URL", value=inputs.server.http_url),
-            k8s.core.v1.EnvVarArgs(
-                name="ADMIN_PASSWORD_FILE", value=f"{CREDENTIALS_DIR}/{ADMIN_PASSWORD_KEY}"
-            ),
-        ],
-        volume_mounts=[
-            k8s.core.v1.VolumeMountArgs(name=mount, mount_path=mount_path, read_only=True),
-            scripts_mount(),
-            k8s.core.v1.VolumeMountArgs(
-                name="credentials", mount_path=CREDENTIALS_DIR, read_only=True
-            ),
-            k8s.core.v1.VolumeMountArgs(name="tmp", mount_path="/tmp"),
-        ],
-        security_context=job_container_security(),
-        resources=JOB_RESOURCES,
     )
 
 

@@ -22,9 +22,8 @@ class NetworkRules:
     ingress_namespaces: tuple[str, ...]
     """Namespaces of the ingress controllers that reach the webmail (8080)."""
     job_labels: tuple[dict[str, str], ...]
-    """Labels of the Jobs' pods, which call the management API on 8080."""
-    probe_labels: tuple[dict[str, str], ...]
-    """Labels of the pods that check that 587, 993 and 9090 accept (the v0.16 apply Job)."""
+    """Labels of other components' Jobs' pods that call the management API on 8080 (the
+    accounts Job); the server adds its own Jobs."""
     relay_port: int
     """The relay's port: the only SMTP port Stalwart may connect to."""
     monitoring_namespace: str
@@ -71,8 +70,10 @@ def _internet() -> list[k8s.networking.v1.NetworkPolicyPeerArgs]:
 
 
 def network_policy_spec(
-    pod_labels: dict[str, str], rules: NetworkRules
+    pod_labels: dict[str, str], rules: NetworkRules, own_jobs: tuple[dict[str, str], ...]
 ) -> k8s.networking.v1.NetworkPolicySpecArgs:
+    """`own_jobs`: labels of the server's own Jobs' pods (v0.16's apply Job), which call the
+    management API and check that 587, 993 and 9090 accept."""
     return k8s.networking.v1.NetworkPolicySpecArgs(
         pod_selector=k8s.meta.v1.LabelSelectorArgs(match_labels=pod_labels),
         policy_types=["Ingress", "Egress"],
@@ -82,7 +83,7 @@ def network_policy_spec(
             k8s.networking.v1.NetworkPolicyIngressRuleArgs(
                 from_=[
                     _namespaces(rules.smtp_client_namespaces),
-                    *_pods(rules.probe_labels),
+                    *_pods(own_jobs),
                     *_pods(rules.canary_labels),
                 ],
                 ports=_tcp(SUBMISSION_PORT, IMAPS_PORT),
@@ -94,6 +95,7 @@ def network_policy_spec(
                 from_=[
                     _namespaces(rules.ingress_namespaces),
                     *_pods(rules.job_labels),
+                    *_pods(own_jobs),
                     *_pods(rules.canary_labels),
                 ],
                 ports=_tcp(HTTP_PORT),
@@ -103,7 +105,7 @@ def network_policy_spec(
             k8s.networking.v1.NetworkPolicyIngressRuleArgs(
                 from_=[
                     _namespaces((rules.monitoring_namespace,)),
-                    *_pods(rules.probe_labels),
+                    *_pods(own_jobs),
                 ],
                 ports=_tcp(METRICS_PORT),
             ),

@@ -24,6 +24,7 @@ from components.stalwart.endpoints import (
     SUBMISSION_PORT,
 )
 from components.stalwart.ingress import published_url, webmail_ingresses
+from components.stalwart.job_pods import job_labels
 from components.stalwart.network_policy import NetworkRules, network_policy_spec
 from components.stalwart.runtime import Runtime, RuntimeInputs, ServerParts
 from components.stalwart.upgrade import jobs_account, stop_gate
@@ -160,11 +161,10 @@ class StalwartServer(pulumi.ComponentResource):
         http_url = service_name.apply(
             lambda svc: f"http://{svc}.{args.namespace}.svc.cluster.local:{HTTP_PORT}"
         )
-        account = (
-            jobs_account(name, namespace, child)
-            if any(claim.generation == "0.16" for claim in args.data.claims)
-            else None
-        )
+        # v0.16's Jobs restart Stalwart's pods and check its listeners; the upgrade's gate waits.
+        v016_claims = any(claim.generation == "0.16" for claim in args.data.claims)
+        account = jobs_account(name, namespace, child) if v016_claims else None
+        own_jobs = (job_labels(name),) if v016_claims else ()
         parts = ServerParts(
             instance=name,
             namespace=namespace,
@@ -185,7 +185,7 @@ class StalwartServer(pulumi.ComponentResource):
                 namespace=namespace,
                 labels=standard_labels(name, "network"),
             ),
-            spec=network_policy_spec(selector, args.network),
+            spec=network_policy_spec(selector, args.network, own_jobs),
             opts=child,
         )
         MailBackups(

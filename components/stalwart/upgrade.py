@@ -15,8 +15,13 @@ from components.incluster import (
     scripts_volume,
 )
 from components.kube import RERUN_WHEN_FAILED, object_name
-from components.stalwart.job_pods import JOB_RESOURCES, JOB_TIMEOUTS, NONROOT, selector_text
-from components.stalwart.v016.apply_job import apply_job_labels
+from components.stalwart.job_pods import (
+    JOB_RESOURCES,
+    JOB_TIMEOUTS,
+    NONROOT,
+    job_labels,
+    selector_text,
+)
 
 GATE_DEADLINE_SECONDS = 540
 
@@ -26,7 +31,7 @@ def jobs_account(
 ) -> pulumi.Output[str]:
     """A service account that may get, list and delete pods in Stalwart's namespace, nothing
     more: the listener check restarts Stalwart, the gate waits for the v0.15 pod to be gone."""
-    labels = apply_job_labels(name)
+    labels = job_labels(name)
     account = k8s.core.v1.ServiceAccount(
         f"{name}-jobs",
         metadata=k8s.meta.v1.ObjectMetaArgs(
@@ -80,7 +85,7 @@ def stop_gate(
 ) -> k8s.batch.v1.Job:
     """Completes once no pod matches `selector`: the v0.15 Deployment at zero replicas has no pod
     left, terminating ones included, so RocksDB is closed and the volume unmounted."""
-    labels = apply_job_labels(name)
+    labels = job_labels(name)
     scripts = scripts_config_map(f"{name}-gate-scripts", namespace, labels, opts)
     pod = k8s.core.v1.PodSpecArgs(
         restart_policy="Never",

@@ -23,16 +23,15 @@ from components.incluster import (
     scripts_mount,
     scripts_volume,
 )
-from components.kube import RERUN_WHEN_FAILED, object_name, standard_labels
+from components.kube import RERUN_WHEN_FAILED, object_name
 from components.stalwart.endpoints import METRICS_PATH, METRICS_PORT
 from components.stalwart.job_pods import (
     ADMIN_PASSWORD_KEY,
     CREDENTIALS_DIR,
     JOB_RESOURCES,
     JOB_TIMEOUTS,
-    PLAN_DIR,
-    apply_container,
     credentials_volume,
+    job_labels,
     job_pod,
     job_spec,
     selector_text,
@@ -42,19 +41,15 @@ from components.stalwart.runtime import RuntimeInputs
 from components.stalwart.v016 import plan
 
 EXPORT_FILE = "export.ndjson"
+PLAN_DIR = "/plan"
 REAPPLY_SCHEDULE = "23 * * * *"  # hourly, off the full hour
-
-
-def apply_job_labels(instance: str) -> dict[str, str]:
-    """Labels of the v0.16 Jobs' pods (the NetworkPolicy lets them reach every listener)."""
-    return standard_labels(instance, "apply")
 
 
 def apply_job(
     inputs: RuntimeInputs, after: pulumi.Resource, opts: pulumi.ResourceOptions
 ) -> k8s.batch.v1.Job:
     name = inputs.prefix
-    labels = apply_job_labels(inputs.server.instance)
+    labels = job_labels(inputs.server.instance)
     metadata = k8s.meta.v1.ObjectMetaArgs(namespace=inputs.server.namespace, labels=labels)
     state = plan.render_plan(
         plan.PlanInputs(
@@ -130,7 +125,7 @@ def restore_job(
     is reused as it is (plan_apply.py `create`), so a restore that stopped halfway completes.
     """
     name = inputs.prefix
-    labels = apply_job_labels(inputs.server.instance)
+    labels = job_labels(inputs.server.instance)
     export = k8s.core.v1.Secret(
         f"{name}-restore",
         metadata=k8s.meta.v1.ObjectMetaArgs(namespace=inputs.server.namespace, labels=labels),
@@ -194,6 +189,44 @@ def _job(
         opts=pulumi.ResourceOptions.merge(
             opts, pulumi.ResourceOptions(depends_on=[after], custom_timeouts=JOB_TIMEOUTS)
         ),
+    )
+
+
+def apply_container(
+    step: str, plan_files: list[str], inputs: RuntimeInputs, mount: str = "plan"
+) -> k8s.core.v1.ContainerArgs:
+    """`python3 -m incluster.jmap_jobs apply <plans>` in the reconciler image: the plans in
+    order, over JMAP (incluster/plan_apply.py); needs the `scripts` and `credentials` volumes.
+    In recovery mode `--recovery` writes every declared singleton (plan_apply.py)."""
+    mount_path = PLAN_DIR if mount == "plan" else f"/{mount}"
+    return k8s.core.v1.ContainerArgs(
+        name=step,
+        image=inputs.args.jobs_image,
+        command=[
+            "python3",
+            "-m",
+            "incluster.jmap_jobs",
+            "apply",
+            *(["--recovery"] if inputs.claim.recovery else []),
+            *plan_files,
+        ],
+        env=[
+            *python_env(),
+            k8s.core.v1.EnvVarArgs(name="STALWART_URL", value=inputs.server.http_url),
+            k8s.core.v1.EnvVarArgs(
+                name="ADMIN_PASSWORD_FILE", value=f"{CREDENTIALS_DIR}/{ADMIN_PASSWORD_KEY}"
+            ),
+        ],
+        volume_mounts=[
+            k8s.core.v1.VolumeMountArgs(name=mount, mount_path=mount_path, read_only=True),
+            scripts_mount(),
+            k8s.core.v1.VolumeMountArgs(
+                name="credentials", mount_path=CREDENTIALS_DIR, read_only=True
+            ),
+            k8s.core.v1.VolumeMountArgs(name="tmp", mount_path="/tmp"),
+        ],
+        security_context=job_container_security(),
+        resources=JOB_RESOURCES,
     )
 
 
