@@ -111,14 +111,15 @@ pytest: venv promtool
 
 test: lint typecheck lint-workflows docs-site pytest
 
-# The real engine, providers and API server (README "End-to-end test"): the tools are built from
+# The real engine, providers and API server (docs/reference/end-to-end-test.md): the tools are built from
 # the Go module proxy once, into a cache outside the checkout (e2e/build.py); without Go this says
 # so in one line and fails.
 e2e: venv policy/venv/.installed
 	$(BIN)/python -m e2e.build >/dev/null
 	$(BIN)/pytest -q -p no:cacheprovider e2e/tests
 
-# OpenTofu state -> `pulumi import` file and the mailstack:adopt snippet (MIGRATING.md).
+# OpenTofu state -> `pulumi import` file and the mailstack:adopt snippet
+# (docs/how-to/adopt-the-old-system.md).
 # OUT= on the command line names the import file (the render's default OUT is not picked up).
 TFSTATE    ?= state.json
 OUT_IMPORT ?= $(if $(filter command line,$(origin OUT)),$(OUT),import.json)
@@ -126,8 +127,8 @@ import-plan: venv
 	$(BIN)/python -m migration.import_plan --tfstate $(TFSTATE) --out $(OUT_IMPORT) \
 	  --stack-file Pulumi.$(STACK).yaml
 
-# The running v0.15's accounts, converted for v0.16 and stored encrypted (MIGRATING.md "Upgrade to
-# v0.16"): the admin password travels on a pipe, the export into `pulumi config set --secret`.
+# The running v0.15's accounts, converted for v0.16 and stored encrypted (docs/how-to/
+# upgrade-to-v016.md): the admin password travels on a pipe, the export into `pulumi config set --secret`.
 upgrade-export: venv
 	@test -n "$(URL)" || { echo "usage: make upgrade-export URL=http://localhost:18080 (after: kubectl -n stalwart port-forward svc/stalwart 18080:8080)" >&2; exit 2; }
 	pulumi stack output adminPassword --show-secrets --stack $(STACK) \

@@ -194,7 +194,8 @@ class Cluster:
         return [json.loads(line) for line in self.audit_log.read_text().splitlines() if line]
 
     def service_account_kubeconfig(self, namespace: str, name: str, into: Path) -> Path:
-        """A kubeconfig for a ServiceAccount from its token Secret `<name>-token`, as the README
+        """A kubeconfig for a ServiceAccount from its token Secret `<name>-token`, as
+        docs/getting-started/ci.md
         tells the owner to build CI's (the token controller fills the Secret in)."""
         secret = f"{name}-token"
         self.wait_for(

@@ -153,7 +153,8 @@ class Stack:
         )
 
     def set_secret_from_pipe(self, key: str, value: str) -> None:
-        """`… | pulumi config set --secret <key>`: the value on standard input, as MIGRATING.md
+        """`… | pulumi config set --secret <key>`: the value on standard input, as
+        docs/how-to/adopt-the-old-system.md
         has the owner pipe it from a live Secret (never on a command line)."""
         self.run("config", "set", "--secret", "--stack", self.name, key, stdin=value)
 

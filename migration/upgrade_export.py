@@ -183,7 +183,7 @@ def main(argv: list[str] | None = None) -> int:
         print(
             "upgrade-export: will NOT survive the upgrade: "
             + ("; ".join(lost) if lost else "no app password, extra password or other principal")
-            + " (MIGRATING.md 'What the upgrade loses')",
+            + " (docs/how-to/upgrade-to-v016.md, 'What the upgrade loses')",
             file=sys.stderr,
         )
         if args.store:

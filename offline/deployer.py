@@ -1,6 +1,6 @@
 """The deploy identity's RBAC (`deployer-rbac.yaml` of a render): what CI's `pulumi preview`,
 `up` and `refresh` need in the cluster, and nothing else. The owner applies it once, with an admin
-kubeconfig, after the first `pulumi up` from a laptop (README "Repository secrets").
+kubeconfig, after the first `pulumi up` from a laptop (docs/getting-started/ci.md).
 
 The verbs are those pulumi-kubernetes v4 uses (provider/pkg/await, read at v4.32.0):
 - create: POST (4.29+; earlier versions apply with PATCH); update: GET, then a server-side-apply
@@ -131,7 +131,7 @@ def touched(objects: list[Registration]) -> Touched:
         if kind not in KIND_RESOURCE:
             raise DeployerError(
                 f"{registration.type} ({registration.name}): no deploy permission is known for "
-                "this kind; add it to offline/deployer.py (and the README's RBAC)"
+                "this kind; add it to offline/deployer.py (and docs/getting-started/ci.md's RBAC)"
             )
         if kind == "PersistentVolumeClaim":
             storage_class = (registration.inputs.get("spec") or {}).get("storageClassName")

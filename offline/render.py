@@ -201,7 +201,7 @@ def write_render(run: StackRun, out: Path) -> list[str]:
                 written.append(f"stalwart/{file_name}")
                 files.append(f"stalwart/{file_name}")
 
-    # CI's identities for this stack (README "Repository secrets": KUBECONFIG for the deploy,
+    # CI's identities for this stack (docs/getting-started/ci.md: KUBECONFIG for the deploy,
     # KUBECONFIG_PREVIEW for pull-request previews and the drift check).
     for name, documents in ((DEPLOYER_FILE, deployer), (PREVIEWER_FILE, previewer)):
         (out / name).write_text(yaml.safe_dump_all(documents, sort_keys=False))

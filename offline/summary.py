@@ -81,7 +81,7 @@ def _stalwart_section(run: StackRun) -> list[str]:
     )
     phase = record.get("upgradePhase")
     lines.append(
-        f"- Upgrade phase: **{phase}** (MIGRATING.md 'Upgrade to v0.16')."
+        f"- Upgrade phase: **{phase}** (docs/how-to/upgrade-to-v016.md)."
         if phase
         else "- Upgrade phase: none."
     )

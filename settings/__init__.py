@@ -117,7 +117,8 @@ def _hide(problems: Problems, since: int, raw: Any) -> None:
             problems.lines[index] = problems.lines[index].replace(form, "<secret>")
 
 
-# Provider settings that hold credentials (README "Cloudflare API token"): they are secret too.
+# Provider settings that hold credentials (docs/getting-started/first-deploy.md): they are secret
+# too.
 PROVIDER_SECRETS = {
     "cloudflare:apiToken": "CLOUDFLARE_API_TOKEN",
     "cloudflare:apiKey": "CLOUDFLARE_API_TOKEN",
@@ -143,7 +144,8 @@ def _unused_secrets(values: dict[str, Any], phase: str | None, problems: Problem
             "upgradeExport",
             "is set but only the upgrade's phase recover reads it; it holds every account's "
             "password hash" + (" and the upgrade is over" if phase is None else ""),
-            f"pulumi config rm {NAMESPACE}:upgradeExport once the upgrade is done (MIGRATING.md)",
+            f"pulumi config rm {NAMESPACE}:upgradeExport once the upgrade is done "
+            f"(docs/how-to/upgrade-to-v016.md)",
         )
     if values["authentik"] is None and pulumi.runtime.get_config(AUTHENTIK_TOKEN_KEY):
         problems.warn(
@@ -165,7 +167,8 @@ def _authentik(values: dict[str, Any], problems: Problems) -> AuthentikSettings 
             "authentik",
             "is set, but there is no API token for Authentik",
             f"pulumi config set --secret {AUTHENTIK_TOKEN_KEY} (Pulumi asks for the value), or "
-            f"export {AUTHENTIK_TOKEN_ENV} (README 'Authentik' lists the permissions it needs)",
+            f"export {AUTHENTIK_TOKEN_ENV} (docs/how-to/authentik.md lists the permissions it "
+            f"needs)",
         )
         return None
     return AuthentikSettings(

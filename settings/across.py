@@ -101,7 +101,8 @@ def check_across(values: dict[str, Any], problems: Problems) -> None:
             "tls",
             "a cert-manager certificate on 993 is a Stalwart v0.16 feature here (a Certificate "
             "object reading the mounted files); v0.15 keeps its own",
-            "pulumi config rm mailstack:tls until the upgrade to v0.16 (MIGRATING.md)",
+            "pulumi config rm mailstack:tls until the upgrade to v0.16 "
+            "(docs/how-to/upgrade-to-v016.md)",
         )
     canary = values["monitoring"].canary_recipient
     if values["monitoring"].enabled and in_zone(canary.rpartition("@")[2].lower(), domain):

@@ -17,7 +17,7 @@ from settings.history import History
 from settings.model import Adoption, ClaimRuntime, DataPlan, Upgrade
 from settings.problems import NAMESPACE, Problems, set_command
 
-UPGRADE_GUIDE = "MIGRATING.md 'Upgrade to v0.16'"
+UPGRADE_GUIDE = "docs/how-to/upgrade-to-v016.md"
 LAST_V015_IMAGE = "stalwartlabs/stalwart:v0.15.5"
 V016_IMAGE = "stalwartlabs/stalwart:v0.16.18"
 

@@ -336,7 +336,7 @@ KEYS: dict[str, Key] = {
         },
         structured=True,
     ),
-    # The staged upgrade from v0.15 (MIGRATING.md "Upgrade to v0.16"): unset outside it.
+    # The staged upgrade from v0.15 (docs/how-to/upgrade-to-v016.md): unset outside it.
     "upgrade": Key(
         upgrade.upgrade,
         doc=(
@@ -358,7 +358,7 @@ KEYS: dict[str, Key] = {
         secret=True,
         placeholder='{"@type":"create","object":"Domain","value":{"create-0":{"name":"example.com"}}}',
     ),
-    # kube-prometheus-stack objects and the outbound canary (README "Monitoring"); the
+    # kube-prometheus-stack objects and the outbound canary (docs/how-to/monitoring.md); the
     # Prometheus endpoint itself is always on, behind Basic auth.
     "monitoring": Key(
         monitoring.monitoring,
@@ -380,7 +380,7 @@ KEYS: dict[str, Key] = {
         },
         structured=True,
     ),
-    # The webmail's forward-auth objects in Authentik (README "Authentik"): unset, none.
+    # The webmail's forward-auth objects in Authentik (docs/how-to/authentik.md): unset, none.
     "authentik": Key(
         authentik.authentik,
         doc=(

@@ -118,7 +118,8 @@ class Adoption:
 
 @dataclass(frozen=True)
 class Upgrade:
-    """`mailstack:upgrade`: the stage of the v0.15 -> v0.16 upgrade (MIGRATING.md)."""
+    """`mailstack:upgrade`: the stage of the v0.15 -> v0.16 upgrade "
+    "(docs/how-to/upgrade-to-v016.md)."""
 
     phase: str
     """`stop` (v0.15 scaled to zero) or `recover` (v0.16 on a copy of the claim, recovery mode)."""
@@ -236,7 +237,8 @@ class Settings:
     data_claim_name: str
     """Name of the data PersistentVolumeClaim (an adopted claim keeps its old name)."""
     adopt: Adoption
-    """What the first update takes over from the old system (MIGRATING.md)."""
+    """What the first update takes over from the old system "
+    "(docs/how-to/adopt-the-old-system.md)."""
     run_as_user: int
     """Uid/gid Stalwart switches to after binding its ports; 0 keeps root."""
     smtp_client_namespaces: tuple[str, ...]

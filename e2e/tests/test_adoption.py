@@ -1,4 +1,5 @@
-"""Issue 20, scenario 1: adopting the running Flux deployment, with MIGRATING.md's steps in order.
+"""Issue 20, scenario 1: adopting the running Flux deployment, with
+docs/how-to/adopt-the-old-system.md's steps in order.
 
 The API server first holds what Flux applied (e2e/fixtures/flux-stalwart.yaml, under Flux's
 field manager). Then the owner's steps: 1 annotate, 2 the secrets piped from the live Secret and
@@ -94,7 +95,8 @@ def test_step3_import_plan_writes_the_adopt_block(owner: dict[str, Any]) -> None
     snippet = yaml.safe_load((owner["workdir"] / "adopt.yaml").read_text())
     adopt = snippet["mailstack:adopt"]
     assert len(adopt["cloudflare"]) == 10
-    # MIGRATING.md pastes it under config: with the Kubernetes part; here the Kubernetes part only
+    # The adoption page pastes it under config: with the Kubernetes part; here the Kubernetes part
+    # only
     # (see the module's docstring).
     stack.set_path("mailstack:adopt", {"kubernetes": True})
 
@@ -109,7 +111,8 @@ def test_step4_preview_imports_the_namespace_and_the_claim_and_deletes_nothing(
 ) -> None:
     seen = [(s["urn"].rsplit("::", 1)[-1], s["op"]) for s in steps(owner["stack"])]
     # The namespace is imported, then updated: the program's labels are added to it (the real
-    # engine shows both steps; MIGRATING.md step 4 says so). The claim is only imported.
+    # engine shows both steps; docs/how-to/adopt-the-old-system.md step 4 says so). The claim is
+    # only imported.
     assert [op for name, op in seen if name == "stalwart-namespace"] == ["import", "update"]
     assert [op for name, op in seen if name == "stalwart-data"] == ["import"]
     others = {op for name, op in seen if name not in {"stalwart-namespace", "stalwart-data"}}

@@ -105,7 +105,7 @@ def test_the_drift_job_fails_and_names_what_was_edited_by_hand(
     assert "stalwart-deployment" in summary
     # An annotation the stack never set, added by hand, is not the stack's: pulumi-kubernetes
     # reads a server-side-applied object as the fields its own field manager holds, so neither
-    # the refresh nor the diff sees it (README "GitHub Actions", drift.yml).
+    # the refresh nor the diff sees it (docs/getting-started/ci.md, drift.yml).
     assert "stalwart-network-policy" not in summary
     assert "edited-by-hand" not in summary + output  # names, never values
 

@@ -148,7 +148,7 @@ def test_a_chart_that_writes_the_key_back_is_undone_by_the_deploy_workflows_up(
 ) -> None:
     """A `helm upgrade` whose chart renders the same key (an Update under the chart's manager)
     takes the field over with its own value; the deploy workflow's `up --refresh` sees the patch
-    drifted and writes the stack's password back. (README "Connecting a service": leave the
+    drifted and writes the stack's password back. (docs/how-to/connect-a-service.md: leave the
     chart's own value of that key unset.)"""
     ours = live(cluster, "secret", "authentik-credentials")["data"]["smtp-password"]
     chart_value = "Y2hhcnQtdmFsdWU="  # base64 of "chart-value"

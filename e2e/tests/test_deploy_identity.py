@@ -1,6 +1,7 @@
 """Issue 20, scenario 3: CI's deploy identity (`deployer-rbac.yaml`) under the real authorizer.
 
-As the README has the owner do it: the first `pulumi up` from a laptop (admin), then the rendered
+As docs/getting-started/ci.md has the owner do it: the first `pulumi up` from a laptop (admin),
+then the rendered
 RBAC applied, a kubeconfig from the ServiceAccount's token Secret, and from then on every
 workflow's command as that identity: preview, deploy (`up --refresh`), the drift job, a password
 rotation, an update touching every kind, monitoring switched on and off. The API server's audit
@@ -124,7 +125,7 @@ def test_the_rbac_is_what_the_identity_asked_for(cluster: Cluster, ci: dict[str,
     assert [rule.label for rule in found.unneeded_rules] == []
     # Verbs of a rule no request used are reported, not refused: pulumi-kubernetes 4.29+ (the
     # owner's) creates with POST where the 4.25.0 built here applies, and the upgrade's phases
-    # (tests/test_upgrade.py) run as the owner. (README "End-to-end test" lists them.)
+    # (tests/test_upgrade.py) run as the owner. (docs/reference/end-to-end-test.md lists them.)
     for rule, verbs in sorted(found.unused_verbs.items()):
         print(f"unused here: {rule}: {', '.join(verbs)}")
 

@@ -1,5 +1,6 @@
 """A Job that failed is run again by the next `pulumi up`, with the same settings (the restore
-Job's retry path in MIGRATING.md U3 rests on this): pulumi-kubernetes' `replaceUnready` on the
+Job's retry path in docs/how-to/upgrade-to-v016.md U3 rests on this): pulumi-kubernetes'
+`replaceUnready` on the
 real engine and provider, against Jobs the real Job controller marks Failed.
 
 Every Job pod that lands on the node `kwok-node-failing` ends Failed (the project's KWOK stage

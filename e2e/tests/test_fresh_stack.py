@@ -17,7 +17,7 @@ from e2e.compare import mismatches, rendered_objects
 from e2e.homelab import AUTHENTIK_TOKEN, SECRETS, authentik_over_tls, ca_bundle, https_url
 from e2e.stack import ROOT, Stack
 
-# The outputs the README documents for a stack with Authentik on; the secret ones.
+# The outputs docs/reference/outputs.md documents for a stack with Authentik on; the secret ones.
 OUTPUTS = {
     "smtpHost",
     "smtpPort",

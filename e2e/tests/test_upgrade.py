@@ -5,7 +5,8 @@ After every step: the v0.15 claim keeps its UID and spec, no v0.16 pod ever moun
 is cloned from it, the Deployments run what the phase says, and the next run reads back the
 `stalwartData` record the previous one exported (through the engine's readStackOutputs on the
 file backend). Containers do not run here, so the Jobs (gate, restore, plan, accounts) succeed
-as KWOK reports them; what they do is rehearsed against the real Stalwart by hand (README)."""
+as KWOK reports them; what they do is rehearsed against the real Stalwart by hand
+(docs/explanation/verified-against-the-real-servers.md)."""
 
 from __future__ import annotations
 
@@ -129,7 +130,8 @@ def test_u2_stop_scales_v015_to_zero_and_touches_no_claim(
 ) -> None:
     stack: Stack = v015["stack"]
     stack.set_path("mailstack:upgrade", {"phase": "stop"})
-    # MIGRATING.md U2: the preview shows the v0.15 Deployment updated and the accounts Job (with
+    # docs/how-to/upgrade-to-v016.md U2: the preview shows the v0.15 Deployment updated and the
+    # accounts Job (with
     # what only it used) deleted, nothing else.
     steps = json.loads(stack.preview("--json").stdout)["steps"]
     changed = sorted(

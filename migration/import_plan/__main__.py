@@ -15,7 +15,8 @@ counterpart; it is imported with the zone id of the settings resource.
 
 It writes
 - `--adopt-out` (default `adopt.yaml` next to `--out`): the `mailstack:adopt.cloudflare` mapping
-  for Pulumi.prod.yaml. This is the primary path (MIGRATING.md): the program imports each listed
+  for Pulumi.prod.yaml. This is the primary path (docs/how-to/adopt-the-old-system.md): the
+  program imports each listed
   resource with the `import` resource option on the first `pulumi up`, next to the namespace and
   the data PVC.
 - `--out`: the same ids as a `pulumi import --file` JSON, the alternative for Cloudflare only.

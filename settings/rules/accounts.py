@@ -19,7 +19,7 @@ MAX_DESCRIPTION = 200
 
 def service_accounts(value: Any, check: Check) -> tuple[ServiceAccount, ...] | None:
     fix = (
-        "see README 'Connecting a service'; e.g. mailstack:serviceAccounts: [{name: noreply, "
+        "see docs/how-to/connect-a-service.md; e.g. mailstack:serviceAccounts: [{name: noreply, "
         "credentials: {namespace: authentik, secretName: authentik-credentials}}]"
     )
     if not isinstance(value, list):

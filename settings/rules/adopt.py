@@ -13,7 +13,8 @@ from settings.rules.authentik import adopted_ids
 
 def adopt(value: Any, check: Check) -> Adoption | None:
     fix = (
-        "see MIGRATING.md; e.g. mailstack:adopt: {kubernetes: true, cloudflare: "
+        "see docs/how-to/adopt-the-old-system.md; e.g. mailstack:adopt: {kubernetes: true, "
+        "cloudflare: "
         "{emailRoutingSettings: <zone_id>}} (make import-plan writes the cloudflare part)"
     )
     given = check.object_of(

@@ -16,7 +16,8 @@ _HOST = rf"(?:{f.LABEL}\.)+{f.TLD}|[0-9]{{1,3}}(?:\.[0-9]{{1,3}}){{3}}"
 # https only (the token goes with every request), no user:password@, query or fragment.
 URL_RE = re.compile(rf"^https://(?P<host>{_HOST})(?::(?P<port>[0-9]{{1,5}}))?(?P<path>/[^\s?#]*)?$")
 FIX = (
-    "e.g. mailstack:authentik: {url: https://auth.example.com} (README 'Authentik'; the other "
+    "e.g. mailstack:authentik: {url: https://auth.example.com} (docs/how-to/authentik.md; the "
+    "other "
     "fields are optional)"
 )
 

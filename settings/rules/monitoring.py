@@ -17,8 +17,8 @@ _FIELDS = {
     "runbookUrl": "runbook_url",
 }
 FIX = (
-    "e.g. mailstack:monitoring: {enabled: true, release: kube-prometheus-stack} (README "
-    "'Monitoring'; the other fields are optional)"
+    "e.g. mailstack:monitoring: {enabled: true, release: kube-prometheus-stack} "
+    "(docs/how-to/monitoring.md; the other fields are optional)"
 )
 
 

@@ -15,7 +15,7 @@ MAX_EXPORT_BYTES = 512 * 1024  # a Kubernetes Secret holds 1 MiB; a homelab's ex
 
 def upgrade(value: Any, check: Check) -> Upgrade | None:
     fix = (
-        "see MIGRATING.md 'Upgrade to v0.16'; e.g. mailstack:upgrade: {phase: stop}, then "
+        "see docs/how-to/upgrade-to-v016.md; e.g. mailstack:upgrade: {phase: stop}, then "
         "{phase: recover} with the v0.16 image"
     )
     given = check.object_of(

@@ -1,5 +1,6 @@
 """renovate.json: every key one Renovate knows (its own schema, vendored in check-jsonschema:
-the schema accepts unknown keys, so this walk refuses them), and the groups the README promises:
+the schema accepts unknown keys, so this walk refuses them), and the groups
+docs/explanation/reproducible-deploys.md promises:
 the Pulumi CLI pin moves with the SDK and the providers, action pins in one PR."""
 
 from __future__ import annotations

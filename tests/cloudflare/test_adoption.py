@@ -67,7 +67,8 @@ def test_only_the_adopted_resources_are_imported(adopting):
 
 
 def test_nothing_is_taken_over_by_server_side_apply(adopting):
-    # MIGRATING.md deletes the Flux Deployment, Service and Ingresses before the adopting
+    # docs/how-to/adopt-the-old-system.md (step 5) deletes the Flux Deployment, Service and
+    # Ingresses before the adopting
     # update: creating an existing object fails, and a forced apply would keep the fields only
     # Flux set (a selector key that leaves the new Service without endpoints).
     for registration in adopting.resources:

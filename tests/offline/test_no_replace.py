@@ -2,7 +2,8 @@
 
 Every setting is changed to another valid value, one at a time. Only three settings touch the
 identity of the claim or the namespace (their name, the storage class); for those the resources
-are protected, so the engine refuses the replacement instead of doing it (README "Security").
+are protected, so the engine refuses the replacement instead of doing it
+(docs/explanation/security.md).
 Everything else leaves their inputs alone, or changes only what Kubernetes updates in place.
 """
 

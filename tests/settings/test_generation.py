@@ -43,7 +43,7 @@ def test_an_image_that_cannot_run_on_the_claim_is_refused(previous, overrides, s
 
 def test_the_refusal_points_to_the_upgrade():
     line = refused(V015_RECORD, **{"mailstack:image": V016_IMAGE})
-    assert "mailstack:upgrade" in line and "MIGRATING.md 'Upgrade to v0.16'" in line
+    assert "mailstack:upgrade" in line and "docs/how-to/upgrade-to-v016.md" in line
 
 
 def test_a_later_change_of_the_default_image_cannot_start_v016_on_v015_data():

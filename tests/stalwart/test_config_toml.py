@@ -16,7 +16,8 @@ from settings.model import Relay
 from tests.conftest import DEFAULT_MECHANISMS, DEFAULT_RELAY
 
 RUNBOOK_CONFIG = Path(__file__).resolve().parents[1] / "fixtures" / "runbook-config.toml"
-# Not a Stalwart key: v0.15.5 has no reader for it (README, design notes); the program drops it.
+# Not a Stalwart key: v0.15.5 has no reader for it (docs/explanation/design-notes.md); the program
+# drops it.
 DEAD_RUNBOOK_KEYS = {"server.listener.submission.auth.require-tls"}
 # What the runbook's snippets left out but Stalwart cannot start without (every store role must
 # name a store; Core::parse), as Stalwart's quickstart writes them, plus a plain stdout tracer.

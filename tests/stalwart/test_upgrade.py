@@ -242,7 +242,7 @@ def test_the_summary_of_the_render_says_the_phase(recovering, tmp_path):
 
     render.write_render(recovering, tmp_path / "out")
     summary = (tmp_path / "out" / "SUMMARY.md").read_text()
-    assert "- Upgrade phase: **recover** (MIGRATING.md 'Upgrade to v0.16')." in summary
+    assert "- Upgrade phase: **recover** (docs/how-to/upgrade-to-v016.md)." in summary
     assert "- The upgraded claim `stalwart-data-v016` holds v0.16 data" in summary
     assert "- The primary claim `stalwart-data` holds v0.15 data" in summary
 

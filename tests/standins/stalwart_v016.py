@@ -12,7 +12,8 @@ response,method,error}, crates/jmap/src/registry/{query,get,set}.rs and mapping/
   ``properties``; no ``ids``: all; password secrets masked as ``****``), ``x:<T>/set`` (create,
   update with top-level properties or JSON pointers ``a/b``, destroy); singletons under the id
   ``singleton``; request-level ``createdIds`` resolve ``#clientId`` references.
-- what a run of the real v0.16.18 server showed (make e2e's rehearsal, README "Verified against
+- what a run of the real v0.16.18 server showed (make e2e's rehearsal,
+docs/explanation/verified-against-the-real-servers.md, "Verified against
   the real server"): an update naming a property the schema marks ``immutable`` is refused even
   when unchanged (``invalidPatch``, "Cannot modify read-only property"); the first start holds
   the seven default listeners and a file Tracer (crates/common/src/manager/defaults.rs); a
