@@ -144,8 +144,10 @@ docs: venv
 	$(BIN)/python -m scripts.docs
 	$(MAKE) --no-print-directory docs-site
 
+# (mkdocs-material 9.7+ prints a banner about MkDocs 2.0 on every build; the variable is its off
+# switch, nothing else.)
 docs-site: venv
-	$(BIN)/mkdocs build --strict --quiet --site-dir $(TOOLS)/site
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet --site-dir $(TOOLS)/site
 
 # The policy pack's own venv (the CLI does not build one for a local pack), from its lock.
 policy/venv/.installed: policy/requirements.txt $(BIN)/.installed
