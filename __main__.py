@@ -10,12 +10,10 @@ from components.cloudflare.email_routing import EmailRouting, EmailRoutingArgs
 from components.cloudflare.resend_dns import ResendDns, ResendDnsArgs
 from components.cloudflare.resources import EMAIL_ROUTING, RESEND_DNS, TUNNEL_ROUTE
 from components.cloudflare.tunnel_route import TunnelRoute, TunnelRouteArgs
-from components.monitoring.canary import CRONJOB_NAME, CanaryArgs, canary_account, canary_labels
+from components.monitoring.canary import CanaryArgs
 from components.monitoring.rules import RuleInputs
 from components.monitoring.stack import MailMonitoring, MailMonitoringArgs
-from components.service_accounts import ServiceAccounts, ServiceAccountsArgs, job_pod_labels
-from components.stalwart.claims import UPGRADED_SUFFIX
-from components.stalwart.endpoints import DEPLOYMENT_NAME, SERVICE_NAME
+from components.service_accounts import ServiceAccounts, ServiceAccountsArgs
 from components.stalwart.network_policy import NetworkRules
 from components.stalwart.server import StalwartServer, StalwartServerArgs
 from settings import load_settings
@@ -48,10 +46,12 @@ server = StalwartServer(
         network=NetworkRules(
             smtp_client_namespaces=settings.smtp_client_namespaces,
             ingress_namespaces=settings.ingress_namespaces,
-            job_labels=(job_pod_labels(ACCOUNTS),),
+            job_labels=(ServiceAccounts.pod_labels(ACCOUNTS),),
             relay_port=settings.relay.port,
             monitoring_namespace=settings.monitoring.namespace,
-            canary_labels=(canary_labels(),) if settings.monitoring.enabled else (),
+            canary_labels=(
+                (MailMonitoring.canary_pod_labels(),) if settings.monitoring.enabled else ()
+            ),
         ),
         backup=settings.backup,
         tls=settings.tls,
@@ -59,7 +59,11 @@ server = StalwartServer(
 )
 
 monitoring = settings.monitoring
-canary = (canary_account(settings.domain, settings.namespace),) if monitoring.enabled else ()
+canary = (
+    (MailMonitoring.canary_account(settings.domain, settings.namespace),)
+    if monitoring.enabled
+    else ()
+)
 accounts = ServiceAccounts(
     ACCOUNTS,
     ServiceAccountsArgs(
@@ -124,10 +128,9 @@ if monitoring.enabled:
             metrics_password=server.metrics_password,
             rules=RuleInputs(
                 namespace=settings.namespace,
-                job=SERVICE_NAME,
-                deployments=(DEPLOYMENT_NAME, f"{DEPLOYMENT_NAME}-{UPGRADED_SUFFIX}"),
-                claims=tuple(claim.claim for claim in settings.data.claims),
-                canary=CRONJOB_NAME,
+                job=server.service_name,
+                deployments=server.deployment_names,
+                claims=server.claim_names,
                 runbook=monitoring.runbook_url,
             ),
             canary=CanaryArgs(

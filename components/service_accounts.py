@@ -67,11 +67,6 @@ class ServiceAccountsArgs:
     """The serving Stalwart's generation: the v0.15 REST reconciler or the v0.16 JMAP one."""
 
 
-def job_pod_labels(name: str) -> dict[str, str]:
-    """Labels of the Job's pods (the NetworkPolicy lets them reach the management API)."""
-    return standard_labels(name, "accounts")
-
-
 def desired_document(domain: str, accounts: list[tuple[ServiceAccount, str]]) -> str:
     """The reconciler's ACCOUNTS_FILE: the domain and each account with its password hash."""
     return json.dumps(
@@ -152,6 +147,12 @@ class ServiceAccounts(pulumi.ComponentResource):
         self.passwords = pulumi.Output.secret(pulumi.Output.all(**passwords))
         self.register_outputs({"passwords": self.passwords, "smtp_settings": self.smtp_settings})
 
+    @staticmethod
+    def pod_labels(name: str) -> dict[str, str]:
+        """Labels of the Job's pods of the component `name`, known before it exists: Stalwart's
+        NetworkPolicy lets them reach the management API."""
+        return standard_labels(name, "accounts")
+
     def _job(
         self,
         name: str,
@@ -160,7 +161,7 @@ class ServiceAccounts(pulumi.ComponentResource):
         generation: str,
         document: pulumi.Output[str],
     ) -> k8s.batch.v1.Job:
-        labels = job_pod_labels(name)
+        labels = self.pod_labels(name)
         # Auto-named: new accounts, hashes or admin password give a new Secret name, hence a new
         # Job template; Kubernetes Jobs are immutable, so Pulumi replaces the Job and it reruns.
         desired = k8s.core.v1.Secret(

@@ -14,6 +14,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from components.monitoring.canary import CRONJOB_NAME
+
 GROUP = "mailstack-stalwart"
 
 
@@ -27,10 +29,10 @@ class RuleInputs:
     """The Stalwart Deployments (both during the upgrade)."""
     claims: tuple[str, ...]
     """The data claims."""
-    canary: str
-    """The canary CronJob's name."""
     runbook: str
     """RUNBOOK.md's URL; each alert links its section."""
+    canary: str = CRONJOB_NAME
+    """The canary CronJob's name: the monitoring component's own."""
 
 
 def went_up(metric: str, window: str) -> str:

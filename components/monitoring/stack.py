@@ -13,11 +13,11 @@ import pulumi_kubernetes as k8s
 
 from components.incluster import scripts_config_map
 from components.kube import object_name, standard_labels
-from components.monitoring.canary import CanaryArgs, canary_cronjob
+from components.monitoring.canary import CanaryArgs, canary_account, canary_cronjob, canary_labels
 from components.monitoring.dashboard import dashboard
 from components.monitoring.rules import RuleInputs, alert_rules
 from components.stalwart.endpoints import METRICS_LISTENER, METRICS_PATH, METRICS_USER
-from settings.model import MonitoringSettings
+from settings.model import MonitoringSettings, ServiceAccount
 
 COMPONENT_TYPE = "mailstack:monitoring:MailMonitoring"
 NAME = "stalwart"
@@ -115,3 +115,15 @@ class MailMonitoring(pulumi.ComponentResource):
         canary_cronjob(f"{name}-canary", args.canary, scripts.metadata.apply(object_name), child)
         self.canary_schedule = args.settings.canary_schedule
         self.register_outputs({"canary_schedule": self.canary_schedule})
+
+    @staticmethod
+    def canary_account(domain: str, namespace: str) -> ServiceAccount:
+        """The canary's SMTP account, which the service accounts create (with the others) and
+        deliver into a Secret of `namespace` before the canary runs."""
+        return canary_account(domain, namespace)
+
+    @staticmethod
+    def canary_pod_labels() -> dict[str, str]:
+        """The canary pods' labels, known before the component exists: Stalwart's
+        NetworkPolicy lets them reach 587, 8080 and 9090."""
+        return canary_labels()

@@ -17,6 +17,7 @@ from components.kube import object_name, standard_labels
 from components.stalwart.claims import UPGRADED_LABEL, UPGRADED_SUFFIX, data_claim
 from components.stalwart.endpoints import (
     ADMIN_USER,
+    DEPLOYMENT_NAME,
     HTTP_PORT,
     NETWORK_POLICY_NAME,
     PORTS,
@@ -100,8 +101,15 @@ class StalwartServer(pulumi.ComponentResource):
     """Fallback admin password (secret)."""
     metrics_password: pulumi.Output[str]
     """Basic-auth password of the Prometheus endpoint (secret; user `prometheus`)."""
+    service_name: str
+    """The Service's Kubernetes name (a ServiceMonitor names its scrape job after it)."""
     service_labels: dict[str, str]
     """The labels of the Service `stalwart` (what a ServiceMonitor selects)."""
+    deployment_names: tuple[str, ...]
+    """The Kubernetes names of Stalwart's Deployments, the upgrade's copy included whether it
+    exists yet or not (what alerts watch)."""
+    claim_names: tuple[str, ...]
+    """The Kubernetes names of the data claims of this update."""
     webmail_url: str
     """Public webmail URL."""
     tailnet_url: pulumi.Output[str | None]
@@ -207,7 +215,10 @@ class StalwartServer(pulumi.ComponentResource):
         self.admin_user = ADMIN_USER
         self.admin_password = admin_password
         self.metrics_password = metrics_password
+        self.service_name = SERVICE_NAME
         self.service_labels = standard_labels(name, "mail-server")
+        self.deployment_names = (DEPLOYMENT_NAME, f"{DEPLOYMENT_NAME}-{UPGRADED_SUFFIX}")
+        self.claim_names = tuple(claim.claim for claim in args.data.claims)
         self.webmail_url = f"https://{args.webmail_fqdn}"
         self.tailnet_url = tailscale.status.apply(published_url)
         self.register_outputs(
@@ -218,7 +229,10 @@ class StalwartServer(pulumi.ComponentResource):
                 "admin_user": self.admin_user,
                 "admin_password": self.admin_password,
                 "metrics_password": self.metrics_password,
+                "service_name": self.service_name,
                 "service_labels": self.service_labels,
+                "deployment_names": list(self.deployment_names),
+                "claim_names": list(self.claim_names),
                 "webmail_url": self.webmail_url,
                 "tailnet_url": self.tailnet_url,
                 "http_url": self.http_url,
