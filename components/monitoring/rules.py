@@ -30,7 +30,8 @@ class RuleInputs:
     claims: tuple[str, ...]
     """The data claims."""
     runbook: str
-    """RUNBOOK.md's URL; each alert links its section."""
+    """The alerts reference page's address (docs/reference/alerts.md); each alert links its
+    section."""
     canary: str = CRONJOB_NAME
     """The canary CronJob's name: the monitoring component's own."""
 
