@@ -8,7 +8,6 @@ import pulumi
 from components.authentik.webmail import WebmailForwardAuth, WebmailForwardAuthArgs
 from components.cloudflare.email_routing import EmailRouting, EmailRoutingArgs
 from components.cloudflare.resend_dns import ResendDns, ResendDnsArgs
-from components.cloudflare.resources import EMAIL_ROUTING, RESEND_DNS, TUNNEL_ROUTE
 from components.cloudflare.tunnel_route import TunnelRoute, TunnelRouteArgs
 from components.monitoring.canary import CanaryArgs
 from components.monitoring.rules import RuleInputs
@@ -23,7 +22,6 @@ SERVER = "stalwart"
 ACCOUNTS = "stalwart-accounts"
 
 settings = load_settings()
-cf = settings.cloudflare
 
 server = StalwartServer(
     SERVER,
@@ -83,39 +81,25 @@ accounts = ServiceAccounts(
 )
 
 TunnelRoute(
-    TUNNEL_ROUTE.name,
     TunnelRouteArgs(
-        account_id=cf.account_id,
-        zone_id=cf.zone_id,
-        tunnel_id=cf.tunnel_id,
+        cloudflare=settings.cloudflare,
         webmail_fqdn=settings.webmail_fqdn,
-        origin=cf.tunnel_origin,
-        other_routes=cf.tunnel_routes,
         adopted_ids=settings.adopt.cloudflare,
-    ),
+    )
 )
-
 email_routing = EmailRouting(
-    EMAIL_ROUTING.name,
     EmailRoutingArgs(
-        account_id=cf.account_id,
-        zone_id=cf.zone_id,
+        cloudflare=settings.cloudflare,
         domain=settings.domain,
-        admin_email=cf.admin_email,
         adopted_ids=settings.adopt.cloudflare,
-    ),
+    )
 )
-
 ResendDns(
-    RESEND_DNS.name,
     ResendDnsArgs(
-        zone_id=cf.zone_id,
+        cloudflare=settings.cloudflare,
         domain=settings.domain,
-        dkim_record=cf.resend_dkim_record,
-        region=cf.resend_region,
-        dmarc=cf.dmarc,
         adopted_ids=settings.adopt.cloudflare,
-    ),
+    )
 )
 
 if monitoring.enabled:

@@ -9,20 +9,18 @@ import pulumi_cloudflare as cloudflare
 
 from components.adoption import adopted
 from components.cloudflare.resources import EMAIL_ROUTING, import_id_for
+from settings.model import CloudflareSettings
 
 CATCH_ALL_NAME = "Forward all to admin"
 
 
 @dataclass(frozen=True)
 class EmailRoutingArgs:
-    account_id: str
-    """Cloudflare account that holds the destination address."""
-    zone_id: str
-    """The mail domain's zone."""
+    cloudflare: CloudflareSettings
+    """The account that holds the destination address, the mail domain's zone, and the
+    destination of the catch-all (`adminEmail`, outside the domain)."""
     domain: str
     """The mail domain (Email Routing's MX/SPF records go on its apex)."""
-    admin_email: str
-    """Destination of the catch-all (outside the domain)."""
     adopted_ids: dict[str, str]
     """`mailstack:adopt.cloudflare`: import ids of resources taken over on the first update."""
 
@@ -36,15 +34,18 @@ def unverified_warning(admin_email: str) -> str:
 
 
 class EmailRouting(pulumi.ComponentResource):
-    """Routing enabled on the zone with its MX/SPF records, the destination, the catch-all."""
+    """Routing enabled on the zone with its MX/SPF records, the destination, the catch-all.
+
+    Named `email-routing` always (components/cloudflare/resources.py): adoption and the import
+    plan find its resources by that name."""
 
     admin_email_verified: pulumi.Output[bool]
     """False until the destination's verification link has been clicked (and state refreshed)."""
 
-    def __init__(
-        self, name: str, args: EmailRoutingArgs, opts: pulumi.ResourceOptions | None = None
-    ) -> None:
+    def __init__(self, args: EmailRoutingArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        name = EMAIL_ROUTING.name
         super().__init__(EMAIL_ROUTING.type, name, None, opts)
+        cf = args.cloudflare
         child = pulumi.ResourceOptions(parent=self)
 
         def adopting(
@@ -54,7 +55,7 @@ class EmailRouting(pulumi.ComponentResource):
 
         settings = cloudflare.EmailRoutingSettings(
             f"{name}-settings",
-            zone_id=args.zone_id,
+            zone_id=cf.zone_id,
             opts=adopting("settings", child, ["supportSubaddress"]),
         )
         # Enabling routing through the settings resource uses the deprecated /enable endpoint;
@@ -68,7 +69,7 @@ class EmailRouting(pulumi.ComponentResource):
         # the records that keep mail arriving; the zone id (RequiresReplace) is what matters.
         routing_dns = cloudflare.EmailRoutingDns(
             f"{name}-dns",
-            zone_id=args.zone_id,
+            zone_id=cf.zone_id,
             name=args.domain,
             opts=adopting(
                 "dns",
@@ -78,13 +79,13 @@ class EmailRouting(pulumi.ComponentResource):
         )
         address = cloudflare.EmailRoutingAddress(
             f"{name}-admin-address",
-            account_id=args.account_id,
-            email=args.admin_email,
+            account_id=cf.account_id,
+            email=cf.admin_email,
             opts=adopting("admin-address", child, ["email"]),
         )
         cloudflare.EmailRoutingCatchAll(
             f"{name}-catch-all",
-            zone_id=args.zone_id,
+            zone_id=cf.zone_id,
             name=CATCH_ALL_NAME,
             enabled=True,
             matchers=[cloudflare.EmailRoutingCatchAllMatcherArgs(type="all")],
@@ -100,7 +101,7 @@ class EmailRouting(pulumi.ComponentResource):
 
         def verified(timestamp: str | None) -> bool:
             if not timestamp:
-                pulumi.log.warn(unverified_warning(args.admin_email), resource=address)
+                pulumi.log.warn(unverified_warning(cf.admin_email), resource=address)
             return bool(timestamp)
 
         self.admin_email_verified = address.verified.apply(verified)

@@ -8,6 +8,7 @@ import pulumi
 
 from components.cloudflare.dns import DnsRecordSpec, dns_record
 from components.cloudflare.resources import RESEND_DNS, import_id_for
+from settings.model import CloudflareSettings
 
 SPF = "v=spf1 include:amazonses.com ~all"
 
@@ -31,36 +32,34 @@ def resend_records(domain: str, dkim: str, region: str, dmarc: str) -> list[DnsR
 
 @dataclass(frozen=True)
 class ResendDnsArgs:
-    zone_id: str
-    """The mail domain's zone."""
+    cloudflare: CloudflareSettings
+    """The mail domain's zone, the `p=...` value Resend shows for resend._domainkey, Resend's
+    sending region (the bounce MX's SES region) and the DMARC TXT value."""
     domain: str
     """The mail domain Resend sends for."""
-    dkim_record: str
-    """The `p=...` value Resend shows for resend._domainkey."""
-    region: str
-    """Resend's sending region (the bounce MX's SES region)."""
-    dmarc: str
-    """The DMARC TXT value."""
     adopted_ids: dict[str, str]
     """`mailstack:adopt.cloudflare`: import ids of resources taken over on the first update."""
 
 
 class ResendDns(pulumi.ComponentResource):
-    """Resend's DKIM, SPF and DMARC records in the zone (all unproxied, automatic TTL)."""
+    """Resend's DKIM, SPF and DMARC records in the zone (all unproxied, automatic TTL).
+
+    Named `resend-dns` always (components/cloudflare/resources.py): adoption and the import plan
+    find its resources by that name."""
 
     record_names: list[str]
     """Hostnames of the records, in table order."""
 
-    def __init__(
-        self, name: str, args: ResendDnsArgs, opts: pulumi.ResourceOptions | None = None
-    ) -> None:
+    def __init__(self, args: ResendDnsArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        name = RESEND_DNS.name
         super().__init__(RESEND_DNS.type, name, None, opts)
-        specs = resend_records(args.domain, args.dkim_record, args.region, args.dmarc)
+        cf = args.cloudflare
+        specs = resend_records(args.domain, cf.resend_dkim_record, cf.resend_region, cf.dmarc)
         for spec in specs:
             resource_name = f"{name}-{spec.key}"
             dns_record(
                 resource_name,
-                args.zone_id,
+                cf.zone_id,
                 spec,
                 parent=self,
                 import_id=import_id_for(args.adopted_ids, resource_name),

@@ -11,6 +11,7 @@ import pulumi_cloudflare as cloudflare
 from components.adoption import adopted
 from components.cloudflare.dns import DnsRecordSpec, dns_record
 from components.cloudflare.resources import TUNNEL_ROUTE, import_id_for
+from settings.model import CloudflareSettings
 from settings.model import TunnelRoute as TunnelRouteSetting
 
 CATCH_ALL_SERVICE = "http_status:404"
@@ -47,39 +48,36 @@ def tunnel_cname(webmail_fqdn: str, tunnel_id: str) -> DnsRecordSpec:
 
 @dataclass(frozen=True)
 class TunnelRouteArgs:
-    account_id: str
-    """Cloudflare account of the tunnel."""
-    zone_id: str
-    """Zone of the webmail CNAME."""
-    tunnel_id: str
-    """The existing tunnel whose ingress list the stack owns."""
+    cloudflare: CloudflareSettings
+    """The account, the zone of the webmail CNAME, the existing tunnel whose ingress list the
+    stack owns, where cloudflared sends the webmail host (`tunnelOrigin`) and the tunnel's other
+    routes, kept in their order before the webmail's."""
     webmail_fqdn: str
     """The webmail host routed through the tunnel."""
-    origin: str
-    """Where cloudflared sends the webmail host (Traefik in kube-system)."""
-    other_routes: tuple[TunnelRouteSetting, ...]
-    """The tunnel's other routes, kept in their order before the webmail's."""
     adopted_ids: dict[str, str]
     """`mailstack:adopt.cloudflare`: import ids of resources taken over on the first update."""
 
 
 class TunnelRoute(pulumi.ComponentResource):
-    """The tunnel's ingress configuration (webmail before the final 404) and the webmail CNAME."""
+    """The tunnel's ingress configuration (webmail before the final 404) and the webmail CNAME.
+
+    Named `webmail-tunnel` always (components/cloudflare/resources.py): adoption and the import
+    plan find its resources by that name."""
 
     webmail_fqdn: str
     """The webmail host the tunnel routes."""
     ingress_hostnames: list[str | None]
     """Hostnames of the ingress rules in order; None is the final catch-all."""
 
-    def __init__(
-        self, name: str, args: TunnelRouteArgs, opts: pulumi.ResourceOptions | None = None
-    ) -> None:
+    def __init__(self, args: TunnelRouteArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        name = TUNNEL_ROUTE.name
         super().__init__(TUNNEL_ROUTE.type, name, None, opts)
-        rules = tunnel_ingresses(args.other_routes, args.webmail_fqdn, args.origin)
+        cf = args.cloudflare
+        rules = tunnel_ingresses(cf.tunnel_routes, args.webmail_fqdn, cf.tunnel_origin)
         cloudflare.ZeroTrustTunnelCloudflaredConfig(
             f"{name}-config",
-            account_id=args.account_id,
-            tunnel_id=args.tunnel_id,
+            account_id=cf.account_id,
+            tunnel_id=cf.tunnel_id,
             config=cloudflare.ZeroTrustTunnelCloudflaredConfigConfigArgs(
                 ingresses=[_ingress_args(rule) for rule in rules]
             ),
@@ -91,8 +89,8 @@ class TunnelRoute(pulumi.ComponentResource):
         )
         dns_record(
             f"{name}-cname",
-            args.zone_id,
-            tunnel_cname(args.webmail_fqdn, args.tunnel_id),
+            cf.zone_id,
+            tunnel_cname(args.webmail_fqdn, cf.tunnel_id),
             self,
             import_id=import_id_for(args.adopted_ids, f"{name}-cname"),
         )
