@@ -25,10 +25,10 @@ from components.stalwart.endpoints import (
     SUBMISSION_PORT,
 )
 from components.stalwart.ingress import published_url, webmail_ingresses
-from components.stalwart.job_pods import job_labels
+from components.stalwart.jobs import job_labels, jobs_account
 from components.stalwart.network_policy import NetworkRules, network_policy_spec
 from components.stalwart.runtime import Runtime, RuntimeInputs, ServerParts
-from components.stalwart.upgrade import jobs_account, stop_gate
+from components.stalwart.upgrade import stop_gate
 from components.stalwart.v015 import runtime as v015
 from components.stalwart.v016 import runtime as v016
 from settings.model import BackupPolicy, DataPlan, Relay, TlsSettings

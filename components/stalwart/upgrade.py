@@ -1,5 +1,5 @@
-"""What the v0.15 -> v0.16 upgrade adds: the Jobs' service account, and the gate that lets the
-copy of the claim be taken only once no v0.15 pod is left (UPGRADING/v0_16.md step 2)."""
+"""What the v0.15 -> v0.16 upgrade adds: the gate that lets the copy of the claim be taken only
+once no v0.15 pod is left (UPGRADING/v0_16.md step 2)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from components.incluster import (
     scripts_volume,
 )
 from components.kube import RERUN_WHEN_FAILED, object_name
-from components.stalwart.job_pods import (
+from components.stalwart.jobs import (
     JOB_RESOURCES,
     JOB_TIMEOUTS,
     NONROOT,
@@ -24,54 +24,6 @@ from components.stalwart.job_pods import (
 )
 
 GATE_DEADLINE_SECONDS = 540
-
-
-def jobs_account(
-    name: str, namespace: pulumi.Input[str], opts: pulumi.ResourceOptions
-) -> pulumi.Output[str]:
-    """A service account that may get, list and delete pods in Stalwart's namespace, nothing
-    more: the listener check restarts Stalwart, the gate waits for the v0.15 pod to be gone."""
-    labels = job_labels(name)
-    account = k8s.core.v1.ServiceAccount(
-        f"{name}-jobs",
-        metadata=k8s.meta.v1.ObjectMetaArgs(
-            name=f"{name}-jobs", namespace=namespace, labels=labels
-        ),
-        automount_service_account_token=False,
-        opts=opts,
-    )
-    role = k8s.rbac.v1.Role(
-        f"{name}-jobs",
-        metadata=k8s.meta.v1.ObjectMetaArgs(
-            name=f"{name}-jobs", namespace=namespace, labels=labels
-        ),
-        rules=[
-            k8s.rbac.v1.PolicyRuleArgs(
-                api_groups=[""], resources=["pods"], verbs=["get", "list", "delete"]
-            )
-        ],
-        opts=opts,
-    )
-    k8s.rbac.v1.RoleBinding(
-        f"{name}-jobs",
-        metadata=k8s.meta.v1.ObjectMetaArgs(
-            name=f"{name}-jobs", namespace=namespace, labels=labels
-        ),
-        role_ref=k8s.rbac.v1.RoleRefArgs(
-            api_group="rbac.authorization.k8s.io",
-            kind="Role",
-            name=role.metadata.apply(object_name),
-        ),
-        subjects=[
-            k8s.rbac.v1.SubjectArgs(
-                kind="ServiceAccount",
-                name=account.metadata.apply(object_name),
-                namespace=namespace,
-            )
-        ],
-        opts=opts,
-    )
-    return account.metadata.apply(object_name)
 
 
 def stop_gate(

@@ -25,7 +25,7 @@ from components.incluster import (
 )
 from components.kube import RERUN_WHEN_FAILED, object_name
 from components.stalwart.endpoints import METRICS_PATH, METRICS_PORT
-from components.stalwart.job_pods import (
+from components.stalwart.jobs import (
     ADMIN_PASSWORD_KEY,
     CREDENTIALS_DIR,
     JOB_RESOURCES,

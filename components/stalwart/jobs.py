@@ -1,12 +1,13 @@
-"""What the pods of the server's own Jobs share (v0.16's apply and restore Jobs, the upgrade's
-gate): their labels, bounds, the pod and Job spec, the admin password's volume."""
+"""The server's own Jobs (v0.16's apply and restore Jobs, the upgrade's gate): their labels,
+their service account, and what their pods share (bounds, the pod and Job spec, the admin
+password's volume)."""
 
 from __future__ import annotations
 
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.kube import standard_labels
+from components.kube import object_name, standard_labels
 
 ADMIN_PASSWORD_KEY = "admin-password"
 CREDENTIALS_DIR = "/run/secrets/mailstack-admin"
@@ -23,6 +24,54 @@ def job_labels(instance: str) -> dict[str, str]:
     """Labels of the server's own Jobs' pods and their service account (the NetworkPolicy lets
     the pods reach every listener)."""
     return standard_labels(instance, "apply")
+
+
+def jobs_account(
+    name: str, namespace: pulumi.Input[str], opts: pulumi.ResourceOptions
+) -> pulumi.Output[str]:
+    """A service account that may get, list and delete pods in Stalwart's namespace, nothing
+    more: the listener check restarts Stalwart, the gate waits for the v0.15 pod to be gone."""
+    labels = job_labels(name)
+    account = k8s.core.v1.ServiceAccount(
+        f"{name}-jobs",
+        metadata=k8s.meta.v1.ObjectMetaArgs(
+            name=f"{name}-jobs", namespace=namespace, labels=labels
+        ),
+        automount_service_account_token=False,
+        opts=opts,
+    )
+    role = k8s.rbac.v1.Role(
+        f"{name}-jobs",
+        metadata=k8s.meta.v1.ObjectMetaArgs(
+            name=f"{name}-jobs", namespace=namespace, labels=labels
+        ),
+        rules=[
+            k8s.rbac.v1.PolicyRuleArgs(
+                api_groups=[""], resources=["pods"], verbs=["get", "list", "delete"]
+            )
+        ],
+        opts=opts,
+    )
+    k8s.rbac.v1.RoleBinding(
+        f"{name}-jobs",
+        metadata=k8s.meta.v1.ObjectMetaArgs(
+            name=f"{name}-jobs", namespace=namespace, labels=labels
+        ),
+        role_ref=k8s.rbac.v1.RoleRefArgs(
+            api_group="rbac.authorization.k8s.io",
+            kind="Role",
+            name=role.metadata.apply(object_name),
+        ),
+        subjects=[
+            k8s.rbac.v1.SubjectArgs(
+                kind="ServiceAccount",
+                name=account.metadata.apply(object_name),
+                namespace=namespace,
+            )
+        ],
+        opts=opts,
+    )
+    return account.metadata.apply(object_name)
 
 
 def job_spec(labels: dict[str, str], pod: k8s.core.v1.PodSpecArgs) -> k8s.batch.v1.JobSpecArgs:
