@@ -141,16 +141,32 @@ if settings.authentik is not None:
             adopted_ids=settings.adopt.authentik,
         ),
     )
+    # With mailstack:authentik: the number of the webmail's proxy provider in Authentik
+    # (what mailstack:adopt.authentik.provider takes to adopt it).
     pulumi.export("authentikProvider", forward_auth.provider_pk)
 
+# The in-cluster SMTP host consumers submit to, `stalwart.<namespace>.svc.cluster.local`.
 pulumi.export("smtpHost", server.smtp_host)
+# The submission port, 587 (no TLS inside the cluster).
 pulumi.export("smtpPort", server.smtp_port)
+# The public webmail, `https://<webmailHostname>.<domain>`, behind Authentik's forward-auth.
 pulumi.export("webmailUrl", server.webmail_url)
+# The webmail on the tailnet, once the Tailscale operator has published the ingress and the
+# stack has read it back (`pulumi up --refresh`); empty until then.
 pulumi.export("tailnetUrl", server.tailnet_url)
+# Stalwart's fallback admin user, `admin`.
 pulumi.export("adminUser", server.admin_user)
+# Its password (secret): mailstack:adminPassword, or the one generated once and kept in state.
 pulumi.export("adminPassword", server.admin_password)
+# Whether the Email Routing destination (mailstack:adminEmail) is verified: false until its
+# verification link has been clicked and `pulumi refresh` has read it; Cloudflare drops inbound
+# mail until then.
 pulumi.export("adminEmailVerified", email_routing.admin_email_verified)
+# Per service account, what its consumer configures: host, port, username, from address, and
+# the Secret and key that hold its password (not the password).
 pulumi.export("serviceAccounts", accounts.smtp_settings)
+# Per service account, its password (secret).
 pulumi.export("serviceAccountPasswords", accounts.passwords)
-# Read back by the next run (settings/history.py): which generation the data claim holds.
+# Which Stalwart generation and image each data claim holds, which claim serves, and the
+# upgrade's phase: read back by the next run (settings/history.py) before anything else.
 pulumi.export("stalwartData", record(settings.data))
