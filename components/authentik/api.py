@@ -50,8 +50,8 @@ class Api(Client):
             return {}
         if response.status == 403:
             raise ClientError(
-                f"{what}: HTTP 403, the token was refused or lacks a permission (README "
-                f"'Authentik'): {self._excerpt(response)}"
+                f"{what}: HTTP 403, the token was refused or lacks a permission "
+                f"(docs/how-to/authentik.md): {self._excerpt(response)}"
             )
         answer = self.json(what, response)
         if not isinstance(answer, dict):

@@ -4,7 +4,7 @@ Why dynamic resources: `pulumi-authentik` on PyPI (2025.8.1, a third party's par
 of the goauthentik Terraform provider) fails on the first resource with this stack's pulumi SDK
 (it calls `pulumi.runtime.settings._sync_monitor_supports_parameterization`, which pulumi 3.259
 removed) and has no outpost attachment; a local SDK from `pulumi package add` needs the CLI and
-the network at build time. README "Authentik" says more.
+the network at build time. docs/how-to/authentik.md says more.
 
 Each provider class is stateless and lives in this importable module, so Pulumi's serializer
 (dill) stores it by reference: the state holds `components.authentik.dynamic.<Class>`, no

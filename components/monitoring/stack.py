@@ -1,4 +1,4 @@
-"""Knowing that mail works (README "Monitoring"): with `mailstack:monitoring.enabled`, the
+"""Knowing that mail works (docs/how-to/monitoring.md): with `mailstack:monitoring.enabled`, the
 Prometheus Operator objects of kube-prometheus-stack (a ServiceMonitor scraping Stalwart's metrics
 listener with Basic auth, a PrometheusRule of alerts), a Grafana dashboard for its sidecar, and the
 hourly outbound canary. Off by default: the ServiceMonitor and PrometheusRule kinds exist only

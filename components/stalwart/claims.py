@@ -23,7 +23,8 @@ waits for the pods without it."""
 # What the API server writes into a claim's spec (the binder's volumeName, volumeMode's default)
 # and the program never declares. An adopted claim's state inputs hold them (the import reads the
 # live object), and a spec change of a claim is a replace: without this, the first update after
-# adoption planned to replace the protected claim and failed (make e2e, MIGRATING.md step 7).
+# adoption planned to replace the protected claim and failed (make e2e,
+# docs/how-to/adopt-the-old-system.md step 7).
 SERVER_SET_CLAIM_FIELDS = ["spec.volumeName", "spec.volumeMode"]
 
 

@@ -69,9 +69,9 @@ class StalwartServerArgs:
     """Fallback admin password (secret); None generates one with pulumi-random."""
     adopt_existing: bool
     """Import the namespace and the claim. The old Deployment, Service and Ingresses are deleted
-    before the adopting update (MIGRATING.md): creating an object that exists fails, and taking it
-    over by server-side apply would keep the fields only Flux set (the alpine init container, a
-    selector key)."""
+    before the adopting update (docs/how-to/adopt-the-old-system.md): creating an object that exists
+    fails, and taking it over by server-side apply would keep the fields only Flux set (the alpine
+    init container, a selector key)."""
     relay: Relay
     """The outbound relay every non-local message goes through."""
     auth_mechanisms: tuple[str, ...]
@@ -143,7 +143,8 @@ class StalwartServer(pulumi.ComponentResource):
             admin_password = pulumi.Output.secret(args.admin_password)
         # Kept in state so the hash (and so the Secret and the pod) only change with the password.
         admin_hash = salted_hash(f"{name}-admin", admin_password, child)
-        # The Prometheus endpoint is always on and always behind Basic auth (README "Monitoring").
+        # The Prometheus endpoint is always on and always behind Basic auth
+        # (docs/how-to/monitoring.md).
         scrape = random.RandomPassword(
             f"{name}-metrics-password", length=32, special=False, opts=child
         )

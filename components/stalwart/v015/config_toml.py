@@ -163,7 +163,8 @@ def render_config(relay: Relay, auth_mechanisms: tuple[str, ...], hostname: str)
         },
         # Web clients reach 8080 only through the ingress controllers (the NetworkPolicy), so
         # the address Stalwart bans or rate-limits is the one they forward, not the proxy's own
-        # (one auto-ban of the proxy would lock every web user out). README "Client addresses".
+        # (one auto-ban of the proxy would lock every web user out). docs/explanation/security.md,
+        # "Client addresses".
         "http": {
             "use-x-forwarded": True,
             # Every http listener serves every HTTP path; /metrics only on the metrics one

@@ -89,7 +89,7 @@ def _listener(name: str, protocol: str, port: int, tls: bool, implicit: bool) ->
 
 LISTENERS = {
     # Submission is cluster-internal without TLS (the runbook's design): 587 offers no
-    # STARTTLS, so a consumer must not require it (README "Connecting a service").
+    # STARTTLS, so a consumer must not require it (docs/how-to/connect-a-service.md).
     "submission": _listener("submission", "smtp", SUBMISSION_PORT, False, False),
     "imaps": _listener("imaps", "imap", IMAPS_PORT, True, True),
     "http": _listener("http", "http", HTTP_PORT, False, False),
@@ -238,7 +238,7 @@ def render_plan(inputs: PlanInputs) -> list[dict[str, Any]]:
                 "addMessageIdHeader": expression(otherwise="true"),
             },
         },
-        # First-start downloads, decided (README "Stalwart v0.16"): this server relays
+        # First-start downloads, decided (docs/explanation/stalwart-versions.md): this server relays
         # authenticated in-cluster submissions only, so no ASN/GeoIP data, no spam filter and
         # no Pyzor (UDP to public.pyzor.org, which the NetworkPolicy blocks anyway). The WebUI
         # (x:Application) keeps its default: it is what the two ingresses serve.
