@@ -156,7 +156,8 @@ pulumi.export("webmailUrl", server.webmail_url)
 pulumi.export("tailnetUrl", server.tailnet_url)
 # Stalwart's fallback admin user, `admin`.
 pulumi.export("adminUser", server.admin_user)
-# Its password (secret): mailstack:adminPassword, or the one generated once and kept in state.
+# The fallback admin's password (secret): mailstack:adminPassword, or the one generated once and
+# kept in state.
 pulumi.export("adminPassword", server.admin_password)
 # Whether the Email Routing destination (mailstack:adminEmail) is verified: false until its
 # verification link has been clicked and `pulumi refresh` has read it; Cloudflare drops inbound
