@@ -1,5 +1,5 @@
-"""What the Stalwart pod of either generation shares: resources, probes, ports, a container's
-security context."""
+"""What the Stalwart pod of either generation shares: the Deployment around it, its Secret and
+ConfigMap of files, resources, probes, ports, a container's security context."""
 
 from __future__ import annotations
 
