@@ -138,6 +138,7 @@ class Client:
         *,
         auth: bool = True,
         timeout: float | None = None,
+        content_type: str = "application/json",
     ) -> Response:
         """One exchange, bounded in time and size. Raises Unreachable on transport failures and
         ClientError on a redirect or an oversized body; never raises on other statuses."""
@@ -147,7 +148,7 @@ class Client:
         data = None if body is None else json.dumps(body).encode()
         headers = {"Accept": "application/json", "Connection": "close"}
         if data is not None:
-            headers["Content-Type"] = "application/json"
+            headers["Content-Type"] = content_type
         if auth and self._authorization:
             headers["Authorization"] = self._authorization
         connection = self._connection(budget)

@@ -3,13 +3,22 @@
     python3 -m incluster.jmap_jobs apply PLAN...  # NDJSON plans, in order (incluster/plan_apply.py)
     python3 -m incluster.jmap_jobs accounts    # the service accounts (the accounts Job)
     python3 -m incluster.jmap_jobs listeners   # after the plan: are 587/993 bound?
+    python3 -m incluster.jmap_jobs admin       # the administrator; then the recovery admin off
     python3 -m incluster.jmap_jobs pods-gone   # the upgrade's gate: no v0.15 pod left
 
 Management is `POST /jmap` with `x:<Type>/query|get|set` (crates/jmap/src/registry at v0.16.18),
-HTTP Basic as Stalwart's recovery admin (honoured in every mode). Environment:
+HTTP Basic as the stack's administrator (an account with the Admin role), or, until that account
+exists (a fresh server, the upgrade's recover phase), as Stalwart's recovery admin, which the
+server checks before its directory in every mode (crates/common/src/auth/authentication.rs).
+Environment:
 
-- ``STALWART_URL`` (the HTTP listener), ``STALWART_ADMIN_USER`` (``admin``),
-  ``ADMIN_PASSWORD_FILE`` (one trailing newline is stripped)
+- ``STALWART_URL`` (the HTTP listener), ``STALWART_ADMIN_USER`` (the administrator's address,
+  or ``admin``), ``FALLBACK_ADMIN_USER`` (optional: ``admin``, the recovery admin, tried when the
+  first is refused), ``ADMIN_PASSWORD_FILE`` (one trailing newline is stripped; both users
+  share the password)
+- ``admin``: ``ADMIN_HASH_FILE`` (the password's hash, which the account stores),
+  ``BOOTSTRAP_SECRET`` and ``BOOTSTRAP_KEY`` (the Secret key the pod reads
+  ``STALWART_RECOVERY_ADMIN`` from, optionally), ``POD_SELECTOR``, ``POD_NAMESPACE``
 - ``accounts``: ``ACCOUNTS_FILE``, JSON ``{"domain": "example.com", "accounts": [{"name",
   "email", "description", "secretHash"}]}``
 - ``listeners``: ``LISTENER_PORTS`` (``587,993``), ``POD_SELECTOR`` (the Deployment's pods),
@@ -54,6 +63,19 @@ from incluster.plan_apply import Applier, Server, parse_plan
 USING = ["urn:ietf:params:jmap:core", "urn:stalwart:jmap"]
 MARKER = "managed by mailstack"
 _MANAGED_RE = re.compile(r"\[managed by mailstack(?:; credential ([0-9a-f]{16}))?\]\s*$")
+ADMIN_MARKER = "mailstack administrator"
+_ADMIN_RE = re.compile(r"\[mailstack administrator; credential ([0-9a-f]{16})\]\s*$")
+# What the administrator never needs: the Jobs speak JMAP management only. Disabled even though
+# the Admin role grants them (x:PermissionsList.disabledPermissions takes precedence), so a
+# leaked password neither reads nor sends mail, nor acts as another user.
+ADMIN_DISABLED = (
+    "impersonate",
+    "emailSend",
+    "emailReceive",
+    "imapAuthenticate",
+    "pop3Authenticate",
+    "sieveAuthenticate",
+)
 PAGE = 100
 MAX_OBJECTS = 10_000
 SERVICE_ACCOUNT_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"
@@ -186,30 +208,41 @@ class Jmap(Server):
         return result
 
 
-def wait_until_ready(jmap: Jmap, timeout: float, auth_retries: int, sleep: Sleep, log: Log) -> None:
-    """Until `/healthz/ready` answers and the admin credentials are accepted, with backoff."""
+def probe(jmap: Jmap) -> int:
+    """The status Stalwart answers this client's credentials with (200 or 401)."""
+    response = jmap.client.send(
+        "POST", "/jmap", {"using": USING, "methodCalls": [["x:Domain/query", {}, "p"]]}
+    )
+    if response.status != 401:
+        jmap.client.json("POST /jmap", response)
+    return response.status
+
+
+def wait_until_ready(
+    admins: Sequence[Jmap], timeout: float, auth_retries: int, sleep: Sleep, log: Log
+) -> Jmap:
+    """Until `/healthz/ready` answers and one of `admins` (tried in order) is accepted, with
+    backoff; returns that one."""
     deadline = time.monotonic() + timeout
     delay, refused, attempt = 1.0, 0, 0
     while True:
         attempt += 1
         try:
-            health = jmap.client.send("GET", "/healthz/ready", auth=False)
+            health = admins[0].client.send("GET", "/healthz/ready", auth=False)
             if health.status != 200:
                 raise Unreachable(f"GET /healthz/ready: HTTP {health.status}")
-            probe = jmap.client.send(
-                "POST", "/jmap", {"using": USING, "methodCalls": [["x:Domain/query", {}, "p"]]}
-            )
-            if probe.status == 401:
-                refused += 1
-                if refused >= auth_retries:
-                    raise ClientError(
-                        f"the admin credentials were refused {refused} times (HTTP 401): is the "
-                        "pod still running with the old STALWART_RECOVERY_ADMIN?"
-                    )
-                raise Unreachable("HTTP 401 for the admin credentials (pod may still be rolling)")
-            jmap.client.json("POST /jmap", probe)
-            log(f"stalwart ready at {jmap.client.origin} (attempt {attempt})")
-            return
+            for jmap in admins:
+                if probe(jmap) != 401:
+                    log(f"stalwart ready at {jmap.client.origin} (attempt {attempt})")
+                    return jmap
+            refused += 1
+            if refused >= auth_retries:
+                raise ClientError(
+                    f"the admin credentials were refused {refused} times (HTTP 401): does "
+                    "mailstack:adminPassword still match the administrator's password? "
+                    "(docs/how-to/troubleshoot.md)"
+                )
+            raise Unreachable("HTTP 401 for the admin credentials (pod may still be rolling)")
         except Unreachable as err:
             reason = str(err)
         remaining = deadline - time.monotonic()
@@ -271,6 +304,8 @@ def sync_accounts(
             raise ClientError(
                 f"account {account.name!r} exists as a {current.get('@type')!r}; not touching it"
             )
+        if _ADMIN_RE.search(str(current.get("description") or "")):
+            raise ClientError(f"account {account.name!r} is the administrator; not touching it")
         patch: dict[str, object] = {}
         if current.get("description") != body["description"]:
             patch["description"] = body["description"]
@@ -300,6 +335,68 @@ def sync_accounts(
         jmap.set("Account", f"destroy account {name!r}", {"destroy": [item["id"]]})
         summary.deleted += 1
         log(f"account {name}: destroyed (managed by mailstack, no longer listed)")
+
+
+def admin_body(name: str, domain_ref: str, secret_hash: str) -> dict[str, object]:
+    """The stack's administrator: the Admin role, less what the Jobs never need."""
+    return {
+        "@type": "User",
+        "name": name,
+        "domainId": domain_ref,
+        "description": (
+            f"mailstack's Jobs [{ADMIN_MARKER}; credential {fingerprint(secret_hash)}]"
+        ),
+        "roles": {"@type": "Admin"},
+        "permissions": {
+            "@type": "Merge",
+            "enabledPermissions": {},
+            "disabledPermissions": {permission: True for permission in ADMIN_DISABLED},
+        },
+        "credentials": {"0": {"@type": "Password", "secret": secret_hash}},
+    }
+
+
+def _disabled(permissions: object) -> tuple[object, set[str]]:
+    if not isinstance(permissions, dict):
+        return None, set()
+    disabled = permissions.get("disabledPermissions")
+    return permissions.get("@type"), set(disabled) if isinstance(disabled, dict) else set()
+
+
+def ensure_admin(jmap: Jmap, address: str, secret_hash: str, log: Log) -> str:
+    """Creates the administrator `address` or brings it to `admin_body`; its credentials are
+    rewritten only when the password changed (the fingerprint in its description)."""
+    name, _, domain = address.partition("@")
+    domain_ref = domain_id(jmap, domain)
+    body = admin_body(name, domain_ref, secret_hash)
+    ids = jmap.query("Account", {"domainId": domain_ref})
+    existing = jmap.get("Account", ids, ["name", "@type", "description", "roles", "permissions"])
+    current = next(
+        (item for item in existing if str(item.get("name", "")).lower() == name.lower()), None
+    )
+    if current is None:
+        jmap.set("Account", f"create the administrator {name!r}", {"create": {"admin": body}})
+        return f"administrator {address}: created"
+    match = _ADMIN_RE.search(str(current.get("description") or ""))
+    if current.get("@type") != "User" or match is None:
+        raise ClientError(
+            f"account {address!r} exists and is not mailstack's administrator; rename or "
+            "remove it (it was not made by this stack)"
+        )
+    patch: dict[str, object] = {}
+    if current.get("description") != body["description"]:
+        patch["description"] = body["description"]
+    if match.group(1) != fingerprint(secret_hash):
+        patch["credentials"] = body["credentials"]
+    if current.get("roles") != body["roles"]:
+        patch["roles"] = body["roles"]
+    if _disabled(current.get("permissions")) != _disabled(body["permissions"]):
+        patch["permissions"] = body["permissions"]
+    if not patch:
+        return f"administrator {address}: unchanged"
+    jmap.set("Account", f"update the administrator {name!r}", {"update": {current["id"]: patch}})
+    log(f"administrator {address}: updated ({', '.join(sorted(patch))})")
+    return f"administrator {address}: updated"
 
 
 def port_open(host: str, port: int, timeout: float) -> bool:
@@ -348,23 +445,29 @@ def check_metrics_guard(
     return f"metrics guarded: {metrics_port} answers 401 without the password and 403 elsewhere"
 
 
+def kube_client(env: Mapping[str, str], redact: Redactor, timeout: float) -> Client:
+    """The Kubernetes API as the pod's service account (or ``KUBE_API_URL``,
+    ``KUBE_TOKEN_FILE``, ``KUBE_CA_FILE``)."""
+    token_file = env.get("KUBE_TOKEN_FILE", f"{SERVICE_ACCOUNT_DIR}/token")
+    url = env.get("KUBE_API_URL") or (
+        f"https://{env.get('KUBERNETES_SERVICE_HOST', '')}:"
+        f"{env.get('KUBERNETES_SERVICE_PORT', '443')}"
+    )
+    token = read_text(token_file, "the service account token").strip()
+    return Client(
+        url,
+        f"Bearer {token}",
+        redact,
+        timeout=timeout,
+        ca_file=env.get("KUBE_CA_FILE", f"{SERVICE_ACCOUNT_DIR}/ca.crt"),
+    )
+
+
 class Pods:
     """The Deployment's pods through the Kubernetes API (list and delete in one namespace)."""
 
     def __init__(self, env: Mapping[str, str], redact: Redactor, timeout: float) -> None:
-        token_file = env.get("KUBE_TOKEN_FILE", f"{SERVICE_ACCOUNT_DIR}/token")
-        url = env.get("KUBE_API_URL") or (
-            f"https://{env.get('KUBERNETES_SERVICE_HOST', '')}:"
-            f"{env.get('KUBERNETES_SERVICE_PORT', '443')}"
-        )
-        token = read_text(token_file, "the service account token").strip()
-        self.client = Client(
-            url,
-            f"Bearer {token}",
-            redact,
-            timeout=timeout,
-            ca_file=env.get("KUBE_CA_FILE", f"{SERVICE_ACCOUNT_DIR}/ca.crt"),
-        )
+        self.client = kube_client(env, redact, timeout)
         self.namespace = env.get("POD_NAMESPACE", "")
         self.selector = env.get("POD_SELECTOR", "")
         if not self.namespace or not self.selector:
@@ -395,6 +498,78 @@ class Pods:
                 self.client.send("DELETE", f"{base}/{urllib.parse.quote(name)}"),
             )
         return names
+
+
+class BootstrapKey:
+    """The one key of the one Secret the pod reads `STALWART_RECOVERY_ADMIN` from (optional:
+    without it the recovery admin is off). The Job's Role grants get and patch on that Secret
+    alone; the stack ignores changes to its data, so a removed key stays removed."""
+
+    def __init__(self, env: Mapping[str, str], redact: Redactor, timeout: float) -> None:
+        self.client = kube_client(env, redact, timeout)
+        namespace, name = env.get("POD_NAMESPACE", ""), env.get("BOOTSTRAP_SECRET", "")
+        self.key = env.get("BOOTSTRAP_KEY", "")
+        if not namespace or not name or not self.key:
+            raise ClientError("POD_NAMESPACE, BOOTSTRAP_SECRET and BOOTSTRAP_KEY must be set")
+        self.name = name
+        self.path = (
+            f"/api/v1/namespaces/{urllib.parse.quote(namespace)}/secrets/{urllib.parse.quote(name)}"
+        )
+
+    def present(self) -> bool:
+        response = self.client.send("GET", self.path)
+        if response.status == 404:
+            return False
+        secret = self.client.json(f"get secret {self.name}", response)
+        data = secret.get("data") if isinstance(secret, dict) else None
+        return isinstance(data, dict) and self.key in data
+
+    def remove(self) -> None:
+        """A JSON merge patch (RFC 7386) that drops the key: idempotent."""
+        self.client.json(
+            f"patch secret {self.name}",
+            self.client.send(
+                "PATCH",
+                self.path,
+                {"data": {self.key: None}},
+                content_type="application/merge-patch+json",
+            ),
+        )
+
+
+def close_recovery_admin(
+    admin: Jmap,
+    recovery: Jmap,
+    key: BootstrapKey,
+    pods: Callable[[], Pods],
+    timeout: float,
+    sleep: Sleep,
+    log: Log,
+) -> str:
+    """Once the administrator is accepted: the bootstrap key is removed and, while the running
+    server still accepts the recovery admin (it reads the variable only at start), Stalwart is
+    restarted; then the recovery admin must be refused."""
+    if probe(admin) != 200:
+        raise ClientError("the administrator's credentials are refused; the recovery admin stays")
+    if key.present():
+        key.remove()
+        log(f"recovery admin: key {key.key} removed from secret {key.name}")
+    if probe(recovery) == 401:
+        return "recovery admin: off"
+    restarted = pods().restart()
+    log(f"recovery admin: restarting {', '.join(restarted) or 'nothing'} without it")
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        sleep(2.0)
+        try:
+            if probe(recovery) == 401 and probe(admin) == 200:
+                return "recovery admin: off after the restart"
+        except Unreachable as err:
+            log(f"waiting for stalwart: {err}")
+    raise ClientError(
+        f"the recovery admin is still accepted {timeout:g}s after the restart: does the pod "
+        f"still read {key.key} from another Secret?"
+    )
 
 
 def ensure_listeners(
@@ -434,7 +609,7 @@ def main(
     sleep: Sleep = time.sleep,
 ) -> int:
     parser = argparse.ArgumentParser(description="Stalwart v0.16 in-cluster jobs")
-    parser.add_argument("command", choices=["apply", "accounts", "listeners", "pods-gone"])
+    parser.add_argument("command", choices=["apply", "accounts", "admin", "listeners", "pods-gone"])
     parser.add_argument("plans", nargs="*", help="apply: NDJSON plan files, applied in order")
     parser.add_argument(
         "--recovery",
@@ -463,14 +638,18 @@ def main(
             env.get("REQUEST_TIMEOUT_SECONDS"), 10.0, "REQUEST_TIMEOUT_SECONDS"
         )
         retries = int(positive_number(env.get("AUTH_RETRIES"), 5.0, "AUTH_RETRIES"))
-        user = env.get("STALWART_ADMIN_USER", "").strip() or "admin"
-        client = Client(env.get("STALWART_URL", ""), basic(user, password), redact, timeout=request)
-        jmap = Jmap(client)
+        url = env.get("STALWART_URL", "")
+        users = [env.get("STALWART_ADMIN_USER", "").strip() or "admin"]
+        fallback = env.get("FALLBACK_ADMIN_USER", "").strip()
+        if fallback and fallback != users[0]:
+            users.append(fallback)
+        admins = [Jmap(Client(url, basic(u, password), redact, timeout=request)) for u in users]
+        client = admins[0].client
         if command == "apply":
             plans = [(path, parse_plan(read_text(path, path), path)) for path in parsed.plans]
             if not plans:
                 raise ClientError("apply needs at least one plan file")
-            wait_until_ready(jmap, ready, retries, sleep, _print)
+            jmap = wait_until_ready(admins, ready, retries, sleep, _print)
             applier = Applier(jmap, _print, recovery=parsed.recovery)
             for path, operations in plans:
                 _print(f"applying {path} ({len(operations)} operations)")
@@ -482,12 +661,28 @@ def main(
             )
             for account in desired.accounts:
                 redact.add(account.secret_hash)
-            wait_until_ready(jmap, ready, retries, sleep, _print)
+            jmap = wait_until_ready(admins, ready, retries, sleep, _print)
             sync_accounts(jmap, desired.domain, desired.accounts, summary, _print)
             result = f"accounts ok: {summary.counts()}"
+        elif command == "admin":
+            if len(admins) != 2 or "@" not in users[0]:
+                raise ClientError(
+                    "admin needs STALWART_ADMIN_USER (the administrator's address) and "
+                    "FALLBACK_ADMIN_USER (the recovery admin)"
+                )
+            secret_hash = read_text(env.get("ADMIN_HASH_FILE", ""), "ADMIN_HASH_FILE").strip()
+            if not secret_hash.startswith("$"):
+                raise ClientError("ADMIN_HASH_FILE does not hold a crypt(3) hash")
+            redact.add(secret_hash)
+            key = BootstrapKey(env, redact, request)
+            jmap = wait_until_ready(admins, ready, retries, sleep, _print)
+            _print(ensure_admin(jmap, users[0], secret_hash, _print))
+            result = close_recovery_admin(
+                admins[0], admins[1], key, lambda: Pods(env, redact, request), ready, sleep, _print
+            )
         else:
             ports = [int(p) for p in env.get("LISTENER_PORTS", "").split(",") if p.strip()]
-            wait_until_ready(jmap, ready, retries, sleep, _print)
+            jmap = wait_until_ready(admins, ready, retries, sleep, _print)
             result = ensure_listeners(
                 jmap, lambda: Pods(env, redact, request), ports, ready, sleep, _print
             )

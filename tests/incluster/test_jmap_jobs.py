@@ -8,8 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from components.credentials import hash_password
 from incluster import jmap_jobs
 from incluster.accounts_file import fingerprint as hash_fingerprint
+from offline.stalwart_schema import plan_problems
 from tests.standins.kube_pods import PodsStandin, free_port
 from tests.standins.stalwart_v016 import JmapStandin, MetricsListenerStandin
 
@@ -291,3 +293,147 @@ def test_the_gate_fails_when_the_pod_never_goes(tmp_path, capsys):
     with PodsStandin("kube-token", ["stalwart-old"]) as kube:
         assert gate(tmp_path, kube, READY_TIMEOUT_SECONDS="0.05") == 1
     assert "still running" in capsys.readouterr().err
+
+
+# --- the administrator and the recovery admin ----------------------------------------------
+
+ADMIN = "mailstack-admin@example.com"
+
+
+def admin_run(standin: JmapStandin, kube: PodsStandin, tmp_path: Path, **env: str) -> int:
+    (tmp_path / "token").write_text(kube.token)
+    (tmp_path / "hash").write_text(hash_password(standin.admin_password, "saltsaltsalt") + "\n")
+    return run(
+        standin,
+        tmp_path,
+        "admin",
+        STALWART_ADMIN_USER=ADMIN,
+        FALLBACK_ADMIN_USER="admin",
+        ADMIN_HASH_FILE=str(tmp_path / "hash"),
+        BOOTSTRAP_SECRET="stalwart-bootstrap",
+        BOOTSTRAP_KEY="recovery-admin",
+        POD_NAMESPACE="stalwart",
+        POD_SELECTOR="app.kubernetes.io/name=stalwart",
+        KUBE_API_URL=kube.url,
+        KUBE_TOKEN_FILE=str(tmp_path / "token"),
+        **env,
+    )
+
+
+@pytest.fixture
+def kube(standin):
+    """The pod reads STALWART_RECOVERY_ADMIN from the bootstrap Secret's key, optionally, when
+    it starts: a restart after the key is gone starts Stalwart without the recovery admin."""
+    secrets = {"stalwart-bootstrap": {"recovery-admin": "YWRtaW46JDYkLi4u"}}
+
+    def restart() -> None:
+        standin.recovery_admin = "recovery-admin" in secrets["stalwart-bootstrap"]
+
+    with PodsStandin("kube-token", ["stalwart-abc"], secrets=secrets, on_restart=restart) as pods:
+        yield pods
+
+
+def login(standin: JmapStandin, user: str) -> int:
+    client = jmap_jobs.Client(
+        standin.url, jmap_jobs.basic(user, standin.admin_password), jmap_jobs.Redactor()
+    )
+    return jmap_jobs.probe(jmap_jobs.Jmap(client))
+
+
+def test_first_run_creates_the_administrator_then_closes_the_recovery_admin(
+    standin, kube, tmp_path, capsys
+):
+    assert login(standin, "admin") == 200
+    assert admin_run(standin, kube, tmp_path) == 0
+    admin = standin.accounts()["mailstack-admin"]
+    assert admin["roles"] == {"@type": "Admin"}
+    assert set(admin["permissions"]["disabledPermissions"]) >= {"impersonate", "emailSend"}
+    assert kube.secrets["stalwart-bootstrap"] == {}
+    assert ("DELETE", "/api/v1/namespaces/stalwart/pods/stalwart-abc") in kube.requests
+    assert login(standin, "admin") == 401
+    assert login(standin, ADMIN) == 200
+    out = capsys.readouterr().out.splitlines()
+    assert f"administrator {ADMIN}: created" in out
+    assert out[-1] == "recovery admin: off after the restart"
+
+
+def test_a_second_run_logs_in_as_the_administrator_and_changes_nothing(
+    standin, kube, tmp_path, capsys
+):
+    assert admin_run(standin, kube, tmp_path) == 0
+    requests = len(kube.requests)
+    assert admin_run(standin, kube, tmp_path) == 0
+    assert [m for m, _ in kube.requests[requests:]] == ["GET"]  # the Secret, read only
+    out = capsys.readouterr().out.splitlines()
+    assert f"administrator {ADMIN}: unchanged" in out
+    assert out[-1] == "recovery admin: off"
+
+
+def test_the_recovery_admin_is_the_fallback_only(standin, kube, tmp_path):
+    """Once the administrator exists, the Jobs log in as it: the recovery admin is tried only
+    when the administrator is refused."""
+    assert admin_run(standin, kube, tmp_path) == 0
+    standin.recovery_admin = True  # e.g. a pod started before the key went
+    standin.requests.clear()
+    assert run(standin, tmp_path, "accounts", STALWART_ADMIN_USER=ADMIN) == 0
+    assert all(r.authorized for r in standin.requests if r.method == "POST")
+
+
+def test_a_new_password_is_set_through_the_recovery_admin_the_stack_restores(
+    standin, kube, tmp_path, capsys
+):
+    """mailstack:adminPassword changed: the stack's new bootstrap Secret brings the recovery
+    admin back with the new password; the Job sets it on the administrator and closes again."""
+    assert admin_run(standin, kube, tmp_path) == 0
+    standin.admin_password = "a-new-admin-password"
+    kube.secrets["stalwart-bootstrap"]["recovery-admin"] = "bmV3"
+    standin.recovery_admin = True
+    kube.pods.append("stalwart-def")  # the Deployment's new pod
+    assert login(standin, ADMIN) == 401
+    assert admin_run(standin, kube, tmp_path) == 0
+    assert login(standin, ADMIN) == 200
+    assert login(standin, "admin") == 401
+    assert f"administrator {ADMIN}: updated" in capsys.readouterr().out
+
+
+def test_an_account_of_that_name_the_stack_did_not_make_is_not_taken_over(
+    standin, kube, tmp_path, capsys
+):
+    standin.add("Account", {"@type": "User", "name": "mailstack-admin", "domainId": "1"})
+    assert admin_run(standin, kube, tmp_path) == 1
+    assert "is not mailstack's administrator" in capsys.readouterr().err
+    assert login(standin, "admin") == 200  # nothing closed: the door stays usable for recovery
+
+
+def test_the_accounts_job_never_touches_the_administrator(standin, kube, tmp_path, capsys):
+    assert admin_run(standin, kube, tmp_path) == 0
+    assert run(standin, tmp_path, "accounts", STALWART_ADMIN_USER=ADMIN) == 0
+    assert "mailstack-admin" in standin.accounts()
+    listed = account(name="mailstack-admin")
+    assert run(standin, tmp_path, "accounts", [listed], STALWART_ADMIN_USER=ADMIN) == 1
+    assert "is the administrator; not touching it" in capsys.readouterr().err
+
+
+def test_a_server_still_accepting_the_recovery_admin_after_the_restart_fails(
+    standin, tmp_path, capsys
+):
+    secrets = {"stalwart-bootstrap": {"recovery-admin": "eA=="}}
+    with PodsStandin("kube-token", ["stalwart-abc"], secrets=secrets) as kube:
+        assert admin_run(standin, kube, tmp_path, READY_TIMEOUT_SECONDS="0.5") == 1
+    assert "the recovery admin is still accepted" in capsys.readouterr().err
+
+
+def test_admin_output_never_holds_the_password_or_the_hash(standin, kube, tmp_path, capsys):
+    assert admin_run(standin, kube, tmp_path) == 0
+    out = capsys.readouterr()
+    hashed = (tmp_path / "hash").read_text().strip()
+    for text in (out.out, out.err):
+        assert standin.admin_password not in text
+        assert hashed not in text
+
+
+def test_the_administrator_fits_the_servers_schema():
+    body = jmap_jobs.admin_body("mailstack-admin", "1", HASH_1)
+    assert plan_problems([{"@type": "create", "object": "Account", "value": {"admin": body}}]) == []
+    broken = {**body, "permissions": {"@type": "Merge", "disabledPermissions": {"readMail": True}}}
+    assert plan_problems([{"@type": "create", "object": "Account", "value": {"admin": broken}}]) != []

@@ -2,14 +2,18 @@
 ``GET /api/v1/namespaces/<ns>/pods?labelSelector=...`` (a PodList) and
 ``DELETE /api/v1/namespaces/<ns>/pods/<name>``. Deleting a pod "restarts Stalwart": the stand-in
 then starts accepting TCP connections on `restart_opens` (standing for 587 bound at start); with
-`vanish_after`, the pods are gone after that many listings (a pod that finished terminating).
-Requests must carry `Authorization: Bearer <token>`; `requests` records (method, path).
+`vanish_after`, the pods are gone after that many listings (a pod that finished terminating);
+`on_restart` is called after each deletion (the new pod reading its environment again).
+``GET`` and ``PATCH /api/v1/namespaces/<ns>/secrets/<name>`` for the names in `secrets` (name ->
+data); a PATCH must be ``application/merge-patch+json`` and a null value removes the key (RFC
+7386). Requests must carry `Authorization: Bearer <token>`; `requests` records (method, path).
 """
 
 from __future__ import annotations
 
 import json
 import socket
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler
 
 from tests.standins.local_http import LocalHTTPServer, reply
@@ -28,8 +32,12 @@ class PodsStandin(LocalHTTPServer):
         pods: list[str],
         restart_opens: int | None = None,
         vanish_after: int | None = None,
+        secrets: dict[str, dict[str, str]] | None = None,
+        on_restart: Callable[[], None] | None = None,
     ) -> None:
         self.token = token
+        self.secrets = secrets or {}
+        self.on_restart = on_restart
         self.pods = list(pods)
         self.vanish_after = vanish_after
         self.restart_opens = restart_opens
@@ -62,8 +70,38 @@ class PodsStandin(LocalHTTPServer):
                     return False
                 return True
 
+            def _secret(self) -> str | None:
+                if "/secrets/" not in self.path:
+                    return None
+                name = self.path.rsplit("/", 1)[-1]
+                if name not in standin.secrets:
+                    self._answer(404, {"kind": "Status", "code": 404})
+                    return None
+                return name
+
+            def do_PATCH(self) -> None:
+                standin.requests.append(("PATCH", self.path))
+                if not self._allowed() or (name := self._secret()) is None:
+                    return
+                if self.headers.get("Content-Type") != "application/merge-patch+json":
+                    self._answer(415, {"kind": "Status", "code": 415})
+                    return
+                length = int(self.headers.get("Content-Length") or 0)
+                patch = json.loads(self.rfile.read(length))
+                data = standin.secrets[name]
+                for key, value in (patch.get("data") or {}).items():
+                    if value is None:
+                        data.pop(key, None)
+                    else:
+                        data[key] = value
+                self._answer(200, {"kind": "Secret", "data": data})
+
             def do_GET(self) -> None:
                 standin.requests.append(("GET", self.path))
+                if "/secrets/" in self.path:
+                    if self._allowed() and (name := self._secret()) is not None:
+                        self._answer(200, {"kind": "Secret", "data": standin.secrets[name]})
+                    return
                 if self._allowed():
                     if standin.vanish_after is not None:
                         if standin.vanish_after <= 0:
@@ -78,6 +116,8 @@ class PodsStandin(LocalHTTPServer):
                     name = self.path.rsplit("/", 1)[-1]
                     standin.pods.remove(name)
                     standin._restart()
+                    if standin.on_restart is not None:
+                        standin.on_restart()
                     self._answer(200, {"kind": "Pod", "metadata": {"name": name}})
 
         return Handler

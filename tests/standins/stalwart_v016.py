@@ -28,8 +28,14 @@ docs/explanation/verified-against-the-real-servers.md, "Verified against
 - Account: unique (name, domainId) else ``primaryKeyViolation``; a secret that is not a
   ``$``-hash is ``invalidProperties``; a whole ``credentials`` value replaces the list.
 
-Knobs: ``not_ready_requests``, ``admin_password``, ``set_error`` (every create/update/destroy
-fails with that SetError); ``requests`` records (method, path, body).
+- authentication (crates/common/src/auth/authentication.rs): the recovery admin ``admin`` first
+  while ``recovery_admin`` is on (the pod's ``STALWART_RECOVERY_ADMIN``, read at start only), then
+  the directory: an account with the Admin role, logged in as its full address (the bare name
+  was refused on the real v0.16.18 before the plan), its password checked against the stored
+  ``$6$`` hash.
+
+Knobs: ``not_ready_requests``, ``admin_password``, ``recovery_admin``, ``set_error`` (every
+create/update/destroy fails with that SetError); ``requests`` records (method, path, body).
 """
 
 from __future__ import annotations
@@ -44,6 +50,8 @@ from functools import cache
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
+
+from passlib.hash import sha512_crypt
 
 from tests.standins.local_http import LocalHTTPServer, reply
 
@@ -160,6 +168,7 @@ class JmapStandin(LocalHTTPServer):
     ):
         self.recovery = recovery
         self.admin_password = admin_password
+        self.recovery_admin = True
         self.not_ready_requests = not_ready_requests
         self.set_error: dict[str, Any] | None = None
         self.types = known_types()
@@ -188,6 +197,18 @@ class JmapStandin(LocalHTTPServer):
     def accounts(self) -> dict[str, dict[str, Any]]:
         """Account name -> stored object (secrets unmasked, as the server keeps them)."""
         return {a["name"]: a for a in self.objects["Account"].values()}
+
+    def directory_admin(self, address: str, password: str) -> bool:
+        name, _, domain = address.partition("@")
+        domains = {i for i, d in self.objects["Domain"].items() if d.get("name") == domain}
+        for account in self.objects["Account"].values():
+            if account.get("name") != name or account.get("domainId") not in domains:
+                continue
+            if account.get("roles") != {"@type": "Admin"}:
+                return False
+            secrets = [c.get("secret") for c in (account.get("credentials") or {}).values()]
+            return any(sha512_crypt.verify(password, s) for s in secrets if s)
+        return False
 
     # --- JMAP ----------------------------------------------------------------------------------
     def jmap(self, request: Any) -> dict[str, Any]:
@@ -321,8 +342,14 @@ class JmapStandin(LocalHTTPServer):
                 reply(self, status, json.dumps(body).encode(), kind)
 
             def _authorized(self) -> bool:
-                expected = base64.b64encode(f"admin:{standin.admin_password}".encode()).decode()
-                return self.headers.get("Authorization") == f"Basic {expected}"
+                scheme, _, token = (self.headers.get("Authorization") or "").partition(" ")
+                if scheme != "Basic":
+                    return False
+                user, _, password = base64.b64decode(token).decode().partition(":")
+                with standin._lock:
+                    if user == "admin" and standin.recovery_admin:
+                        return password == standin.admin_password
+                    return standin.directory_admin(user, password)
 
             def do_GET(self) -> None:
                 with standin._lock:
