@@ -154,10 +154,11 @@ pulumi.export("webmailUrl", server.webmail_url)
 # The webmail on the tailnet, once the Tailscale operator has published the ingress and the
 # stack has read it back (`pulumi up --refresh`); empty until then.
 pulumi.export("tailnetUrl", server.tailnet_url)
-# Stalwart's fallback admin user, `admin`.
+# The admin login: on v0.16 the stack's administrator account, `mailstack-admin@<domain>`
+# (the recovery admin `admin` only until that account exists); on v0.15 the fallback admin `admin`.
 pulumi.export("adminUser", server.admin_user)
-# The fallback admin's password (secret): mailstack:adminPassword, or the one generated once and
-# kept in state.
+# The admin's password (secret): mailstack:adminPassword, or the one generated once and kept in
+# state.
 pulumi.export("adminPassword", server.admin_password)
 # Whether the Email Routing destination (mailstack:adminEmail) is verified: false until its
 # verification link has been clicked and `pulumi refresh` has read it; Cloudflare drops inbound

@@ -16,6 +16,7 @@ from components.incluster import (
     scripts_mount,
     scripts_volume,
 )
+from components.stalwart.endpoints import ADMIN_USER
 
 DESIRED_DIR = "/run/secrets/mailstack-accounts"
 ACCOUNTS_FILE = "accounts.json"
@@ -51,6 +52,9 @@ def accounts_pod_spec(pod: JobPod) -> k8s.core.v1.PodSpecArgs:
         ),
         k8s.core.v1.EnvVarArgs(name="ACCOUNTS_FILE", value=f"{DESIRED_DIR}/{ACCOUNTS_FILE}"),
     ]
+    if pod.generation == "0.16":
+        # Until the apply Job has made the administrator (pod.admin_user), the recovery admin.
+        env.append(k8s.core.v1.EnvVarArgs(name="FALLBACK_ADMIN_USER", value=ADMIN_USER))
     module = "incluster.jmap_jobs" if pod.generation == "0.16" else "incluster.reconcile_accounts"
     command = ["python3", "-m", module, *(["accounts"] if pod.generation == "0.16" else [])]
     env += python_env()

@@ -54,6 +54,7 @@ class Registration:
     """URNs named in `depends_on` (explicit dependencies only)."""
     import_id: str | None
     ignore_changes: list[str] = field(default_factory=list)
+    replace_on_changes: list[str] = field(default_factory=list)
     custom_timeouts: dict[str, str] = field(default_factory=dict)
     """`customTimeouts` as given: create/update/delete durations such as `15m`."""
 
@@ -197,6 +198,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
                 depends_on=sorted(set(request.dependencies) - implicit),
                 import_id=request.importId or None,
                 ignore_changes=list(request.ignoreChanges),
+                replace_on_changes=list(request.replaceOnChanges),
                 custom_timeouts={
                     op: getattr(request.customTimeouts, op)
                     for op in ("create", "update", "delete")

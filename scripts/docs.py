@@ -63,7 +63,7 @@ def _default(spec: Key) -> str:
     if spec.required:
         return "required"
     if spec.default is None:
-        return "generated" if spec.secret and spec.placeholder is not None else "unset"
+        return "generated" if spec.generated else "unset"
     return f"`{_cell(_flow(spec.default))}`"
 
 

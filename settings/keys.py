@@ -41,6 +41,8 @@ class Key:
     """The value shown in the fix of a missing required key."""
     placeholder: str | None = None
     """A well-formed stand-in used by the offline render for a secret it cannot decrypt."""
+    generated: bool = False
+    """Unset, the program generates the value (once, kept in state)."""
     item_defaults: Mapping[str, Any] = field(default_factory=dict)
     """For a list of objects: the default of each optional field of an item (nested fields as
     `parent.field`)."""
@@ -70,11 +72,15 @@ KEYS: dict[str, Key] = {
     "adminPassword": Key(
         stalwart.admin_password,
         doc=(
-            "Password of Stalwart's fallback admin `admin`. When unset, a 32-character "
-            "pulumi-random password is generated once and kept in state. At least 12 characters. "
-            "Exported as the secret output `adminPassword`."
+            "The admin password: on v0.16, of the stack's administrator account "
+            "`mailstack-admin@<domain>` (and of the recovery admin `admin` until that account "
+            "exists, [Security](../explanation/security.md#the-administrator)); on v0.15, of the "
+            "fallback admin `admin`. When unset, a 32-character pulumi-random password is "
+            "generated once and kept in state. At least 12 characters. Exported as the secret "
+            "output `adminPassword`."
         ),
         secret=True,
+        generated=True,
         placeholder="render-placeholder-admin-pw",
     ),
     "resendApiKey": Key(

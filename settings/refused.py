@@ -278,6 +278,11 @@ REFUSED: list[tuple[str, Any, str]] = [
     ),
     (
         "serviceAccounts",
+        [authentik_account(name="mailstack-admin")],
+        "reserved 'admin' or 'mailstack-admin'",
+    ),
+    (
+        "serviceAccounts",
         [authentik_account(email="noreply@example.net")],
         "is outside example.com",
     ),

@@ -3,7 +3,10 @@
 
 from __future__ import annotations
 
-ADMIN_USER = "admin"
+from settings.model import RECOVERY_ADMIN
+
+ADMIN_USER = RECOVERY_ADMIN
+
 HTTP_PORT = 8080
 SUBMISSION_PORT = 587
 IMAPS_PORT = 993

@@ -27,10 +27,29 @@ def job_labels(instance: str) -> dict[str, str]:
 
 
 def jobs_account(
-    name: str, namespace: pulumi.Input[str], opts: pulumi.ResourceOptions
+    name: str,
+    namespace: pulumi.Input[str],
+    opts: pulumi.ResourceOptions,
+    bootstrap_secret: pulumi.Input[str] | None = None,
 ) -> pulumi.Output[str]:
-    """A service account that may get, list and delete pods in Stalwart's namespace, nothing
-    more: the listener check restarts Stalwart, the gate waits for the v0.15 pod to be gone."""
+    """A service account that may get, list and delete pods in Stalwart's namespace, and get
+    and patch the one bootstrap Secret, nothing more: the listener check restarts Stalwart, the
+    gate waits for the v0.15 pod to be gone, the administrator step removes the recovery admin's
+    key (components/stalwart/v016/admin.py)."""
+    rules = [
+        k8s.rbac.v1.PolicyRuleArgs(
+            api_groups=[""], resources=["pods"], verbs=["get", "list", "delete"]
+        )
+    ]
+    if bootstrap_secret is not None:
+        rules.append(
+            k8s.rbac.v1.PolicyRuleArgs(
+                api_groups=[""],
+                resources=["secrets"],
+                resource_names=[bootstrap_secret],
+                verbs=["get", "patch"],
+            )
+        )
     labels = job_labels(name)
     account = k8s.core.v1.ServiceAccount(
         f"{name}-jobs",
@@ -45,11 +64,7 @@ def jobs_account(
         metadata=k8s.meta.v1.ObjectMetaArgs(
             name=f"{name}-jobs", namespace=namespace, labels=labels
         ),
-        rules=[
-            k8s.rbac.v1.PolicyRuleArgs(
-                api_groups=[""], resources=["pods"], verbs=["get", "list", "delete"]
-            )
-        ],
+        rules=rules,
         opts=opts,
     )
     k8s.rbac.v1.RoleBinding(

@@ -45,6 +45,9 @@ class ServerParts:
     """Its SHA-512-crypt hash (secret), which the pod is given."""
     metrics_password: pulumi.Output[str]
     """The Basic-auth password of the Prometheus endpoint (secret)."""
+    bootstrap_secret: pulumi.Output[str] | None
+    """v0.16: the Secret the pod reads the recovery admin from until the administrator exists
+    (components/stalwart/v016/admin.py)."""
 
 
 @dataclass(frozen=True)

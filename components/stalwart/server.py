@@ -31,6 +31,7 @@ from components.stalwart.runtime import Runtime, RuntimeInputs, ServerParts
 from components.stalwart.upgrade import stop_gate
 from components.stalwart.v015 import runtime as v015
 from components.stalwart.v016 import runtime as v016
+from components.stalwart.v016.admin import administrator, bootstrap_secret
 from settings.model import BackupPolicy, DataPlan, Relay, TlsSettings
 
 COMPONENT_TYPE = "mailstack:stalwart:StalwartServer"
@@ -96,7 +97,8 @@ class StalwartServer(pulumi.ComponentResource):
     smtp_port: int
     """Submission port (587, no TLS inside the cluster)."""
     admin_user: str
-    """Stalwart's fallback admin user."""
+    """The admin login of the serving Stalwart: v0.16's administrator account
+    (`mailstack-admin@<domain>`), v0.15's fallback admin `admin`."""
     admin_password: pulumi.Output[str]
     """Fallback admin password (secret)."""
     metrics_password: pulumi.Output[str]
@@ -172,7 +174,8 @@ class StalwartServer(pulumi.ComponentResource):
         )
         # v0.16's Jobs restart Stalwart's pods and check its listeners; the upgrade's gate waits.
         v016_claims = any(claim.generation == "0.16" for claim in args.data.claims)
-        account = jobs_account(name, namespace, child) if v016_claims else None
+        bootstrap = bootstrap_secret(name, namespace, admin_hash, child) if v016_claims else None
+        account = jobs_account(name, namespace, child, bootstrap) if v016_claims else None
         own_jobs = (job_labels(name),) if v016_claims else ()
         parts = ServerParts(
             instance=name,
@@ -183,6 +186,7 @@ class StalwartServer(pulumi.ComponentResource):
             admin_password=admin_password,
             admin_hash=admin_hash,
             metrics_password=metrics_password,
+            bootstrap_secret=bootstrap,
         )
         claims, runtimes = _claims_and_runtimes(args, parts, child)
         serving = args.data.serving
@@ -213,7 +217,11 @@ class StalwartServer(pulumi.ComponentResource):
         self.http_url = http_url
         self.smtp_host = service_name.apply(lambda svc: f"{svc}.{args.namespace}.svc.cluster.local")
         self.smtp_port = SUBMISSION_PORT
-        self.admin_user = ADMIN_USER
+        # The login the stack's Jobs use on the serving generation (v0.16: the administrator;
+        # `admin` stays the recovery admin, docs/explanation/security.md).
+        self.admin_user = (
+            administrator(args.domain) if self.serving_generation == "0.16" else ADMIN_USER
+        )
         self.admin_password = admin_password
         self.metrics_password = metrics_password
         self.service_name = SERVICE_NAME

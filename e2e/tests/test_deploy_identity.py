@@ -64,6 +64,59 @@ def test_deploy_without_changes_as_the_deploy_identity(ci: dict[str, Any]) -> No
     deploy(ci["stack"])
 
 
+JOBS = "system:serviceaccount:stalwart:stalwart-jobs"
+
+
+def _bootstrap(cluster: Cluster) -> str:
+    """The Secret the pod reads STALWART_RECOVERY_ADMIN from (optionally)."""
+    deployment = cluster.get("deployment", "stalwart", "-n", "stalwart")
+    (container,) = deployment["spec"]["template"]["spec"]["containers"]
+    env = {e["name"]: e for e in container["env"]}
+    source = env["STALWART_RECOVERY_ADMIN"]["valueFrom"]["secretKeyRef"]
+    assert source["optional"] is True
+    return str(source["name"])
+
+
+def test_the_recovery_admin_once_closed_stays_closed_and_a_new_password_reopens_it(
+    cluster: Cluster, ci: dict[str, Any]
+) -> None:
+    """components/stalwart/v016/admin.py under the real authorizer and the real provider: the
+    Jobs' account may remove the key from that one Secret and read no other; the deploy
+    workflow (`up --refresh`) then neither puts the key back nor sees a change; a new admin
+    password is a new Secret, with the key, that the pod and the Jobs' Role follow."""
+    stack: Stack = ci["stack"]
+    name = _bootstrap(cluster)
+    assert "recovery-admin" in cluster.get("secret", name, "-n", "stalwart")["data"]
+    patch = ["patch", "secret", "-n", "stalwart", "--type", "merge", "--as", JOBS]
+    cluster.kubectl(*patch, name, "-p", '{"data": {"recovery-admin": null}}')
+    assert "recovery-admin" not in (cluster.get("secret", name, "-n", "stalwart").get("data") or {})
+    pod_secret = next(
+        item["metadata"]["name"]
+        for item in cluster.get("secrets", "-n", "stalwart")["items"]
+        if item["metadata"]["name"].startswith("stalwart-secrets")
+    )
+    for verb in (["get", "secret", pod_secret], [*patch[:-2], pod_secret, "-p", '{"data": {}}']):
+        denied = cluster.kubectl(*verb, "-n", "stalwart", "--as", JOBS, check=False)
+        assert denied.returncode != 0 and "forbidden" in denied.stderr, verb
+
+    deploy(stack)
+    assert "recovery-admin" not in (cluster.get("secret", name, "-n", "stalwart").get("data") or {})
+    result = stack.preview("--refresh", "--expect-no-changes", "--diff", check=False)
+    assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
+
+    stack.set("mailstack:adminPassword", "a-new-admin-password-for-e2e", secret=True)
+    deploy(stack)
+    renamed = _bootstrap(cluster)
+    assert renamed != name
+    assert "recovery-admin" in cluster.get("secret", renamed, "-n", "stalwart")["data"]
+    gone = cluster.kubectl("get", "secret", name, "-n", "stalwart", check=False)
+    assert gone.returncode != 0 and "NotFound" in gone.stderr
+    role = cluster.get("role", "stalwart-jobs", "-n", "stalwart")
+    assert {"resourceNames": [renamed], "verbs": ["get", "patch"]}.items() <= role["rules"][
+        1
+    ].items()
+
+
 def test_a_rotation_as_the_deploy_identity_reaches_the_consumer(
     cluster: Cluster, ci: dict[str, Any]
 ) -> None:

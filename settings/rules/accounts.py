@@ -6,7 +6,7 @@ import re
 from typing import Any
 
 from settings import formats as f
-from settings.model import CredentialsTarget, ServiceAccount, Workload
+from settings.model import RESERVED_ACCOUNTS, CredentialsTarget, ServiceAccount, Workload
 from settings.problems import Check
 
 _ACCOUNT_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,62}$")
@@ -37,10 +37,14 @@ def service_accounts(value: Any, check: Check) -> tuple[ServiceAccount, ...] | N
         if unknown:
             check.bad(f"{where} has unknown field(s) {', '.join(unknown)}", fix)
             continue
-        if not isinstance(name, str) or not _ACCOUNT_NAME_RE.fullmatch(name) or name == "admin":
+        if (
+            not isinstance(name, str)
+            or not _ACCOUNT_NAME_RE.fullmatch(name)
+            or name in RESERVED_ACCOUNTS
+        ):
             check.bad(
                 f"{where}: name {name!r} is not a lowercase account name (or is the reserved "
-                "'admin')",
+                f"{' or '.join(map(repr, RESERVED_ACCOUNTS))})",
                 "use a short name such as noreply; it is the SMTP username",
             )
             continue

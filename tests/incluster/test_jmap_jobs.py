@@ -11,6 +11,7 @@ import pytest
 from components.credentials import hash_password
 from incluster import jmap_jobs
 from incluster.accounts_file import fingerprint as hash_fingerprint
+from incluster.client import Client, Redactor, basic
 from offline.stalwart_schema import plan_problems
 from tests.standins.kube_pods import PodsStandin, free_port
 from tests.standins.stalwart_v016 import JmapStandin, MetricsListenerStandin
@@ -334,9 +335,7 @@ def kube(standin):
 
 
 def login(standin: JmapStandin, user: str) -> int:
-    client = jmap_jobs.Client(
-        standin.url, jmap_jobs.basic(user, standin.admin_password), jmap_jobs.Redactor()
-    )
+    client = Client(standin.url, basic(user, standin.admin_password), Redactor())
     return jmap_jobs.probe(jmap_jobs.Jmap(client))
 
 
@@ -436,4 +435,6 @@ def test_the_administrator_fits_the_servers_schema():
     body = jmap_jobs.admin_body("mailstack-admin", "1", HASH_1)
     assert plan_problems([{"@type": "create", "object": "Account", "value": {"admin": body}}]) == []
     broken = {**body, "permissions": {"@type": "Merge", "disabledPermissions": {"readMail": True}}}
-    assert plan_problems([{"@type": "create", "object": "Account", "value": {"admin": broken}}]) != []
+    assert (
+        plan_problems([{"@type": "create", "object": "Account", "value": {"admin": broken}}]) != []
+    )

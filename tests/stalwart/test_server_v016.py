@@ -102,18 +102,33 @@ def test_probes_on_8080_health_endpoints(v016):
     }
 
 
-def test_the_break_glass_admin_is_a_hash_from_a_secret(v016):
+BOOTSTRAP = ("kubernetes:core/v1:Secret", "stalwart-bootstrap")
+
+
+def test_the_recovery_admin_is_read_optionally_from_the_bootstrap_secret(v016):
     (container,) = pod(v016)["containers"]
     env = {e["name"]: e for e in container["env"]}
-    assert env["STALWART_RECOVERY_ADMIN"]["valueFrom"]["secretKeyRef"]["key"] == "recovery-admin"
+    source = env["STALWART_RECOVERY_ADMIN"]["valueFrom"]["secretKeyRef"]
+    bootstrap = v016.get(*BOOTSTRAP)
+    assert source == {
+        "name": bootstrap.state["metadata"]["name"],  # auto-named: a new name per value
+        "key": "recovery-admin",
+        "optional": True,  # the apply Job removes the key: the pod starts without it
+    }
     assert "value" not in env["STALWART_RECOVERY_ADMIN"]
     assert "STALWART_RECOVERY_MODE" not in env
-    secret = v016.get(*SECRET)
-    assert is_secret_value(secret.inputs["stringData"])
-    values = reveal(secret.inputs["stringData"])
-    user, _, digest = values["recovery-admin"].partition(":")
+    assert is_secret_value(bootstrap.inputs["stringData"])
+    user, _, digest = reveal(bootstrap.inputs["stringData"])["recovery-admin"].partition(":")
     assert user == "admin" and digest.startswith("$6$")
     assert sha512_crypt.verify(ADMIN_PASSWORD, digest)
+    # A new password is a new Secret (a new name: the pod rolls); the key the Job removed from
+    # the live Secret is never put back.
+    assert "name" not in bootstrap.inputs["metadata"]
+    assert bootstrap.replace_on_changes == ["stringData"]
+    assert bootstrap.ignore_changes == ["data"]
+    # Outside recovery the pod's own Secret has no recovery admin.
+    values = reveal(v016.get(*SECRET).inputs["stringData"])
+    assert "recovery-admin" not in values
     assert values["relay-password"] == RESEND_KEY
     assert ADMIN_PASSWORD not in json.dumps(reveal(v016.get(*DEPLOYMENT).inputs))
 
@@ -170,8 +185,9 @@ def test_the_apply_job_applies_the_plan_then_the_reload_then_checks_the_listener
     job = v016.get(*APPLY)
     assert job.depends_on == [v016.get(*DEPLOYMENT).urn]
     spec = job.inputs["spec"]["template"]["spec"]
-    (step,) = spec["initContainers"]
+    step, admin = spec["initContainers"]
     assert (step["name"], step["image"]) == ("apply-plan", RECONCILER_IMAGE)
+    assert admin["command"] == ["python3", "-m", "incluster.jmap_jobs", "admin"]
     assert step["command"] == [
         "python3",
         "-m",
@@ -190,12 +206,27 @@ def test_the_apply_job_applies_the_plan_then_the_reload_then_checks_the_listener
     step_env = {e["name"]: e for e in step["env"]}
     assert step_env["ADMIN_PASSWORD_FILE"]["value"] == "/run/secrets/mailstack-admin/admin-password"
     assert not any("valueFrom" in e for e in step["env"])
+    # The administrator first, the recovery admin only while the administrator does not exist.
+    assert step_env["STALWART_ADMIN_USER"]["value"] == "mailstack-admin@example.com"
+    assert step_env["FALLBACK_ADMIN_USER"]["value"] == "admin"
+    admin_env = {e["name"]: e.get("value") for e in admin["env"]}
+    assert admin_env["ADMIN_HASH_FILE"] == "/run/secrets/mailstack-admin/admin-hash"
+    assert admin_env["BOOTSTRAP_KEY"] == "recovery-admin"
+    assert admin_env["BOOTSTRAP_SECRET"] == v016.get(*BOOTSTRAP).state["metadata"]["name"]
 
 
 def test_the_apply_job_may_restart_only_pods_of_its_namespace(v016):
     role = v016.get("kubernetes:rbac.authorization.k8s.io/v1:Role", "stalwart-jobs")
+    bootstrap = v016.get(*BOOTSTRAP).state["metadata"]["name"]
     assert role.inputs["rules"] == [
-        {"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list", "delete"]}
+        {"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list", "delete"]},
+        # The one Secret whose key the administrator step removes, and nothing else.
+        {
+            "apiGroups": [""],
+            "resources": ["secrets"],
+            "resourceNames": [bootstrap],
+            "verbs": ["get", "patch"],
+        },
     ]
     spec = v016.get(*APPLY).inputs["spec"]["template"]["spec"]
     assert spec["serviceAccountName"] == "stalwart-jobs"
@@ -246,3 +277,12 @@ def test_the_same_settings_give_the_same_inputs(v016):
     assert sorted((r.urn, json.dumps(reveal(r.inputs))) for r in again.resources) == sorted(
         (r.urn, json.dumps(reveal(r.inputs))) for r in v016.resources
     )
+
+
+def test_the_jobs_and_the_output_name_the_administrator_not_the_recovery_admin(v016):
+    assert v016.outputs["adminUser"] == "mailstack-admin@example.com"
+    job = v016.get("kubernetes:batch/v1:Job", "stalwart-accounts-job")
+    (container,) = job.inputs["spec"]["template"]["spec"]["containers"]
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    assert env["STALWART_ADMIN_USER"] == "mailstack-admin@example.com"
+    assert env["FALLBACK_ADMIN_USER"] == "admin"

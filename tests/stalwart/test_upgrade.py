@@ -258,3 +258,20 @@ def test_make_render_follows_the_previous_outputs(tmp_path):
     assert render.main([*arguments, "--previous-outputs", str(tmp_path / "prev.json")]) == 0
     assert "**stop**" in (tmp_path / "o" / "SUMMARY.md").read_text()
     assert render.main(arguments) == 2  # as a new stack: nothing to upgrade
+
+
+def test_recovery_mode_keeps_the_recovery_admin_from_the_pods_own_secret(recovering):
+    """The restore runs before any account exists: the recovery admin is required there (not
+    optional, not the bootstrap Secret the administrator step empties)."""
+    (container,) = pod(recovering, V016_DEPLOYMENT)["containers"]
+    env = {e["name"]: e for e in container["env"]}
+    source = env["STALWART_RECOVERY_ADMIN"]["valueFrom"]["secretKeyRef"]
+    assert source["key"] == "recovery-admin" and "optional" not in source
+    secret = next(
+        r
+        for r in recovering.by_type("kubernetes:core/v1:Secret")
+        if r.state["metadata"]["name"] == source["name"]
+    )
+    assert "recovery-admin" in reveal(secret.inputs["stringData"])
+    apply = recovering.get(*APPLY).inputs["spec"]["template"]["spec"]
+    assert all(c["command"][3] != "admin" for c in apply["containers"])

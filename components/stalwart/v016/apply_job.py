@@ -24,7 +24,7 @@ from components.incluster import (
     scripts_volume,
 )
 from components.kube import RERUN_WHEN_FAILED, object_name
-from components.stalwart.endpoints import METRICS_PATH, METRICS_PORT
+from components.stalwart.endpoints import ADMIN_USER, METRICS_PATH, METRICS_PORT
 from components.stalwart.jobs import (
     ADMIN_PASSWORD_KEY,
     CREDENTIALS_DIR,
@@ -39,8 +39,10 @@ from components.stalwart.jobs import (
 )
 from components.stalwart.runtime import RuntimeInputs
 from components.stalwart.v016 import plan
+from components.stalwart.v016.admin import RECOVERY_ADMIN_KEY, administrator
 
 EXPORT_FILE = "export.ndjson"
+ADMIN_HASH_KEY = "admin-hash"
 PLAN_DIR = "/plan"
 REAPPLY_SCHEDULE = "23 * * * *"  # hourly, off the full hour
 
@@ -91,9 +93,11 @@ def apply_job(
         )
     else:
         plans_in_order = [f"{PLAN_DIR}/plan.ndjson", f"{PLAN_DIR}/reload.ndjson"]
+        # The administrator once the plan's domain exists, then the listeners (the
+        # administrator step may have restarted Stalwart to close the recovery admin).
         pod = job_pod(
             inputs.server.jobs_account,
-            [apply_container("apply-plan", plans_in_order, inputs)],
+            [apply_container("apply-plan", plans_in_order, inputs), _administrator(inputs)],
             [_listener_check(inputs)],
             volumes,
         )
@@ -164,7 +168,10 @@ def _credentials(
         f"{inputs.prefix}-{suffix}",
         metadata=k8s.meta.v1.ObjectMetaArgs(namespace=inputs.server.namespace, labels=labels),
         type="Opaque",
-        string_data={ADMIN_PASSWORD_KEY: inputs.server.admin_password},
+        string_data={
+            ADMIN_PASSWORD_KEY: inputs.server.admin_password,
+            ADMIN_HASH_KEY: inputs.server.admin_hash,
+        },
         opts=opts,
     )
     return secret.metadata.apply(object_name)
@@ -192,6 +199,61 @@ def _job(
     )
 
 
+def _admin_env(inputs: RuntimeInputs) -> list[k8s.core.v1.EnvVarArgs]:
+    """Stalwart's URL and who the Jobs log in as: the stack's administrator first, the
+    recovery admin (same password) while the administrator does not exist yet."""
+    return [
+        k8s.core.v1.EnvVarArgs(name="STALWART_URL", value=inputs.server.http_url),
+        k8s.core.v1.EnvVarArgs(name="STALWART_ADMIN_USER", value=administrator(inputs.args.domain)),
+        k8s.core.v1.EnvVarArgs(name="FALLBACK_ADMIN_USER", value=ADMIN_USER),
+        k8s.core.v1.EnvVarArgs(
+            name="ADMIN_PASSWORD_FILE", value=f"{CREDENTIALS_DIR}/{ADMIN_PASSWORD_KEY}"
+        ),
+    ]
+
+
+def _pod_env(inputs: RuntimeInputs) -> list[k8s.core.v1.EnvVarArgs]:
+    return [
+        k8s.core.v1.EnvVarArgs(name="POD_SELECTOR", value=selector_text(inputs.selector)),
+        k8s.core.v1.EnvVarArgs(
+            name="POD_NAMESPACE",
+            value_from=k8s.core.v1.EnvVarSourceArgs(
+                field_ref=k8s.core.v1.ObjectFieldSelectorArgs(field_path="metadata.namespace")
+            ),
+        ),
+    ]
+
+
+def _administrator(inputs: RuntimeInputs) -> k8s.core.v1.ContainerArgs:
+    """`jmap_jobs admin`: the administrator account, then the recovery admin closed
+    (components/stalwart/v016/admin.py)."""
+    if inputs.server.bootstrap_secret is None:
+        raise ValueError("the administrator step needs the server's bootstrap Secret")
+    return k8s.core.v1.ContainerArgs(
+        name="administrator",
+        image=inputs.args.jobs_image,
+        command=["python3", "-m", "incluster.jmap_jobs", "admin"],
+        env=[
+            *python_env(),
+            *_admin_env(inputs),
+            k8s.core.v1.EnvVarArgs(
+                name="ADMIN_HASH_FILE", value=f"{CREDENTIALS_DIR}/{ADMIN_HASH_KEY}"
+            ),
+            k8s.core.v1.EnvVarArgs(name="BOOTSTRAP_SECRET", value=inputs.server.bootstrap_secret),
+            k8s.core.v1.EnvVarArgs(name="BOOTSTRAP_KEY", value=RECOVERY_ADMIN_KEY),
+            *_pod_env(inputs),
+        ],
+        volume_mounts=[
+            scripts_mount(),
+            k8s.core.v1.VolumeMountArgs(
+                name="credentials", mount_path=CREDENTIALS_DIR, read_only=True
+            ),
+        ],
+        security_context=job_container_security(),
+        resources=JOB_RESOURCES,
+    )
+
+
 def apply_container(
     step: str, plan_files: list[str], inputs: RuntimeInputs, mount: str = "plan"
 ) -> k8s.core.v1.ContainerArgs:
@@ -212,10 +274,7 @@ def apply_container(
         ],
         env=[
             *python_env(),
-            k8s.core.v1.EnvVarArgs(name="STALWART_URL", value=inputs.server.http_url),
-            k8s.core.v1.EnvVarArgs(
-                name="ADMIN_PASSWORD_FILE", value=f"{CREDENTIALS_DIR}/{ADMIN_PASSWORD_KEY}"
-            ),
+            *_admin_env(inputs),
         ],
         volume_mounts=[
             k8s.core.v1.VolumeMountArgs(name=mount, mount_path=mount_path, read_only=True),
@@ -242,21 +301,12 @@ def _listener_check(inputs: RuntimeInputs) -> k8s.core.v1.ContainerArgs:
         command=["python3", "-m", "incluster.jmap_jobs", "listeners"],
         env=[
             *python_env(),
-            k8s.core.v1.EnvVarArgs(name="STALWART_URL", value=inputs.server.http_url),
-            k8s.core.v1.EnvVarArgs(
-                name="ADMIN_PASSWORD_FILE", value=f"{CREDENTIALS_DIR}/{ADMIN_PASSWORD_KEY}"
-            ),
+            *_admin_env(inputs),
             k8s.core.v1.EnvVarArgs(name="LISTENER_PORTS", value=ports),
             # Read back that /metrics needs the password and 9090 serves nothing else.
             k8s.core.v1.EnvVarArgs(name="METRICS_PORT", value=str(METRICS_PORT)),
             k8s.core.v1.EnvVarArgs(name="METRICS_PATH", value=METRICS_PATH),
-            k8s.core.v1.EnvVarArgs(name="POD_SELECTOR", value=selector_text(inputs.selector)),
-            k8s.core.v1.EnvVarArgs(
-                name="POD_NAMESPACE",
-                value_from=k8s.core.v1.EnvVarSourceArgs(
-                    field_ref=k8s.core.v1.ObjectFieldSelectorArgs(field_path="metadata.namespace")
-                ),
-            ),
+            *_pod_env(inputs),
         ],
         volume_mounts=[
             scripts_mount(),

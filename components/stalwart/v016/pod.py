@@ -14,9 +14,9 @@ from components.stalwart.pod import (
     health_probes,
 )
 from components.stalwart.v016 import plan
+from components.stalwart.v016.admin import RECOVERY_ADMIN_KEY
 
 STALWART_UID = 2000
-RECOVERY_ADMIN_KEY = "recovery-admin"
 
 
 def pod_spec(
@@ -25,6 +25,7 @@ def pod_spec(
     claim_name: pulumi.Input[str],
     secret_name: pulumi.Input[str],
     config_name: pulumi.Input[str],
+    bootstrap_secret: pulumi.Input[str],
     uid: int = STALWART_UID,
     recovery: bool = False,
     tls_secret: str | None = None,
@@ -33,12 +34,20 @@ def pod_spec(
     for v0.16); `recovery` starts Stalwart in recovery mode (HTTP on 8080 only)."""
     env = [
         # The break-glass admin, honoured in every mode before the directory
-        # (crates/common/src/auth/authentication.rs): `admin:<sha512-crypt hash>`.
+        # (crates/common/src/auth/authentication.rs): `admin:<sha512-crypt hash>`. Recovery
+        # mode needs it (the restore runs before any account exists); otherwise it is read
+        # from the bootstrap Secret's key, which the apply Job removes once the stack's
+        # administrator exists (components/stalwart/v016/admin.py): optional, so the pod starts
+        # without it.
         k8s.core.v1.EnvVarArgs(
             name="STALWART_RECOVERY_ADMIN",
             value_from=k8s.core.v1.EnvVarSourceArgs(
                 secret_key_ref=k8s.core.v1.SecretKeySelectorArgs(
                     name=secret_name, key=RECOVERY_ADMIN_KEY
+                )
+                if recovery
+                else k8s.core.v1.SecretKeySelectorArgs(
+                    name=bootstrap_secret, key=RECOVERY_ADMIN_KEY, optional=True
                 )
             ),
         ),

@@ -9,18 +9,25 @@ from components.stalwart.endpoints import METRICS_SECRET_FILE
 from components.stalwart.pod import pod_files, stalwart_deployment
 from components.stalwart.runtime import Runtime, RuntimeInputs
 from components.stalwart.v016 import plan
+from components.stalwart.v016.admin import RECOVERY_ADMIN_KEY, recovery_admin_value
 from components.stalwart.v016.apply_job import apply_job, restore_job
 from components.stalwart.v016.certificate import mail_certificate
 from components.stalwart.v016.certificate import secret_name as tls_secret_name
-from components.stalwart.v016.pod import RECOVERY_ADMIN_KEY, pod_spec
+from components.stalwart.v016.pod import pod_spec
 
 
 def deploy(inputs: RuntimeInputs, opts: pulumi.ResourceOptions) -> Runtime:
     args, server, claim = inputs.args, inputs.server, inputs.claim
+    if server.bootstrap_secret is None:
+        raise ValueError("a v0.16 runtime needs the server's bootstrap Secret")
+    # The recovery admin lives in the pod's own Secret only while recovery needs it.
+    recovery_admin = (
+        {RECOVERY_ADMIN_KEY: recovery_admin_value(server.admin_hash)} if claim.recovery else {}
+    )
     secret_name, config_name = pod_files(
         inputs,
         {
-            RECOVERY_ADMIN_KEY: server.admin_hash.apply(lambda digest: f"admin:{digest}"),
+            **recovery_admin,
             plan.RELAY_SECRET_FILE: pulumi.Output.secret(args.resend_api_key),
             METRICS_SECRET_FILE: server.metrics_password,
         },
@@ -38,6 +45,7 @@ def deploy(inputs: RuntimeInputs, opts: pulumi.ResourceOptions) -> Runtime:
         claim_name=inputs.claim_name,
         secret_name=secret_name,
         config_name=config_name,
+        bootstrap_secret=server.bootstrap_secret,
         uid=args.run_as_user,
         recovery=claim.recovery,
         tls_secret=tls_secret_name(inputs.prefix) if certificate is not None else None,
