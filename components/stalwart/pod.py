@@ -32,6 +32,24 @@ TERMINATION_GRACE_SECONDS = 60
 # measured on the real v0.16.18 (a debug build) at 0.27 ms a message, 5.8 s for 20,600 messages
 # (688 MB), so 300 s are reached only near a million messages.
 DEPLOYMENT_TIMEOUTS = pulumi.CustomTimeouts(create="25m", update="25m")
+# A node that stops answering is tainted `unreachable` (or `not-ready`) with NoExecute once it has
+# missed heartbeats for node-monitor-grace-period (40 s before Kubernetes 1.32, 50 s since); a pod
+# is then evicted after its toleration, 300 s by default (DefaultTolerationSeconds admission). The
+# one mail pod waits 30 s instead, and Longhorn's node-down pod deletion policy then releases the
+# volume (docs/how-to/survive-a-node-loss.md has the timeline).
+NODE_LOSS_TOLERATION_SECONDS = 30
+
+
+def node_loss_tolerations() -> list[k8s.core.v1.TolerationArgs]:
+    return [
+        k8s.core.v1.TolerationArgs(
+            key=f"node.kubernetes.io/{condition}",
+            operator="Exists",
+            effect="NoExecute",
+            toleration_seconds=NODE_LOSS_TOLERATION_SECONDS,
+        )
+        for condition in ("unreachable", "not-ready")
+    ]
 
 
 def container_ports() -> list[k8s.core.v1.ContainerPortArgs]:

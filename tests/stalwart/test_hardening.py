@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import pytest
+
 from components.backup import GROUP_LABEL_PREFIX, SOURCE_LABEL
+from tests.conftest import V015_IMAGE, V016_IMAGE
 
 DEPLOYMENT = ("kubernetes:apps/v1:Deployment", "stalwart-deployment")
 POLICY = ("kubernetes:networking.k8s.io/v1:NetworkPolicy", "stalwart-network-policy")
@@ -176,3 +179,18 @@ def test_data_claim_joins_the_job_group_by_label(default_run):
     labels = default_run.get(*CLAIM).inputs["metadata"]["labels"]
     assert labels[SOURCE_LABEL] == "enabled"
     assert labels[f"{GROUP_LABEL_PREFIX}stalwart-mail"] == "enabled"
+
+
+@pytest.mark.parametrize("image", [V015_IMAGE, V016_IMAGE])
+def test_the_pod_leaves_a_lost_node_after_30_seconds_not_300(run_stack, image):
+    """docs/how-to/survive-a-node-loss.md: Kubernetes' default toleration is 300 s."""
+    spec = pod(run_stack({"mailstack:image": image}))
+    assert spec["tolerations"] == [
+        {
+            "key": f"node.kubernetes.io/{condition}",
+            "operator": "Exists",
+            "effect": "NoExecute",
+            "tolerationSeconds": 30,
+        }
+        for condition in ("unreachable", "not-ready")
+    ]

@@ -12,6 +12,7 @@ from components.stalwart.pod import (
     container_security,
     data_volume,
     health_probes,
+    node_loss_tolerations,
 )
 from components.stalwart.v015 import config_toml as toml
 
@@ -34,6 +35,7 @@ def pod_spec(
     config_dir = k8s.core.v1.VolumeMountArgs(name="config", mount_path=etc_dir)
     drops_privileges = run_as_user != 0
     return k8s.core.v1.PodSpecArgs(
+        tolerations=node_loss_tolerations(),
         automount_service_account_token=False,
         termination_grace_period_seconds=TERMINATION_GRACE_SECONDS,
         security_context=k8s.core.v1.PodSecurityContextArgs(

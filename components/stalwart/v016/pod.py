@@ -12,6 +12,7 @@ from components.stalwart.pod import (
     container_ports,
     data_volume,
     health_probes,
+    node_loss_tolerations,
 )
 from components.stalwart.v016 import plan
 from components.stalwart.v016.admin import RECOVERY_ADMIN_KEY
@@ -80,6 +81,7 @@ def pod_spec(
         else []
     )
     return k8s.core.v1.PodSpecArgs(
+        tolerations=node_loss_tolerations(),
         automount_service_account_token=False,
         termination_grace_period_seconds=TERMINATION_GRACE_SECONDS,
         security_context=k8s.core.v1.PodSecurityContextArgs(
