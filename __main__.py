@@ -53,6 +53,7 @@ server = StalwartServer(
         ),
         backup=settings.backup,
         tls=settings.tls,
+        storage=settings.storage,
     ),
 )
 
@@ -171,4 +172,4 @@ pulumi.export("serviceAccounts", accounts.smtp_settings)
 pulumi.export("serviceAccountPasswords", accounts.passwords)
 # Which Stalwart generation and image each data claim holds, which claim serves, and the
 # upgrade's phase: read back by the next run (settings/history.py) before anything else.
-pulumi.export("stalwartData", record(settings.data))
+pulumi.export("stalwartData", record(settings.data, settings.storage.engine))

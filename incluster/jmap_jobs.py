@@ -16,6 +16,8 @@ Environment:
   or ``admin``), ``FALLBACK_ADMIN_USER`` (optional: ``admin``, the recovery admin, tried when the
   first is refused), ``ADMIN_PASSWORD_FILE`` (one trailing newline is stripped; both users
   share the password)
+- ``apply``: ``RESTART_AFTER`` (optional: object types Stalwart reads only at start, e.g.
+  ``Coordinator``; when the plan wrote one, the pods of ``POD_SELECTOR`` are deleted)
 - ``admin``: ``ADMIN_HASH_FILE`` (the password's hash, which the account stores),
   ``BOOTSTRAP_SECRET`` and ``BOOTSTRAP_KEY`` (the Secret key the pod reads
   ``STALWART_RECOVERY_ADMIN`` from, optionally), ``POD_SELECTOR``, ``POD_NAMESPACE``
@@ -655,6 +657,14 @@ def main(
                 _print(f"applying {path} ({len(operations)} operations)")
                 applier.apply(operations)
             result = f"plan applied: {applier.tally.counts()}"
+            boot_only = {t for t in env.get("RESTART_AFTER", "").split(",") if t.strip()}
+            if boot_only & applier.tally.written:
+                # Read only at start (the Coordinator, crates/common/src/manager/boot.rs):
+                # every pod starts again on what the plan now says.
+                _print(result)
+                names = Pods(env, redact, request).restart()
+                written = ", ".join(sorted(boot_only & applier.tally.written))
+                result = f"restarted {', '.join(names) or 'nothing'}: {written} changed"
         elif command == "accounts":
             desired = parse_accounts(
                 _json(read_text(env.get("ACCOUNTS_FILE", ""), "ACCOUNTS_FILE"))

@@ -86,6 +86,8 @@ class Tally:
     actions: int = 0
     ids: dict[str, str] = field(default_factory=dict)
     """Client id -> the server's id of the object created or matched under it."""
+    written: set[str] = field(default_factory=set)
+    """The object types this application created, updated or destroyed."""
 
     def counts(self) -> str:
         return (
@@ -266,7 +268,9 @@ class Applier:
         return self.server.get_all(object_type, ids) if ids else []
 
     def _set(self, object_type: str, what: str, args: dict[str, object]) -> dict[str, object]:
-        return self.server.set(object_type, what, args, self.tally.ids)
+        result = self.server.set(object_type, what, args, self.tally.ids)
+        self.tally.written.add(object_type)
+        return result
 
 
 def _keys(match_on: object, object_type: str) -> list[str]:

@@ -20,7 +20,7 @@ import pulumi
 from settings.across import check_across
 from settings.generation import plan_data
 from settings.history import read_history
-from settings.keys import KEYS, RETIRED, SECRET_PLACEHOLDERS
+from settings.keys import KEYS, NATS_IMAGE, RETIRED, SECRET_PLACEHOLDERS
 from settings.model import (
     AuthentikSettings,
     CloudflareSettings,
@@ -30,6 +30,7 @@ from settings.model import (
 )
 from settings.problems import NAMESPACE, Check, Problems, SettingsError, set_command
 from settings.rules.stalwart import generation_of
+from settings.rules.storage import storage_problems, with_replicas
 
 AUTHENTIK_TOKEN_KEY = "authentik:token"
 AUTHENTIK_TOKEN_ENV = "AUTHENTIK_TOKEN"
@@ -198,7 +199,10 @@ def load_settings() -> Settings:
     if problems.lines:
         raise SettingsError(problems.lines)
     generation = generation_of(values["image"])
-    data = plan_data(values, generation, read_history(), problems)
+    history = read_history()
+    data = plan_data(values, generation, history, problems)
+    chosen = with_replicas(values["storage"], values["replicas"], NATS_IMAGE)
+    storage_problems(chosen, generation, values["upgrade"] is not None, history, problems)
     if data is None or problems.lines:
         raise SettingsError(problems.lines)
     _unused_secrets(values, data.phase, problems)
@@ -242,6 +246,7 @@ def load_settings() -> Settings:
         authentik=authentik,
         monitoring=values["monitoring"],
         tls=_with_default_names(values["tls"], f"{values['webmailHostname']}.{values['domain']}"),
+        storage=chosen,
     )
 
 

@@ -165,8 +165,10 @@ def _refuse_mismatch(claim: str, held: str | None, running: str, problems: Probl
         )
 
 
-def record(data: DataPlan) -> dict[str, Any]:
-    """The `stalwartData` stack output: what the next run reads back (and the phase, to read)."""
+def record(data: DataPlan, engine: str = "rocksdb") -> dict[str, Any]:
+    """The `stalwartData` stack output: what the next run reads back (and the phase, to read);
+    `storage: postgresql` when the mail is in PostgreSQL (absent: RocksDB, as every record
+    written before PostgreSQL existed)."""
     entries: dict[str, Any] = {
         claim.role: {"claim": claim.claim, "generation": claim.generation, "image": claim.image}
         for claim in data.claims
@@ -174,4 +176,6 @@ def record(data: DataPlan) -> dict[str, Any]:
     serving = data.serving
     entries["serving"] = serving.role if serving else None
     entries["upgradePhase"] = data.phase
+    if engine == "postgresql":
+        entries["storage"] = engine
     return entries

@@ -40,7 +40,7 @@ READ_PAUSE = 0.2
 
 
 _ROLES = ("primary", "upgraded")
-_RECORD_KEYS = {*_ROLES, "serving", "upgradePhase"}
+_RECORD_KEYS = {*_ROLES, "serving", "upgradePhase", "storage"}
 _PHASES = (None, "stop", "recover")
 
 
@@ -75,6 +75,8 @@ def record_problem(record: Any) -> str | None:
         return "serving names no entry of the record"
     if record.get("upgradePhase") not in _PHASES:
         return "upgradePhase is not stop or recover"
+    if record.get("storage") not in (None, "postgresql"):
+        return "storage is not postgresql"
     return None
 
 

@@ -21,6 +21,7 @@ from settings.rules import (
     cluster,
     monitoring,
     stalwart,
+    storage,
     upgrade,
 )
 
@@ -57,6 +58,8 @@ class Key:
 # Debian moves, the digest is the one image every Job pulls. (Stalwart's image is a setting the
 # owner pins with the upgrade stages; its tags are not rebuilt.)
 STALWART_IMAGE = "stalwartlabs/stalwart:v0.16.18"
+# The coordinator of more than one Stalwart pod (mailstack:replicas), core NATS without JetStream.
+NATS_IMAGE = "nats:2.10.22-alpine"
 RECONCILER_IMAGE = "python:3.12.8-slim-bookworm@sha256:2199a62885a12290dc9c5be3ca0681d367576ab7bf037da120e564723292a2f0"  # noqa: E501
 
 KEYS: dict[str, Key] = {
@@ -415,6 +418,36 @@ KEYS: dict[str, Key] = {
         ),
         default=list(stalwart.AUTH_MECHANISMS),
         structured=True,
+    ),
+    "storage": Key(
+        storage.storage,
+        doc=(
+            "Stalwart v0.16's data store. `rocksdb`: on the data claim, one pod, as before. "
+            "`postgresql` (a fresh stack only: the move of a RocksDB store is not built yet, "
+            "[Past one node](../explanation/design-notes.md#past-one-node)): a CloudNativePG "
+            "`Cluster` `stalwart-db` in the stack's namespace (the CloudNativePG operator must "
+            "be installed), its owner's password read by Stalwart from the Secret CloudNativePG "
+            "generates; blobs, search and the in-memory store in the same database. The object "
+            "form sets the cluster: `instances` (1 to 5), `size` and `storageClass` of each "
+            "instance's volume."
+        ),
+        default={
+            "engine": "rocksdb",
+            "instances": 2,
+            "size": "10Gi",
+            "storageClass": "longhorn",
+        },
+        structured=True,
+    ),
+    "replicas": Key(
+        storage.replicas,
+        doc=(
+            "Stalwart pods. More than 1 needs `mailstack:storage: postgresql`: the pods run as "
+            "a StatefulSet (each pod's name is its node's hostname, so its node id), with a "
+            "PodDisruptionBudget, spread over nodes, and a NATS cluster the plan declares as "
+            "Stalwart's coordinator."
+        ),
+        default="1",
     ),
     "tls": Key(
         cluster.tls,

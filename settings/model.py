@@ -208,6 +208,38 @@ class AuthentikSettings:
 
 
 @dataclass(frozen=True)
+class StorageSettings:
+    """`mailstack:storage` and `mailstack:replicas`: where Stalwart v0.16 keeps its data, and
+    how many Stalwart pods share it."""
+
+    engine: str
+    """`rocksdb` (the data claim, one pod) or `postgresql` (a CloudNativePG cluster)."""
+    instances: int
+    """PostgreSQL: the CloudNativePG cluster's instances (one primary, the rest replicas)."""
+    size: str
+    """PostgreSQL: each instance's volume (a Kubernetes quantity)."""
+    storage_class: str
+    """PostgreSQL: the instances' storage class."""
+    replicas: int
+    """Stalwart pods: 1, or more on PostgreSQL with the NATS coordinator."""
+    nats_image: str = ""
+    """The coordinator's image (settings/keys.py `NATS_IMAGE`, which Renovate keeps current)."""
+
+    @property
+    def postgresql(self) -> bool:
+        return self.engine == "postgresql"
+
+    @property
+    def clustered(self) -> bool:
+        """More than one Stalwart pod: a StatefulSet, NATS and the plan's Coordinator."""
+        return self.replicas > 1
+
+
+ROCKSDB = StorageSettings("rocksdb", 2, "10Gi", "longhorn", replicas=1)
+"""Today's store: RocksDB on the data claim, one pod (the PostgreSQL fields unused)."""
+
+
+@dataclass(frozen=True)
 class TlsSettings:
     """`mailstack:tls`: a cert-manager certificate Stalwart serves on its TLS listener (993)."""
 
@@ -268,6 +300,8 @@ class Settings:
     """The webmail's forward-auth objects in Authentik; None: the stack leaves Authentik alone."""
     tls: TlsSettings | None = None
     """A cert-manager certificate for 993; None: Stalwart's own self-signed one."""
+    storage: StorageSettings = ROCKSDB
+    """Where v0.16 keeps its data; RocksDB on the data claim by default."""
 
     @property
     def webmail_fqdn(self) -> str:

@@ -685,6 +685,20 @@ REFUSED: list[tuple[str, Any, str]] = [
     ("tls", {"issuer": "letsencrypt"}, "is a Stalwart v0.16 feature here"),
     ("tls", "letsencrypt", "must be an object with at least issuer"),
     ("tls", {"issuer": "Lets Encrypt"}, "is not the name of a cert-manager issuer"),
+    # The example stack runs v0.15 on a claim of v0.15 data.
+    ("storage", "postgresql", "PostgreSQL storage is built for Stalwart v0.16 only"),
+    ("storage", "mysql", "engine 'mysql' is not one of rocksdb, postgresql"),
+    ("storage", ["postgresql"], "must be rocksdb, postgresql or an object"),
+    ("storage", {"engine": "postgresql", "blobs": "s3"}, "unknown field(s) blobs"),
+    ("storage", {"engine": "rocksdb", "size": "20Gi"}, "size apply to postgresql only"),
+    ("storage", {"engine": "postgresql", "instances": 0}, "instances 0 is not from 1 to 5"),
+    ("storage", {"engine": "postgresql", "instances": "2"}, "instances must be a whole number"),
+    ("storage", {"engine": "postgresql", "size": "lots"}, "is not a Kubernetes quantity"),
+    ("storage", {"engine": "postgresql", "storageClass": "Fast SSD"}, "is not a Kubernetes name"),
+    ("replicas", "2", "2 Stalwart pods need a shared store; RocksDB is one pod's own"),
+    ("replicas", "0", "'0' is not a whole number from 1 to 9"),
+    ("replicas", "two", "'two' is not a whole number from 1 to 9"),
+    ("replicas", "10", "'10' is not a whole number from 1 to 9"),
 ]
 
 

@@ -70,10 +70,14 @@ def _internet() -> list[k8s.networking.v1.NetworkPolicyPeerArgs]:
 
 
 def network_policy_spec(
-    pod_labels: dict[str, str], rules: NetworkRules, own_jobs: tuple[dict[str, str], ...]
+    pod_labels: dict[str, str],
+    rules: NetworkRules,
+    own_jobs: tuple[dict[str, str], ...],
+    stores: tuple[tuple[dict[str, str], int], ...] = (),
 ) -> k8s.networking.v1.NetworkPolicySpecArgs:
     """`own_jobs`: labels of the server's own Jobs' pods (v0.16's apply Job), which call the
-    management API and check that 587, 993 and 9090 accept."""
+    management API and check that 587, 993 and 9090 accept. `stores`: (pod labels, port) of
+    what Stalwart itself connects to in its namespace (PostgreSQL, NATS)."""
     return k8s.networking.v1.NetworkPolicySpecArgs(
         pod_selector=k8s.meta.v1.LabelSelectorArgs(match_labels=pod_labels),
         policy_types=["Ingress", "Egress"],
@@ -136,5 +140,9 @@ def network_policy_spec(
             # First boot fetches the spam-filter rules and the webadmin bundle over HTTPS
             # (boot.rs), and later boots check them for updates.
             k8s.networking.v1.NetworkPolicyEgressRuleArgs(to=_internet(), ports=_tcp(HTTPS_PORT)),
+            *(
+                k8s.networking.v1.NetworkPolicyEgressRuleArgs(to=_pods((labels,)), ports=_tcp(port))
+                for labels, port in stores
+            ),
         ],
     )

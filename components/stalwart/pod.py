@@ -138,6 +138,82 @@ def stalwart_deployment(
     )
 
 
+NODES_SERVICE = "stalwart-nodes"
+"""The StatefulSet's headless Service (its pods' stable DNS names)."""
+
+
+def stalwart_statefulset(
+    inputs: RuntimeInputs,
+    spec: k8s.core.v1.PodSpecArgs,
+    replicas: int,
+    opts: pulumi.ResourceOptions,
+) -> k8s.apps.v1.StatefulSet:
+    """v0.16 on a shared store (`mailstack:storage: postgresql`): stable pod names, so stable
+    node ids (each pod's `STALWART_HOSTNAME` is its name); more than one pod is spread over
+    nodes and kept above all-but-one by a PodDisruptionBudget."""
+    labels = standard_labels(inputs.server.instance, "mail-server")
+    namespace = inputs.server.namespace
+    nodes = k8s.core.v1.Service(
+        f"{inputs.prefix}-nodes",
+        metadata=k8s.meta.v1.ObjectMetaArgs(name=NODES_SERVICE, namespace=namespace, labels=labels),
+        spec=k8s.core.v1.ServiceSpecArgs(
+            cluster_ip="None",
+            selector=inputs.selector,
+            ports=[k8s.core.v1.ServicePortArgs(name=n, port=p) for n, p in PORTS],
+        ),
+        opts=opts,
+    )
+    if replicas > 1:
+        k8s.policy.v1.PodDisruptionBudget(
+            f"{inputs.prefix}-disruption-budget",
+            metadata=k8s.meta.v1.ObjectMetaArgs(namespace=namespace, labels=labels),
+            spec=k8s.policy.v1.PodDisruptionBudgetSpecArgs(
+                max_unavailable=1,
+                selector=k8s.meta.v1.LabelSelectorArgs(match_labels=inputs.selector),
+            ),
+            opts=opts,
+        )
+        spec = _spread(spec, inputs.selector)
+    return k8s.apps.v1.StatefulSet(
+        f"{inputs.prefix}-statefulset",
+        metadata=k8s.meta.v1.ObjectMetaArgs(
+            name=inputs.deployment_name, namespace=namespace, labels=labels
+        ),
+        spec=k8s.apps.v1.StatefulSetSpecArgs(
+            replicas=replicas,
+            service_name=nodes.metadata.apply(object_name),
+            # The pods share nothing but the database: start and replace them together.
+            pod_management_policy="Parallel",
+            selector=k8s.meta.v1.LabelSelectorArgs(match_labels=inputs.selector),
+            template=k8s.core.v1.PodTemplateSpecArgs(
+                metadata=k8s.meta.v1.ObjectMetaArgs(labels={**labels, **inputs.selector}),
+                spec=spec,
+            ),
+        ),
+        opts=pulumi.ResourceOptions.merge(
+            opts, pulumi.ResourceOptions(custom_timeouts=DEPLOYMENT_TIMEOUTS)
+        ),
+    )
+
+
+def _spread(spec: k8s.core.v1.PodSpecArgs, selector: dict[str, str]) -> k8s.core.v1.PodSpecArgs:
+    """The pod spec with a preferred anti-affinity: one Stalwart pod per node where possible."""
+    spec.affinity = k8s.core.v1.AffinityArgs(
+        pod_anti_affinity=k8s.core.v1.PodAntiAffinityArgs(
+            preferred_during_scheduling_ignored_during_execution=[
+                k8s.core.v1.WeightedPodAffinityTermArgs(
+                    weight=100,
+                    pod_affinity_term=k8s.core.v1.PodAffinityTermArgs(
+                        topology_key="kubernetes.io/hostname",
+                        label_selector=k8s.meta.v1.LabelSelectorArgs(match_labels=selector),
+                    ),
+                )
+            ]
+        )
+    )
+    return spec
+
+
 def pod_files(
     inputs: RuntimeInputs,
     secret_data: dict[str, pulumi.Input[str]],

@@ -91,7 +91,7 @@ class RuntimeInputs:
 class Runtime:
     """What a generation's runtime gives back to the server."""
 
-    deployment: k8s.apps.v1.Deployment
-    """The Stalwart Deployment."""
+    deployment: k8s.apps.v1.Deployment | k8s.apps.v1.StatefulSet
+    """The Stalwart Deployment (RocksDB), or the StatefulSet (v0.16 on PostgreSQL)."""
     ready: pulumi.Resource
     """What accounts wait for: the Deployment (v0.15) or the applied plan (v0.16)."""

@@ -30,9 +30,18 @@ from components.stalwart.network_policy import NetworkRules, network_policy_spec
 from components.stalwart.runtime import Runtime, RuntimeInputs, ServerParts
 from components.stalwart.upgrade import stop_gate
 from components.stalwart.v015 import runtime as v015
+from components.stalwart.v016 import coordinator as v016_coordinator
+from components.stalwart.v016 import database as v016_database
 from components.stalwart.v016 import runtime as v016
 from components.stalwart.v016.admin import administrator, bootstrap_secret
-from settings.model import BackupPolicy, DataPlan, Relay, TlsSettings
+from settings.model import (
+    ROCKSDB,
+    BackupPolicy,
+    DataPlan,
+    Relay,
+    StorageSettings,
+    TlsSettings,
+)
 
 COMPONENT_TYPE = "mailstack:stalwart:StalwartServer"
 GENERATIONS: dict[str, Callable[[RuntimeInputs, pulumi.ResourceOptions], Runtime]] = {
@@ -85,6 +94,8 @@ class StalwartServerArgs:
     """Longhorn recurring jobs of the data volume."""
     tls: TlsSettings | None = None
     """A cert-manager certificate for 993 (v0.16); None: Stalwart's self-signed one."""
+    storage: StorageSettings = ROCKSDB
+    """v0.16's data store and pod count (mailstack:storage, mailstack:replicas)."""
 
 
 class StalwartServer(pulumi.ComponentResource):
@@ -198,7 +209,7 @@ class StalwartServer(pulumi.ComponentResource):
                 namespace=namespace,
                 labels=standard_labels(name, "network"),
             ),
-            spec=network_policy_spec(selector, args.network, own_jobs),
+            spec=network_policy_spec(selector, args.network, own_jobs, _stores(name, args)),
             opts=child,
         )
         MailBackups(
@@ -317,3 +328,14 @@ def _claims_and_runtimes(
         )
         runtimes[claim.role] = GENERATIONS[claim.generation](inputs, opts)
     return claims, runtimes
+
+
+def _stores(name: str, args: StalwartServerArgs) -> tuple[tuple[dict[str, str], int], ...]:
+    """What Stalwart connects to in its namespace on PostgreSQL: the database's instances
+    (CloudNativePG labels them `cnpg.io/cluster`) and, for more than one pod, NATS."""
+    if not args.storage.postgresql:
+        return ()
+    database = ({"cnpg.io/cluster": v016_database.CLUSTER_NAME}, v016_database.PORT)
+    if not args.storage.clustered:
+        return (database,)
+    return (database, (v016_coordinator.pod_labels(name), v016_coordinator.CLIENT_PORT))

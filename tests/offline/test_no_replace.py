@@ -51,6 +51,10 @@ OTHER_VALUES: dict[str, Any] = {
     "runAsUser": "0",
     "imageMirrors": ["registry.lan:5000"],
     "tls": {"issuer": "letsencrypt"},
+    # On a deployed RocksDB stack every other storage or replica count is refused
+    # (settings/refused.py, tests/settings/test_storage.py): the same values, written out.
+    "storage": "rocksdb",
+    "replicas": "1",
     "smtpClientNamespaces": ["authentik"],
     "ingressNamespaces": ["kube-system"],
     "backup": {"backupEnabled": True, "snapshotRetain": 3},

@@ -60,6 +60,7 @@ def apply_job(
             inputs.args.relay,
             inputs.args.auth_mechanisms,
             certificate=inputs.args.tls is not None,
+            clustered=inputs.args.storage.clustered,
         )
     )
     plans = k8s.core.v1.ConfigMap(
@@ -224,6 +225,14 @@ def _pod_env(inputs: RuntimeInputs) -> list[k8s.core.v1.EnvVarArgs]:
     ]
 
 
+def _restart_after(inputs: RuntimeInputs) -> list[k8s.core.v1.EnvVarArgs]:
+    """More than one pod: the Coordinator is read at start only, so the pods restart when the
+    plan writes it (incluster/jmap_jobs.py)."""
+    if not inputs.args.storage.clustered or inputs.claim.recovery:
+        return []
+    return [k8s.core.v1.EnvVarArgs(name="RESTART_AFTER", value="Coordinator"), *_pod_env(inputs)]
+
+
 def _administrator(inputs: RuntimeInputs) -> k8s.core.v1.ContainerArgs:
     """`jmap_jobs admin`: the administrator account, then the recovery admin closed
     (components/stalwart/v016/admin.py)."""
@@ -275,6 +284,7 @@ def apply_container(
         env=[
             *python_env(),
             *_admin_env(inputs),
+            *_restart_after(inputs),
         ],
         volume_mounts=[
             k8s.core.v1.VolumeMountArgs(name=mount, mount_path=mount_path, read_only=True),

@@ -28,6 +28,7 @@ from components.stalwart.endpoints import (
     METRICS_USER,
     SUBMISSION_PORT,
 )
+from components.stalwart.v016 import coordinator
 from settings.model import Relay
 
 DATA_MOUNT = "/var/lib/stalwart"  # the image's data volume (Dockerfile VOLUME, uid 2000)
@@ -50,9 +51,11 @@ RELAY_ROUTE = "relay"
 LOCAL_ROUTE = "local"
 
 
-def config_json() -> str:
-    """The data store: single-node RocksDB on the claim (crates/store/src/registry/local.rs)."""
-    return json.dumps({"@type": "RocksDb", "path": DATA_PATH}, indent=2) + "\n"
+def config_json(data_store: dict[str, Any] | None = None) -> str:
+    """The data store: single-node RocksDB on the claim (crates/store/src/registry/local.rs),
+    or `data_store` (PostgreSQL: components/stalwart/v016/database.py)."""
+    store = data_store or {"@type": "RocksDb", "path": DATA_PATH}
+    return json.dumps(store, indent=2) + "\n"
 
 
 @dataclass(frozen=True)
@@ -67,6 +70,8 @@ class PlanInputs:
     """SASL mechanisms offered on submission without TLS."""
     certificate: bool = False
     """Serve the mounted cert-manager certificate (`mailstack:tls`) on the TLS listener."""
+    clustered: bool = False
+    """More than one pod: the Coordinator points at the stack's NATS (v016/coordinator.py)."""
 
 
 def expression(*pairs: tuple[str, str], otherwise: str) -> dict[str, Any]:
@@ -100,6 +105,13 @@ LISTENERS = {
 
 def render_plan(inputs: PlanInputs) -> list[dict[str, Any]]:
     """The plan's operations in order (incluster/plan_apply.py applies them in this order)."""
+    extras = (certificate_plan() if inputs.certificate else []) + (
+        coordinator.plan_fragment() if inputs.clustered else []
+    )
+    return _settings_plan(inputs) + extras
+
+
+def _settings_plan(inputs: PlanInputs) -> list[dict[str, Any]]:
     relay = inputs.relay
     return [
         # Resend signs (DKIM record resend._domainkey); Automatic would make Stalwart sign too.
@@ -249,7 +261,7 @@ def render_plan(inputs: PlanInputs) -> list[dict[str, Any]]:
             "value": {"enable": False, "spamFilterRulesUrl": None},
         },
         {"@type": "update", "object": "SpamPyzor", "value": {"enable": False}},
-    ] + (certificate_plan() if inputs.certificate else [])
+    ]
 
 
 def certificate_plan() -> list[dict[str, Any]]:

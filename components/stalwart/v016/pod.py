@@ -14,7 +14,7 @@ from components.stalwart.pod import (
     health_probes,
     node_loss_tolerations,
 )
-from components.stalwart.v016 import plan
+from components.stalwart.v016 import database, plan
 from components.stalwart.v016.admin import RECOVERY_ADMIN_KEY
 
 STALWART_UID = 2000
@@ -30,6 +30,7 @@ def pod_spec(
     uid: int = STALWART_UID,
     recovery: bool = False,
     tls_secret: str | None = None,
+    postgresql: bool = False,
 ) -> k8s.core.v1.PodSpecArgs:
     """The Deployment's pod, run as `uid` (mailstack:runAsUser; never 0, the settings refuse it
     for v0.16); `recovery` starts Stalwart in recovery mode (HTTP on 8080 only)."""
@@ -52,8 +53,19 @@ def pod_spec(
                 )
             ),
         ),
-        # A stable node id across pod restarts (the lease key is the hostname).
-        k8s.core.v1.EnvVarArgs(name="STALWART_HOSTNAME", value=hostname),
+        # A stable node id across pod restarts (the lease key is the hostname). On a shared
+        # store each pod needs its own: a node ignores every coordinator message tagged with its
+        # own node id (crates/services/src/broadcast/subscriber.rs), so the StatefulSet's pod
+        # name, stable across restarts, is the hostname.
+        k8s.core.v1.EnvVarArgs(
+            name="STALWART_HOSTNAME",
+            value_from=k8s.core.v1.EnvVarSourceArgs(
+                field_ref=k8s.core.v1.ObjectFieldSelectorArgs(field_path="metadata.name")
+            ),
+        )
+        if postgresql
+        else k8s.core.v1.EnvVarArgs(name="STALWART_HOSTNAME", value=hostname),
+        *([database.password_env()] if postgresql else []),
     ]
     if recovery:
         env.append(k8s.core.v1.EnvVarArgs(name="STALWART_RECOVERY_MODE", value="1"))
@@ -131,7 +143,13 @@ def pod_spec(
             )
         ],
         volumes=[
-            data_volume(claim_name),
+            # On PostgreSQL the pod keeps nothing of its own: a scratch directory for what
+            # Stalwart writes under its data path.
+            k8s.core.v1.VolumeArgs(
+                name="data", empty_dir=k8s.core.v1.EmptyDirVolumeSourceArgs(size_limit="1Gi")
+            )
+            if postgresql
+            else data_volume(claim_name),
             # Projected by key: a ConfigMap without config.json fails the mount instead of
             # starting Stalwart's interactive bootstrap mode.
             k8s.core.v1.VolumeArgs(

@@ -4,11 +4,12 @@ Deployment, and the Job that applies the plan (components/stalwart/v016/apply_jo
 from __future__ import annotations
 
 import pulumi
+import pulumi_kubernetes as k8s
 
 from components.stalwart.endpoints import METRICS_SECRET_FILE
-from components.stalwart.pod import pod_files, stalwart_deployment
+from components.stalwart.pod import pod_files, stalwart_deployment, stalwart_statefulset
 from components.stalwart.runtime import Runtime, RuntimeInputs
-from components.stalwart.v016 import plan
+from components.stalwart.v016 import coordinator, database, plan
 from components.stalwart.v016.admin import RECOVERY_ADMIN_KEY, recovery_admin_value
 from components.stalwart.v016.apply_job import apply_job, restore_job
 from components.stalwart.v016.certificate import mail_certificate
@@ -18,6 +19,7 @@ from components.stalwart.v016.pod import pod_spec
 
 def deploy(inputs: RuntimeInputs, opts: pulumi.ResourceOptions) -> Runtime:
     args, server, claim = inputs.args, inputs.server, inputs.claim
+    storage = args.storage
     if server.bootstrap_secret is None:
         raise ValueError("a v0.16 runtime needs the server's bootstrap Secret")
     # The recovery admin lives in the pod's own Secret only while recovery needs it.
@@ -31,7 +33,7 @@ def deploy(inputs: RuntimeInputs, opts: pulumi.ResourceOptions) -> Runtime:
             plan.RELAY_SECRET_FILE: pulumi.Output.secret(args.resend_api_key),
             METRICS_SECRET_FILE: server.metrics_password,
         },
-        {plan.CONFIG_FILE: plan.config_json()},
+        {plan.CONFIG_FILE: plan.config_json(database.data_store() if storage.postgresql else None)},
         opts,
     )
     certificate = (
@@ -49,14 +51,32 @@ def deploy(inputs: RuntimeInputs, opts: pulumi.ResourceOptions) -> Runtime:
         uid=args.run_as_user,
         recovery=claim.recovery,
         tls_secret=tls_secret_name(inputs.prefix) if certificate is not None else None,
+        postgresql=storage.postgresql,
     )
-    deployment = stalwart_deployment(
-        inputs,
-        spec,
-        opts
-        if certificate is None
-        else pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=[certificate])),
-    )
+    # What the pods need before they start: the certificate, and on PostgreSQL the database
+    # (its Secret holds the password the pods read) and, for more than one pod, NATS.
+    before: list[pulumi.Resource] = [certificate] if certificate is not None else []
+    deployment: k8s.apps.v1.Deployment | k8s.apps.v1.StatefulSet
+    if storage.postgresql:
+        before.append(database.database_cluster(server.instance, server.namespace, storage, opts))
+        if storage.clustered:
+            before.append(
+                coordinator.nats_cluster(
+                    server.instance, args.namespace, server.selector, storage.nats_image, opts
+                )
+            )
+        deployment = stalwart_statefulset(
+            inputs,
+            spec,
+            storage.replicas if claim.replicas else 0,
+            pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=before)),
+        )
+    else:
+        deployment = stalwart_deployment(
+            inputs,
+            spec,
+            pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=before)),
+        )
     if not claim.replicas:
         # Waiting (a rollback to v0.15, or stopped): nothing to apply to.
         return Runtime(deployment=deployment, ready=deployment)
