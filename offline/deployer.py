@@ -55,6 +55,15 @@ STACK_NAMESPACE_RULES: list[tuple[str, list[str], list[str]]] = [
     ("", ["endpoints", "events"], READ),
     ("apps", ["replicasets"], READ),
 ]
+# mailstack:storage: postgresql, in the stack's namespace only when the render has them (the
+# setting is fixed for a stack's life: a RocksDB stack never needs them, a PostgreSQL one always).
+# The StatefulSet awaiter follows the StatefulSet and its pods (statefulset.go); the Cluster's
+# waitFor reads it back.
+STORAGE_RULES: dict[tuple[str, str], list[str]] = {
+    ("apps", "statefulsets"): OWN,
+    ("policy", "poddisruptionbudgets"): OWN,
+    ("postgresql.cnpg.io", "clusters"): OWN,
+}
 PATCH_KINDS = {
     "SecretPatch": ("", "secrets"),
     "DeploymentPatch": ("apps", "deployments"),
@@ -78,6 +87,9 @@ KIND_RESOURCE = {
     "ServiceMonitor": ("monitoring.coreos.com", "servicemonitors"),
     "PrometheusRule": ("monitoring.coreos.com", "prometheusrules"),
     "Certificate": ("cert-manager.io", "certificates"),
+    "StatefulSet": ("apps", "statefulsets"),
+    "PodDisruptionBudget": ("policy", "poddisruptionbudgets"),
+    "Cluster": ("postgresql.cnpg.io", "clusters"),
 }
 """The kinds the program creates, and their API resource: a kind missing here is a render
 error, so a new kind cannot reach CI without its permissions."""
@@ -98,6 +110,8 @@ class Touched:
     """Namespaces outside the stack's where it owns (creates, replaces, deletes) a Secret."""
     other_namespaces: dict[str, set[tuple[str, str]]]
     """Namespace → (API group, resource) the stack owns there (Longhorn's recurring jobs)."""
+    home_extra: tuple[tuple[str, str], ...] = ()
+    """STORAGE_RULES' (API group, resource) the render has in the stack's namespace."""
 
 
 def _kind(registration: Registration) -> str:
@@ -119,6 +133,7 @@ def touched(objects: list[Registration]) -> Touched:
     owned: set[str] = set()
     other: dict[str, set[tuple[str, str]]] = {}
     classes: set[str] = set()
+    extra: set[tuple[str, str]] = set()
     for registration in objects:
         kind, namespace = _kind(registration), _namespace(registration)
         if kind == "Namespace":
@@ -138,6 +153,8 @@ def touched(objects: list[Registration]) -> Touched:
             if isinstance(storage_class, str):
                 classes.add(storage_class)
         if namespace == home:
+            if KIND_RESOURCE[kind] in STORAGE_RULES:
+                extra.add(KIND_RESOURCE[kind])
             continue
         if kind == "Secret":
             owned.add(str(namespace))
@@ -152,6 +169,7 @@ def touched(objects: list[Registration]) -> Touched:
         },
         tuple(sorted(owned)),
         other,
+        tuple(sorted(extra)),
     )
 
 
@@ -211,7 +229,11 @@ def deployer_manifests(objects: list[Registration]) -> list[dict[str, Any]]:
             },
             "type": "kubernetes.io/service-account-token",
         },
-        _role(home, [_rule(group, res, verbs) for group, res, verbs in STACK_NAMESPACE_RULES]),
+        _role(
+            home,
+            [_rule(group, res, verbs) for group, res, verbs in STACK_NAMESPACE_RULES]
+            + [_rule(group, [res], STORAGE_RULES[(group, res)]) for group, res in seen.home_extra],
+        ),
         _binding("Role", home, home),
     ]
     cluster_rules = [

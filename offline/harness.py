@@ -97,8 +97,10 @@ class StackRun:
         return found[0] if found else None
 
 
-def _mock_string(seed: str, length: int) -> str:
+def _mock_string(seed: str, length: int, upper: bool = True) -> str:
     alphabet = "abcdefghijkmnopqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789"
+    if not upper:  # `upper: false`, as the real provider honours it
+        alphabet = "".join(c for c in alphabet if not c.isupper())
     digest = hashlib.sha256(seed.encode()).digest()
     while len(digest) < length:
         digest += hashlib.sha256(digest).digest()
@@ -129,7 +131,13 @@ class ProgramMocks(pulumi.runtime.Mocks):
             seed = f"password:{args.name}:{json.dumps(state.get('keepers'), sort_keys=True)}"
             state["result"] = secret(_mock_string(seed, int(state["length"])))
         elif args.typ == "random:index/randomString:RandomString":
-            state["result"] = _mock_string(f"string:{args.name}", int(state["length"]))
+            # A new `keepers` value replaces the string, as the real provider does.
+            keepers = state.get("keepers")
+            seed = f"string:{args.name}" + (
+                f":{json.dumps(keepers, sort_keys=True)}" if keepers else ""
+            )
+            upper = state.get("upper") is not False
+            state["result"] = _mock_string(seed, int(state["length"]), upper)
         elif args.typ == "pulumi-python:dynamic/authentik:ProxyProvider":
             # Authentik numbers its providers; the stand-in number is stable per name.
             state["pk"] = int(hashlib.sha256(args.name.encode()).hexdigest()[:4], 16)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from e2e import build, certmanager
+from e2e import build, certmanager, cnpg
 from e2e.cluster import Cluster, running_cluster
 from e2e.homelab import SECRETS, SETTINGS, seed_consumers
 from e2e.stack import Stack
@@ -46,6 +46,7 @@ def cluster(tools: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cl
         install_crds(running)
         seed_consumers(running)
         running.background("cert-manager stand-in", lambda: certmanager.issue(running))
+        running.background("CloudNativePG stand-in", lambda: cnpg.reconcile(running))
         yield running
 
 
@@ -55,7 +56,11 @@ def install_crds(cluster: Cluster) -> None:
     cert-manager's Certificate."""
     import gzip
 
-    manifests = [(CRDS / "longhorn-recurringjob.yaml").read_text()]
+    manifests = [
+        (CRDS / "longhorn-recurringjob.yaml").read_text(),
+        # CloudNativePG's Cluster (mailstack:storage: postgresql), written from its Go type.
+        (CRDS / "cnpg-cluster.yaml").read_text(),
+    ]
     for name in ("crd-servicemonitors.yaml.gz", "crd-prometheusrules.yaml.gz"):
         manifests.append(
             gzip.decompress((VENDOR / "prometheus-operator" / name).read_bytes()).decode()

@@ -110,9 +110,18 @@ def test_up_creates_every_rendered_object_with_its_rendered_fields(
     cluster: Cluster, deployed: Any
 ) -> None:
     stack, _up, _authentik, workdir = deployed
+    assert rendered_but_not_live(cluster, stack, workdir) == []
+
+
+def rendered_but_not_live(cluster: Cluster, stack: Stack, workdir: Path) -> list[str]:
+    """Every object `make render` writes for the stack's settings, looked up in the API server:
+    what is missing, or differs in a field the render sets."""
     rendered = rendered_objects(render(stack, workdir / "rendered"))
     live_objects = state_objects(stack)
     bases = {o["name"][:-9] for o in live_objects if o["autonamed"]}
+    # The bootstrap Secret's suffix is a RandomString's result: the real provider's here, a
+    # mock's in the render (components/stalwart/v016/admin.py).
+    bases.add("stalwart-bootstrap")
     problems: list[str] = []
     for expected in rendered:
         kind, meta = expected["kind"], expected["metadata"]
@@ -148,7 +157,7 @@ def test_up_creates_every_rendered_object_with_its_rendered_fields(
             )
             missing = wanted - set(live.get("data") or {})
             problems.extend(f"{kind} {name}: key {key} missing" for key in sorted(missing))
-    assert problems == []
+    return problems
 
 
 def test_a_second_preview_shows_no_changes(deployed: Any) -> None:

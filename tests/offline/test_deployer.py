@@ -54,6 +54,13 @@ def scenarios() -> dict[str, StackRun]:
             V015, upgrade={"phase": "recover"}, image=V016_IMAGE, upgradeExport=EXPORT
         ),
         "upgrade: done": upgrade_run(COPIED, image=V016_IMAGE),
+        "v0.16 on PostgreSQL with two pods": stack_run(
+            {
+                "mailstack:image": V016_IMAGE,
+                "mailstack:storage": "postgresql",
+                "mailstack:replicas": "2",
+            }
+        ),
     }
 
 
@@ -207,6 +214,10 @@ def test_and_not_more_than_that():
         Need("stalwart", "", "pods/exec", "create"),
         Need("longhorn-system", "longhorn.io", "volumes", "delete"),
         Need(None, "rbac.authorization.k8s.io", "clusterroles", "create"),
+        # PostgreSQL's kinds only where the render has them (offline/deployer.py STORAGE_RULES).
+        Need("stalwart", "apps", "statefulsets", "create"),
+        Need("stalwart", "postgresql.cnpg.io", "clusters", "create"),
+        Need("stalwart", "policy", "poddisruptionbudgets", "create"),
     ]
     assert [need for need in refused if allows(manifest, need)] == []
 

@@ -111,7 +111,7 @@ def test_the_recovery_admin_is_read_optionally_from_the_bootstrap_secret(v016):
     source = env["STALWART_RECOVERY_ADMIN"]["valueFrom"]["secretKeyRef"]
     bootstrap = v016.get(*BOOTSTRAP)
     assert source == {
-        "name": bootstrap.state["metadata"]["name"],  # auto-named: a new name per value
+        "name": bootstrap.state["metadata"]["name"],
         "key": "recovery-admin",
         "optional": True,  # the apply Job removes the key: the pod starts without it
     }
@@ -123,9 +123,11 @@ def test_the_recovery_admin_is_read_optionally_from_the_bootstrap_secret(v016):
     assert sha512_crypt.verify(ADMIN_PASSWORD, digest)
     # A new password is a new Secret (a new name: the pod rolls); the key the Job removed from
     # the live Secret is never put back.
-    assert "name" not in bootstrap.inputs["metadata"]
-    assert bootstrap.replace_on_changes == ["stringData"]
-    assert bootstrap.ignore_changes == ["data"]
+    suffix = v016.get("random:index/randomString:RandomString", "stalwart-bootstrap-suffix")
+    assert source["name"] == f"stalwart-bootstrap-{suffix.state['result']}"
+    assert is_secret_value(suffix.inputs["keepers"])
+    assert reveal(suffix.inputs["keepers"])["adminHash"] == digest
+    assert bootstrap.ignore_changes == ["data", "stringData"]
     # Outside recovery the pod's own Secret has no recovery admin.
     values = reveal(v016.get(*SECRET).inputs["stringData"])
     assert "recovery-admin" not in values
