@@ -119,7 +119,7 @@ def test_each_pod_is_its_own_node_and_mounts_no_claim(clustered):
 
 def test_nats_is_the_plans_coordinator_and_the_pods_restart_when_it_changes(clustered):
     operations = plan_of(clustered)
-    assert operations[-1] == coordinator.plan_fragment()[0]
+    assert operations[-1] == coordinator.plan_fragment(clustered=True)[0]
     assert operations[-1]["value"]["addresses"] == {"stalwart-nats:4222": True}
     assert plan_problems(operations) == []
     nats = clustered.get("kubernetes:apps/v1:StatefulSet", "stalwart-nats").inputs
@@ -154,7 +154,16 @@ def test_one_pod_on_postgresql_has_no_coordinator(single):
     assert single.get(*STATEFULSET).inputs["spec"]["replicas"] == 1
     names = {r.name for r in single.resources}
     assert "stalwart-nats" not in names and "stalwart-disruption-budget" not in names
-    assert all(op["object"] != "Coordinator" for op in plan_of(single))
+    # Declared Disabled: a scale-down from two pods leaves no pointer to the removed NATS.
+    assert plan_of(single)[-1] == {
+        "@type": "update",
+        "object": "Coordinator",
+        "value": {"@type": "Disabled"},
+    }
+    assert plan_problems(plan_of(single)) == []
+    apply = single.get("kubernetes:batch/v1:Job", "stalwart-apply-job").inputs
+    step = apply["spec"]["template"]["spec"]["initContainers"][0]
+    assert {e["name"]: e.get("value") for e in step["env"]}["RESTART_AFTER"] == "Coordinator"
     assert single.outputs["stalwartData"]["storage"] == "postgresql"
 
 

@@ -60,7 +60,7 @@ def apply_job(
             inputs.args.relay,
             inputs.args.auth_mechanisms,
             certificate=inputs.args.tls is not None,
-            clustered=inputs.args.storage.clustered,
+            coordinator=_coordinator(inputs),
         )
     )
     plans = k8s.core.v1.ConfigMap(
@@ -225,10 +225,17 @@ def _pod_env(inputs: RuntimeInputs) -> list[k8s.core.v1.EnvVarArgs]:
     ]
 
 
+def _coordinator(inputs: RuntimeInputs) -> str | None:
+    storage = inputs.args.storage
+    if not storage.postgresql:
+        return None
+    return "nats" if storage.clustered else "disabled"
+
+
 def _restart_after(inputs: RuntimeInputs) -> list[k8s.core.v1.EnvVarArgs]:
-    """More than one pod: the Coordinator is read at start only, so the pods restart when the
-    plan writes it (incluster/jmap_jobs.py)."""
-    if not inputs.args.storage.clustered or inputs.claim.recovery:
+    """On PostgreSQL the plan declares the Coordinator, which Stalwart reads at start only, so
+    the pods restart when the plan writes it (incluster/jmap_jobs.py)."""
+    if not inputs.args.storage.postgresql or inputs.claim.recovery:
         return []
     return [k8s.core.v1.EnvVarArgs(name="RESTART_AFTER", value="Coordinator"), *_pod_env(inputs)]
 

@@ -41,9 +41,13 @@ def address() -> str:
     return f"{NAME}:{CLIENT_PORT}"
 
 
-def plan_fragment() -> list[dict[str, Any]]:
-    """The plan's Coordinator singleton. Stalwart reads it only at start: the apply Job
-    restarts the pods when it changes (incluster/jmap_jobs.py `RESTART_AFTER`)."""
+def plan_fragment(clustered: bool) -> list[dict[str, Any]]:
+    """The plan's Coordinator singleton on PostgreSQL: the stack's NATS for more than one pod,
+    else `Disabled`, declared so that a scale-down to one pod does not leave Stalwart pointing at
+    the NATS the stack removed. Stalwart reads it only at start: the apply Job restarts the pods
+    when it changes (incluster/jmap_jobs.py `RESTART_AFTER`)."""
+    if not clustered:
+        return [{"@type": "update", "object": "Coordinator", "value": {"@type": "Disabled"}}]
     return [
         {
             "@type": "update",

@@ -70,8 +70,9 @@ class PlanInputs:
     """SASL mechanisms offered on submission without TLS."""
     certificate: bool = False
     """Serve the mounted cert-manager certificate (`mailstack:tls`) on the TLS listener."""
-    clustered: bool = False
-    """More than one pod: the Coordinator points at the stack's NATS (v016/coordinator.py)."""
+    coordinator: str | None = None
+    """PostgreSQL: `nats` (more than one pod: the stack's NATS, v016/coordinator.py) or
+    `disabled` (one pod, also after a scale-down); RocksDB: None, the plan leaves it alone."""
 
 
 def expression(*pairs: tuple[str, str], otherwise: str) -> dict[str, Any]:
@@ -106,7 +107,7 @@ LISTENERS = {
 def render_plan(inputs: PlanInputs) -> list[dict[str, Any]]:
     """The plan's operations in order (incluster/plan_apply.py applies them in this order)."""
     extras = (certificate_plan() if inputs.certificate else []) + (
-        coordinator.plan_fragment() if inputs.clustered else []
+        coordinator.plan_fragment(inputs.coordinator == "nats") if inputs.coordinator else []
     )
     return _settings_plan(inputs) + extras
 
