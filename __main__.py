@@ -115,6 +115,7 @@ if monitoring.enabled:
                 namespace=settings.namespace,
                 job=server.service_name,
                 deployments=server.deployment_names,
+                statefulsets=server.statefulset_names,
                 claims=server.claim_names,
                 runbook=monitoring.runbook_url,
             ),

@@ -34,6 +34,8 @@ class RuleInputs:
     section."""
     canary: str = CRONJOB_NAME
     """The canary CronJob's name: the monitoring component's own."""
+    statefulsets: tuple[str, ...] = ()
+    """The Stalwart StatefulSets (v0.16 on PostgreSQL); none on RocksDB."""
 
 
 def went_up(metric: str, window: str) -> str:
@@ -64,6 +66,8 @@ def alert_rules(inputs: RuleInputs) -> dict[str, Any]:
 
     deployments = "|".join(inputs.deployments)
     on_deployments = f'namespace="{inputs.namespace}",deployment=~"{deployments}"'
+    statefulsets = "|".join(inputs.statefulsets)
+    on_statefulsets = f'namespace="{inputs.namespace}",statefulset=~"{statefulsets}"'
     claims = "|".join(inputs.claims)
     on_claims = f'namespace="{inputs.namespace}",persistentvolumeclaim=~"{claims}"'
     cronjob = f'namespace="{inputs.namespace}",cronjob="{inputs.canary}"'
@@ -81,10 +85,18 @@ def alert_rules(inputs: RuleInputs) -> dict[str, Any]:
         _alert(
             "StalwartNotReady",
             f"kube_deployment_status_replicas_available{{{on_deployments}}}"
-            f" < kube_deployment_spec_replicas{{{on_deployments}}}",
+            f" < kube_deployment_spec_replicas{{{on_deployments}}}"
+            + (
+                f" or kube_statefulset_status_replicas_ready{{{on_statefulsets}}}"
+                f" < kube_statefulset_replicas{{{on_statefulsets}}}"
+                if inputs.statefulsets
+                else ""
+            ),
             "10m",
             "critical",
-            "Stalwart's Deployment {{ $labels.deployment }} has no ready pod.",
+            "Stalwart's StatefulSet {{ $labels.statefulset }} has fewer ready pods than asked."
+            if inputs.statefulsets
+            else "Stalwart's Deployment {{ $labels.deployment }} has no ready pod.",
             inputs,
         ),
         _alert(

@@ -118,6 +118,8 @@ class StalwartServer(pulumi.ComponentResource):
     """The Service's Kubernetes name (a ServiceMonitor names its scrape job after it)."""
     service_labels: dict[str, str]
     """The labels of the Service `stalwart` (what a ServiceMonitor selects)."""
+    statefulset_names: tuple[str, ...]
+    """The Kubernetes names of Stalwart's StatefulSets (v0.16 on PostgreSQL; else none)."""
     deployment_names: tuple[str, ...]
     """The Kubernetes names of Stalwart's Deployments, the upgrade's copy included whether it
     exists yet or not (what alerts watch)."""
@@ -238,6 +240,7 @@ class StalwartServer(pulumi.ComponentResource):
         self.service_name = SERVICE_NAME
         self.service_labels = standard_labels(name, "mail-server")
         self.deployment_names = (DEPLOYMENT_NAME, f"{DEPLOYMENT_NAME}-{UPGRADED_SUFFIX}")
+        self.statefulset_names = (DEPLOYMENT_NAME,) if args.storage.postgresql else ()
         self.claim_names = tuple(claim.claim for claim in args.data.claims)
         self.webmail_url = f"https://{args.webmail_fqdn}"
         self.tailnet_url = tailscale.status.apply(published_url)
@@ -252,6 +255,7 @@ class StalwartServer(pulumi.ComponentResource):
                 "service_name": self.service_name,
                 "service_labels": self.service_labels,
                 "deployment_names": list(self.deployment_names),
+                "statefulset_names": list(self.statefulset_names),
                 "claim_names": list(self.claim_names),
                 "webmail_url": self.webmail_url,
                 "tailnet_url": self.tailnet_url,

@@ -3,6 +3,7 @@ on the series that mean trouble and stay quiet on healthy ones."""
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from pathlib import Path
 from typing import Any
@@ -277,3 +278,46 @@ def test_every_dashboard_query_is_promql_promtool_accepts(tmp_path):
     result = run("check", "rules", tmp_path / "panels.yaml")
     assert result.returncode == 0, result.stdout + result.stderr
     assert f"SUCCESS: {len(records)} rules found" in result.stdout
+
+
+@pytest.mark.parametrize(("ready", "fires"), [("1x20", True), ("2x20", False)])
+def test_not_ready_watches_the_statefulset_on_postgresql(tmp_path, ready, fires):
+    """mailstack:storage: postgresql runs a StatefulSet: one of two pods not ready fires."""
+    inputs = dataclasses.replace(INPUTS, statefulsets=("stalwart",))
+    rules = alert_rules(inputs)
+    (tmp_path / "rules.yaml").write_text(yaml.safe_dump(rules, sort_keys=False))
+    rule = next(r for r in rules["groups"][0]["rules"] if r["alert"] == "StalwartNotReady")
+    labels = f'{KSM},statefulset="stalwart"'
+    summary = rule["annotations"]["summary"].replace("{{ $labels.statefulset }}", "stalwart")
+    alert = {
+        "exp_labels": {
+            "severity": "critical",
+            "job": "kube-state-metrics",
+            "namespace": "stalwart",
+            "statefulset": "stalwart",
+        },
+        "exp_annotations": {**rule["annotations"], "summary": summary},
+    }
+    test = {
+        "rule_files": [str(tmp_path / "rules.yaml")],
+        "evaluation_interval": "1m",
+        "tests": [
+            {
+                "interval": "1m",
+                "input_series": [
+                    series("kube_statefulset_status_replicas_ready", labels, ready),
+                    series("kube_statefulset_replicas", labels, "2x20"),
+                ],
+                "alert_rule_test": [
+                    {
+                        "eval_time": "15m",
+                        "alertname": "StalwartNotReady",
+                        "exp_alerts": [alert] if fires else [],
+                    }
+                ],
+            }
+        ],
+    }
+    (tmp_path / "test.yaml").write_text(yaml.safe_dump(test, sort_keys=False))
+    result = run("test", "rules", tmp_path / "test.yaml")
+    assert result.returncode == 0, result.stdout + result.stderr
