@@ -45,3 +45,21 @@ def test_two_stalwart_pods_on_cloudnativepg_with_nats(
     assert rendered_but_not_live(cluster, stack, tmp_path) == []
     preview = stack.preview("--expect-no-changes", "--diff", check=False)
     assert preview.returncode == 0, preview.stdout[-6000:] + preview.stderr[-2000:]
+
+    # CI's deploy identity, with the RBAC this render writes (offline/deployer.py adds the
+    # StatefulSet, PodDisruptionBudget and Cluster rules only for a PostgreSQL stack): a third
+    # pod, one more database instance, and back, under the real authorizer and awaiters.
+    manifest = (tmp_path / "rendered" / "deployer-rbac.yaml").read_text()
+    cluster.kubectl("apply", "-f", "-", stdin=manifest)
+    identity = cluster.service_account_kubeconfig("stalwart", "mailstack-deployer", tmp_path)
+    as_deployer = {"KUBECONFIG": str(identity)}
+    stack.set("mailstack:replicas", "3")
+    stack.set_path("mailstack:storage", {**SCALED["mailstack:storage"], "instances": 3})
+    stack.up("--refresh", env=as_deployer)
+    assert cluster.get("statefulset", "stalwart", "-n", "stalwart")["status"]["readyReplicas"] == 3
+    stack.set("mailstack:replicas", "1")  # one pod: NATS and both budgets go
+    stack.up("--refresh", env=as_deployer)
+    assert cluster.get("statefulset", "stalwart", "-n", "stalwart")["spec"]["replicas"] == 1
+    gone = cluster.kubectl("get", "statefulset", "stalwart-nats", "-n", "stalwart", check=False)
+    assert gone.returncode != 0 and "NotFound" in gone.stderr
+    assert cluster.get("poddisruptionbudgets", "-n", "stalwart")["items"] == []
