@@ -75,7 +75,7 @@ accounts = ServiceAccounts(
         smtp_host=server.smtp_host,
         smtp_port=server.smtp_port,
         image=settings.reconciler_image,
-        data_claim_uid=server.data_claim.metadata.apply(lambda m: m.uid or ""),
+        data_claim_uid=server.data_claim_uid,
         ready=server.ready,
         generation=server.serving_generation,
     ),

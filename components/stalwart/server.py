@@ -137,7 +137,9 @@ class StalwartServer(pulumi.ComponentResource):
     serving_generation: str | None
     """The generation of the Stalwart that serves, if one does."""
     data_claim: k8s.core.v1.PersistentVolumeClaim
-    """The claim that serves, else the first (its UID reruns the accounts Job after a restore)."""
+    """The claim that serves, else the first."""
+    data_claim_uid: pulumi.Output[str]
+    """That claim's UID: a restored claim is a new object, which reruns the accounts Job."""
 
     def __init__(
         self, name: str, args: StalwartServerArgs, opts: pulumi.ResourceOptions | None = None
@@ -227,6 +229,7 @@ class StalwartServer(pulumi.ComponentResource):
         self.ready = runtimes[serving.role].ready if serving else None
         self.serving_generation = serving.generation if serving else None
         self.data_claim = claims[serving.role if serving else "primary"]
+        self.data_claim_uid = self.data_claim.metadata.apply(lambda meta: meta.uid or "")
         self.http_url = http_url
         self.smtp_host = service_name.apply(lambda svc: f"{svc}.{args.namespace}.svc.cluster.local")
         self.smtp_port = SUBMISSION_PORT

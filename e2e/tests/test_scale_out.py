@@ -15,10 +15,8 @@ from e2e.stack import Stack
 from e2e.tests.conftest import StackFactory
 from e2e.tests.test_fresh_stack import rendered_but_not_live
 
-SCALED = {
-    "mailstack:storage": {"engine": "postgresql", "instances": 2, "size": "5Gi"},
-    "mailstack:replicas": "2",
-}
+STORAGE: dict[str, object] = {"engine": "postgresql", "instances": 2, "size": "5Gi"}
+SCALED: dict[str, object] = {"mailstack:storage": STORAGE, "mailstack:replicas": "2"}
 
 
 def test_two_stalwart_pods_on_cloudnativepg_with_nats(
@@ -54,7 +52,7 @@ def test_two_stalwart_pods_on_cloudnativepg_with_nats(
     identity = cluster.service_account_kubeconfig("stalwart", "mailstack-deployer", tmp_path)
     as_deployer = {"KUBECONFIG": str(identity)}
     stack.set("mailstack:replicas", "3")
-    stack.set_path("mailstack:storage", {**SCALED["mailstack:storage"], "instances": 3})
+    stack.set_path("mailstack:storage", {**STORAGE, "instances": 3})
     stack.up("--refresh", env=as_deployer)
     assert cluster.get("statefulset", "stalwart", "-n", "stalwart")["status"]["readyReplicas"] == 3
     stack.set("mailstack:replicas", "1")  # one pod: NATS and both budgets go
