@@ -266,6 +266,7 @@ class StalwartServer(pulumi.ComponentResource):
                 "ready": self.ready,
                 "serving_generation": self.serving_generation,
                 "data_claim": self.data_claim,
+                "data_claim_uid": self.data_claim_uid,
             }
         )
 
