@@ -22,8 +22,11 @@ JOB_RESOURCES = k8s.core.v1.ResourceRequirementsArgs(
 
 def job_labels(instance: str) -> dict[str, str]:
     """Labels of the server's own Jobs' pods and their service account (the NetworkPolicy lets
-    the pods reach every listener)."""
-    return standard_labels(instance, "apply")
+    the pods reach every listener). Their `app.kubernetes.io/instance` is not the server's: the
+    Service, the NetworkPolicy, the disruption budget and the Jobs' own restarts select Stalwart's
+    pods by name and instance, and a Job's pod must match none of them (it would be an endpoint
+    of the Service, be held to Stalwart's egress rules, and delete itself)."""
+    return standard_labels(f"{instance}-jobs", "apply")
 
 
 def jobs_account(

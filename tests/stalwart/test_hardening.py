@@ -194,3 +194,40 @@ def test_the_pod_leaves_a_lost_node_after_30_seconds_not_300(run_stack, image):
         }
         for condition in ("unreachable", "not-ready")
     ]
+
+
+def _templates(run):
+    """(kind, name, pod template labels) of every workload the render has."""
+    for registration in run.resources:
+        kind = registration.type.rsplit(":", 1)[-1]
+        spec = registration.inputs.get("spec") or {}
+        if kind == "CronJob":
+            spec = spec["jobTemplate"]["spec"]
+        if kind in ("Deployment", "StatefulSet", "Job", "CronJob"):
+            labels = ((spec.get("template") or {}).get("metadata") or {}).get("labels") or {}
+            yield kind, registration.name, labels
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"mailstack:image": V016_IMAGE, "mailstack:monitoring": {"enabled": True}},
+        {
+            "mailstack:image": V016_IMAGE,
+            "mailstack:storage": "postgresql",
+            "mailstack:replicas": "2",
+        },
+    ],
+    ids=["v0.16", "v0.16-postgresql"],
+)
+def test_only_stalwarts_own_pods_match_its_selector(run_stack, overrides):
+    """The Service, the NetworkPolicy, the disruption budget and the Jobs' restarts select
+    Stalwart's pods: a Job's pod among them would receive mail traffic, lose its egress and
+    delete itself."""
+    run = run_stack(overrides)
+    selector = run.get("kubernetes:core/v1:Service", "stalwart-service").inputs["spec"]["selector"]
+    matching = {
+        (kind, name) for kind, name, labels in _templates(run) if selector.items() <= labels.items()
+    }
+    assert matching and {kind for kind, _ in matching} <= {"Deployment", "StatefulSet"}
+    assert all(name.startswith("stalwart-") and "nats" not in name for _, name in matching)
