@@ -3,6 +3,7 @@
     python3 -m incluster.jmap_jobs apply PLAN...  # NDJSON plans, in order (incluster/plan_apply.py)
     python3 -m incluster.jmap_jobs accounts    # the service accounts (the accounts Job)
     python3 -m incluster.jmap_jobs listeners   # after the plan: are 587/993 bound?
+    python3 -m incluster.jmap_jobs door        # the recovery admin on, when nobody logs in
     python3 -m incluster.jmap_jobs admin       # the administrator; then the recovery admin off
     python3 -m incluster.jmap_jobs pods-gone   # the upgrade's gate: no v0.15 pod left
 
@@ -18,7 +19,7 @@ Environment:
   share the password)
 - ``apply``: ``RESTART_AFTER`` (optional: object types Stalwart reads only at start, e.g.
   ``Coordinator``; when the plan wrote one, the pods of ``POD_SELECTOR`` are deleted)
-- ``admin``: ``ADMIN_HASH_FILE`` (the password's hash, which the account stores),
+- ``door`` and ``admin``: ``ADMIN_HASH_FILE`` (the password's hash, which the account stores),
   ``BOOTSTRAP_SECRET`` and ``BOOTSTRAP_KEY`` (the Secret key the pod reads
   ``STALWART_RECOVERY_ADMIN`` from, optionally), ``POD_SELECTOR``, ``POD_NAMESPACE``
 - ``accounts``: ``ACCOUNTS_FILE``, JSON ``{"domain": "example.com", "accounts": [{"name",
@@ -39,6 +40,7 @@ Exit 0 on success, 1 on failure; the last line summarises the run and never hold
 from __future__ import annotations
 
 import argparse
+import base64
 import http.client
 import json
 import os
@@ -365,9 +367,10 @@ def _disabled(permissions: object) -> tuple[object, set[str]]:
     return permissions.get("@type"), set(disabled) if isinstance(disabled, dict) else set()
 
 
-def ensure_admin(jmap: Jmap, address: str, secret_hash: str, log: Log) -> str:
+def ensure_admin(jmap: Jmap, address: str, secret_hash: str, log: Log, reset: bool = False) -> str:
     """Creates the administrator `address` or brings it to `admin_body`; its credentials are
-    rewritten only when the password changed (the fingerprint in its description)."""
+    rewritten when the password changed (the fingerprint in its description) or with `reset`
+    (the administrator refused the stack's password: changed by hand in the WebUI)."""
     name, _, domain = address.partition("@")
     domain_ref = domain_id(jmap, domain)
     body = admin_body(name, domain_ref, secret_hash)
@@ -388,7 +391,7 @@ def ensure_admin(jmap: Jmap, address: str, secret_hash: str, log: Log) -> str:
     patch: dict[str, object] = {}
     if current.get("description") != body["description"]:
         patch["description"] = body["description"]
-    if match.group(1) != fingerprint(secret_hash):
+    if reset or match.group(1) != fingerprint(secret_hash):
         patch["credentials"] = body["credentials"]
     if current.get("roles") != body["roles"]:
         patch["roles"] = body["roles"]
@@ -526,6 +529,19 @@ class BootstrapKey:
         data = secret.get("data") if isinstance(secret, dict) else None
         return isinstance(data, dict) and self.key in data
 
+    def open(self, value: str) -> None:
+        """Writes the key (a JSON merge patch, RFC 7386)."""
+        encoded = base64.b64encode(value.encode()).decode()
+        self.client.json(
+            f"patch secret {self.name}",
+            self.client.send(
+                "PATCH",
+                self.path,
+                {"data": {self.key: encoded}},
+                content_type="application/merge-patch+json",
+            ),
+        )
+
     def remove(self) -> None:
         """A JSON merge patch (RFC 7386) that drops the key: idempotent."""
         self.client.json(
@@ -537,6 +553,57 @@ class BootstrapKey:
                 content_type="application/merge-patch+json",
             ),
         )
+
+
+def wait_healthy(jmap: Jmap, timeout: float, sleep: Sleep, log: Log) -> None:
+    """Until `/healthz/ready` answers 200 (no credentials)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            health = jmap.client.send("GET", "/healthz/ready", auth=False)
+            if health.status == 200:
+                return
+            reason = f"GET /healthz/ready: HTTP {health.status}"
+        except Unreachable as err:
+            reason = str(err)
+        if time.monotonic() >= deadline:
+            raise ClientError(f"Stalwart not ready after {timeout:g}s; last problem: {reason}")
+        log(f"waiting for stalwart: {reason}")
+        sleep(2.0)
+
+
+def open_recovery_admin(
+    admin: Jmap,
+    recovery: Jmap,
+    key: BootstrapKey,
+    secret_hash: str,
+    pods: Callable[[], Pods],
+    timeout: float,
+    sleep: Sleep,
+    log: Log,
+) -> str:
+    """When the password is accepted by neither the administrator nor the recovery admin (a
+    fresh server, a new password): the key `admin:<hash>`, and Stalwart restarted on it."""
+    wait_healthy(admin, timeout, sleep, log)
+    if probe(admin) == 200:
+        return "recovery admin: not needed, the administrator is accepted"
+    if probe(recovery) == 200:
+        return "recovery admin: open"
+    key.open(f"admin:{secret_hash}")
+    restarted = pods().restart()
+    log(f"recovery admin: key written, restarting {', '.join(restarted) or 'nothing'} on it")
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        sleep(2.0)
+        try:
+            if probe(recovery) == 200:
+                return "recovery admin: open after the restart"
+        except Unreachable as err:
+            log(f"waiting for stalwart: {err}")
+    raise ClientError(
+        f"the recovery admin is still refused {timeout:g}s after the restart: does the pod read "
+        f"STALWART_RECOVERY_ADMIN from {key.name}?"
+    )
 
 
 def close_recovery_admin(
@@ -611,7 +678,9 @@ def main(
     sleep: Sleep = time.sleep,
 ) -> int:
     parser = argparse.ArgumentParser(description="Stalwart v0.16 in-cluster jobs")
-    parser.add_argument("command", choices=["apply", "accounts", "admin", "listeners", "pods-gone"])
+    parser.add_argument(
+        "command", choices=["apply", "accounts", "door", "admin", "listeners", "pods-gone"]
+    )
     parser.add_argument("plans", nargs="*", help="apply: NDJSON plan files, applied in order")
     parser.add_argument(
         "--recovery",
@@ -674,7 +743,7 @@ def main(
             jmap = wait_until_ready(admins, ready, retries, sleep, _print)
             sync_accounts(jmap, desired.domain, desired.accounts, summary, _print)
             result = f"accounts ok: {summary.counts()}"
-        elif command == "admin":
+        elif command in ("door", "admin"):
             if len(admins) != 2 or "@" not in users[0]:
                 raise ClientError(
                     "admin needs STALWART_ADMIN_USER (the administrator's address) and "
@@ -685,8 +754,23 @@ def main(
                 raise ClientError("ADMIN_HASH_FILE does not hold a crypt(3) hash")
             redact.add(secret_hash)
             key = BootstrapKey(env, redact, request)
+            if command == "door":
+                result = open_recovery_admin(
+                    admins[0],
+                    admins[1],
+                    key,
+                    secret_hash,
+                    lambda: Pods(env, redact, request),
+                    ready,
+                    sleep,
+                    _print,
+                )
+                _print(result)
+                return 0
             jmap = wait_until_ready(admins, ready, retries, sleep, _print)
-            _print(ensure_admin(jmap, users[0], secret_hash, _print))
+            # Logged in as the recovery admin: the administrator refused the stack's password.
+            reset = jmap is not admins[0]
+            _print(ensure_admin(jmap, users[0], secret_hash, _print, reset=reset))
             result = close_recovery_admin(
                 admins[0], admins[1], key, lambda: Pods(env, redact, request), ready, sleep, _print
             )

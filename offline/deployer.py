@@ -55,8 +55,9 @@ STACK_NAMESPACE_RULES: list[tuple[str, list[str], list[str]]] = [
     ("", ["endpoints", "events"], READ),
     ("apps", ["replicasets"], READ),
 ]
-# mailstack:storage: postgresql, in the stack's namespace only when the render has them (the
-# setting is fixed for a stack's life: a RocksDB stack never needs them, a PostgreSQL one always).
+# mailstack:storage: postgresql, in the stack's namespace only for a PostgreSQL stack (the
+# setting is fixed for a stack's life: a RocksDB stack never needs them, a PostgreSQL one always,
+# all three whatever its replica count).
 # The StatefulSet awaiter follows the StatefulSet and its pods (statefulset.go); the Cluster's
 # waitFor reads it back.
 STORAGE_RULES: dict[tuple[str, str], list[str]] = {
@@ -169,7 +170,9 @@ def touched(objects: list[Registration]) -> Touched:
         },
         tuple(sorted(owned)),
         other,
-        tuple(sorted(extra)),
+        # All of them once any is there: a PostgreSQL stack of one pod has no disruption
+        # budget, but scaling it to two (or back) needs the rule before the render has it.
+        tuple(sorted(STORAGE_RULES)) if extra else (),
     )
 
 

@@ -77,19 +77,26 @@ def _bootstrap(cluster: Cluster) -> str:
     return str(source["name"])
 
 
-def test_the_recovery_admin_once_closed_stays_closed_and_a_new_password_reopens_it(
+def _key(cluster: Cluster, name: str) -> bool:
+    return "recovery-admin" in (cluster.get("secret", name, "-n", "stalwart").get("data") or {})
+
+
+def test_the_recovery_admin_key_is_the_jobs_alone_and_a_new_password_is_a_new_secret(
     cluster: Cluster, ci: dict[str, Any]
 ) -> None:
     """components/stalwart/v016/admin.py under the real authorizer and the real provider: the
-    Jobs' account may remove the key from that one Secret and read no other; the deploy
-    workflow (`up --refresh`) then neither puts the key back nor sees a change; a new admin
-    password is a new Secret, with the key, that the pod and the Jobs' Role follow."""
+    stack creates the bootstrap Secret empty; the Jobs' account may write and remove its key on
+    that one Secret and read no other; the deploy workflow (`up --refresh`) leaves the key as the
+    Job left it and shows no change; a new admin password is a new, empty Secret that the pod and
+    the Jobs' Role follow (not the old one's data carried over)."""
     stack: Stack = ci["stack"]
     name = _bootstrap(cluster)
-    assert "recovery-admin" in cluster.get("secret", name, "-n", "stalwart")["data"]
+    assert not _key(cluster, name)
     patch = ["patch", "secret", "-n", "stalwart", "--type", "merge", "--as", JOBS]
-    cluster.kubectl(*patch, name, "-p", '{"data": {"recovery-admin": null}}')
-    assert "recovery-admin" not in (cluster.get("secret", name, "-n", "stalwart").get("data") or {})
+    cluster.kubectl(*patch, name, "-p", '{"data": {"recovery-admin": "YWRtaW46eA=="}}')  # door
+    deploy(stack)
+    assert _key(cluster, name)  # the stack leaves the Job's key alone
+    cluster.kubectl(*patch, name, "-p", '{"data": {"recovery-admin": null}}')  # administrator
     pod_secret = next(
         item["metadata"]["name"]
         for item in cluster.get("secrets", "-n", "stalwart")["items"]
@@ -100,7 +107,7 @@ def test_the_recovery_admin_once_closed_stays_closed_and_a_new_password_reopens_
         assert denied.returncode != 0 and "forbidden" in denied.stderr, verb
 
     deploy(stack)
-    assert "recovery-admin" not in (cluster.get("secret", name, "-n", "stalwart").get("data") or {})
+    assert not _key(cluster, name)
     result = stack.preview("--refresh", "--expect-no-changes", "--diff", check=False)
     assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
 
@@ -108,7 +115,7 @@ def test_the_recovery_admin_once_closed_stays_closed_and_a_new_password_reopens_
     deploy(stack)
     renamed = _bootstrap(cluster)
     assert renamed != name
-    assert "recovery-admin" in cluster.get("secret", renamed, "-n", "stalwart")["data"]
+    assert not _key(cluster, renamed)  # empty: the apply Job writes the new hash itself
     gone = cluster.kubectl("get", "secret", name, "-n", "stalwart", check=False)
     assert gone.returncode != 0 and "NotFound" in gone.stderr
     role = cluster.get("role", "stalwart-jobs", "-n", "stalwart")

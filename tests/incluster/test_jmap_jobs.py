@@ -3,10 +3,12 @@ Stalwart's JMAP endpoints and of the Kubernetes API on 127.0.0.1."""
 
 from __future__ import annotations
 
+import base64
 import json
 from pathlib import Path
 
 import pytest
+from passlib.hash import sha512_crypt
 
 from components.credentials import hash_password
 from incluster import jmap_jobs
@@ -301,13 +303,15 @@ def test_the_gate_fails_when_the_pod_never_goes(tmp_path, capsys):
 ADMIN = "mailstack-admin@example.com"
 
 
-def admin_run(standin: JmapStandin, kube: PodsStandin, tmp_path: Path, **env: str) -> int:
+def admin_run(
+    standin: JmapStandin, kube: PodsStandin, tmp_path: Path, command: str = "admin", **env: str
+) -> int:
     (tmp_path / "token").write_text(kube.token)
     (tmp_path / "hash").write_text(hash_password(standin.admin_password, "saltsaltsalt") + "\n")
     return run(
         standin,
         tmp_path,
-        "admin",
+        command,
         STALWART_ADMIN_USER=ADMIN,
         FALLBACK_ADMIN_USER="admin",
         ADMIN_HASH_FILE=str(tmp_path / "hash"),
@@ -324,14 +328,24 @@ def admin_run(standin: JmapStandin, kube: PodsStandin, tmp_path: Path, **env: st
 @pytest.fixture
 def kube(standin):
     """The pod reads STALWART_RECOVERY_ADMIN from the bootstrap Secret's key, optionally, when
-    it starts: a restart after the key is gone starts Stalwart without the recovery admin."""
-    secrets = {"stalwart-bootstrap": {"recovery-admin": "YWRtaW46JDYkLi4u"}}
+    it starts: the stack creates the Secret empty, so a fresh server starts without it; a
+    restart after the Job wrote (removed) the key starts Stalwart with (without) it."""
+    secrets: dict[str, dict[str, str]] = {"stalwart-bootstrap": {}}
+    standin.recovery_admin = False
 
     def restart() -> None:
         standin.recovery_admin = "recovery-admin" in secrets["stalwart-bootstrap"]
+        kube_pods.pods.append(f"stalwart-{len(kube_pods.requests)}")  # the Deployment's new pod
 
     with PodsStandin("kube-token", ["stalwart-abc"], secrets=secrets, on_restart=restart) as pods:
+        kube_pods = pods
         yield pods
+
+
+def first_deploy(standin: JmapStandin, kube: PodsStandin, tmp_path: Path) -> None:
+    """What the apply Job does on a fresh server: door, (plan), administrator."""
+    assert admin_run(standin, kube, tmp_path, "door") == 0
+    assert admin_run(standin, kube, tmp_path) == 0
 
 
 def login(standin: JmapStandin, user: str) -> int:
@@ -339,11 +353,20 @@ def login(standin: JmapStandin, user: str) -> int:
     return jmap_jobs.probe(jmap_jobs.Jmap(client))
 
 
+def test_the_door_opens_the_recovery_admin_when_nobody_logs_in(standin, kube, tmp_path, capsys):
+    assert login(standin, "admin") == 401 and login(standin, ADMIN) == 401
+    assert admin_run(standin, kube, tmp_path, "door") == 0
+    key = base64.b64decode(kube.secrets["stalwart-bootstrap"]["recovery-admin"]).decode()
+    user, _, digest = key.partition(":")
+    assert user == "admin" and sha512_crypt.verify(standin.admin_password, digest)
+    assert login(standin, "admin") == 200
+    assert capsys.readouterr().out.splitlines()[-1] == "recovery admin: open after the restart"
+
+
 def test_first_run_creates_the_administrator_then_closes_the_recovery_admin(
     standin, kube, tmp_path, capsys
 ):
-    assert login(standin, "admin") == 200
-    assert admin_run(standin, kube, tmp_path) == 0
+    first_deploy(standin, kube, tmp_path)
     admin = standin.accounts()["mailstack-admin"]
     assert admin["roles"] == {"@type": "Admin"}
     assert set(admin["permissions"]["disabledPermissions"]) >= {"impersonate", "emailSend"}
@@ -359,11 +382,13 @@ def test_first_run_creates_the_administrator_then_closes_the_recovery_admin(
 def test_a_second_run_logs_in_as_the_administrator_and_changes_nothing(
     standin, kube, tmp_path, capsys
 ):
-    assert admin_run(standin, kube, tmp_path) == 0
+    first_deploy(standin, kube, tmp_path)
     requests = len(kube.requests)
+    assert admin_run(standin, kube, tmp_path, "door") == 0
     assert admin_run(standin, kube, tmp_path) == 0
     assert [m for m, _ in kube.requests[requests:]] == ["GET"]  # the Secret, read only
     out = capsys.readouterr().out.splitlines()
+    assert "recovery admin: not needed, the administrator is accepted" in out
     assert f"administrator {ADMIN}: unchanged" in out
     assert out[-1] == "recovery admin: off"
 
@@ -371,27 +396,25 @@ def test_a_second_run_logs_in_as_the_administrator_and_changes_nothing(
 def test_the_recovery_admin_is_the_fallback_only(standin, kube, tmp_path):
     """Once the administrator exists, the Jobs log in as it: the recovery admin is tried only
     when the administrator is refused."""
-    assert admin_run(standin, kube, tmp_path) == 0
+    first_deploy(standin, kube, tmp_path)
     standin.recovery_admin = True  # e.g. a pod started before the key went
     standin.requests.clear()
     assert run(standin, tmp_path, "accounts", STALWART_ADMIN_USER=ADMIN) == 0
     assert all(r.authorized for r in standin.requests if r.method == "POST")
 
 
-def test_a_new_password_is_set_through_the_recovery_admin_the_stack_restores(
+def test_a_new_password_opens_the_door_sets_the_new_hash_and_closes_it(
     standin, kube, tmp_path, capsys
 ):
-    """mailstack:adminPassword changed: the stack's new bootstrap Secret brings the recovery
-    admin back with the new password; the Job sets it on the administrator and closes again."""
-    assert admin_run(standin, kube, tmp_path) == 0
+    """mailstack:adminPassword changed: the stack's new, empty bootstrap Secret and a rolled pod;
+    the Job opens the door with the new hash, sets it on the administrator and closes again."""
+    first_deploy(standin, kube, tmp_path)
     standin.admin_password = "a-new-admin-password"
-    kube.secrets["stalwart-bootstrap"]["recovery-admin"] = "bmV3"
-    standin.recovery_admin = True
-    kube.pods.append("stalwart-def")  # the Deployment's new pod
-    assert login(standin, ADMIN) == 401
-    assert admin_run(standin, kube, tmp_path) == 0
+    assert login(standin, ADMIN) == 401 and login(standin, "admin") == 401
+    first_deploy(standin, kube, tmp_path)
     assert login(standin, ADMIN) == 200
     assert login(standin, "admin") == 401
+    assert kube.secrets["stalwart-bootstrap"] == {}
     assert f"administrator {ADMIN}: updated" in capsys.readouterr().out
 
 
@@ -399,13 +422,14 @@ def test_an_account_of_that_name_the_stack_did_not_make_is_not_taken_over(
     standin, kube, tmp_path, capsys
 ):
     standin.add("Account", {"@type": "User", "name": "mailstack-admin", "domainId": "1"})
+    assert admin_run(standin, kube, tmp_path, "door") == 0
     assert admin_run(standin, kube, tmp_path) == 1
     assert "is not mailstack's administrator" in capsys.readouterr().err
     assert login(standin, "admin") == 200  # nothing closed: the door stays usable for recovery
 
 
 def test_the_accounts_job_never_touches_the_administrator(standin, kube, tmp_path, capsys):
-    assert admin_run(standin, kube, tmp_path) == 0
+    first_deploy(standin, kube, tmp_path)
     assert run(standin, tmp_path, "accounts", STALWART_ADMIN_USER=ADMIN) == 0
     assert "mailstack-admin" in standin.accounts()
     listed = account(name="mailstack-admin")
@@ -422,8 +446,15 @@ def test_a_server_still_accepting_the_recovery_admin_after_the_restart_fails(
     assert "the recovery admin is still accepted" in capsys.readouterr().err
 
 
+def test_a_pod_that_does_not_read_the_key_fails_the_door(standin, tmp_path, capsys):
+    standin.recovery_admin = False
+    with PodsStandin("kube-token", ["stalwart-abc"], secrets={"stalwart-bootstrap": {}}) as kube:
+        assert admin_run(standin, kube, tmp_path, "door", READY_TIMEOUT_SECONDS="0.5") == 1
+    assert "the recovery admin is still refused" in capsys.readouterr().err
+
+
 def test_admin_output_never_holds_the_password_or_the_hash(standin, kube, tmp_path, capsys):
-    assert admin_run(standin, kube, tmp_path) == 0
+    first_deploy(standin, kube, tmp_path)
     out = capsys.readouterr()
     hashed = (tmp_path / "hash").read_text().strip()
     for text in (out.out, out.err):
@@ -438,3 +469,18 @@ def test_the_administrator_fits_the_servers_schema():
     assert (
         plan_problems([{"@type": "create", "object": "Account", "value": {"admin": broken}}]) != []
     )
+
+
+def test_a_password_changed_by_hand_is_set_back_by_the_next_apply_job(
+    standin, kube, tmp_path, capsys
+):
+    """Someone changed the administrator's password in the WebUI: the Jobs are refused, the
+    door opens with the stack's hash, and the administrator gets the stack's password back
+    (its description's fingerprint alone would not show the change)."""
+    first_deploy(standin, kube, tmp_path)
+    admin = standin.accounts()["mailstack-admin"]
+    admin["credentials"] = {"0": {"@type": "Password", "secret": hash_password("by-hand", "x")}}
+    assert login(standin, ADMIN) == 401
+    first_deploy(standin, kube, tmp_path)
+    assert login(standin, ADMIN) == 200 and login(standin, "admin") == 401
+    assert f"administrator {ADMIN}: updated" in capsys.readouterr().out

@@ -54,6 +54,9 @@ def scenarios() -> dict[str, StackRun]:
             V015, upgrade={"phase": "recover"}, image=V016_IMAGE, upgradeExport=EXPORT
         ),
         "upgrade: done": upgrade_run(COPIED, image=V016_IMAGE),
+        "v0.16 on PostgreSQL with one pod": stack_run(
+            {"mailstack:image": V016_IMAGE, "mailstack:storage": "postgresql"}
+        ),
         "v0.16 on PostgreSQL with two pods": stack_run(
             {
                 "mailstack:image": V016_IMAGE,
@@ -241,3 +244,12 @@ def test_a_delete_without_watch_would_be_caught():
             document["rules"][0]["verbs"].remove("watch")
     assert Need("monitoring", "", "secrets", "watch") in needs(run)
     assert not allows(manifest, Need("monitoring", "", "secrets", "watch"))
+
+
+def test_a_postgresql_stack_of_one_pod_may_already_make_a_disruption_budget():
+    """Scaling from one pod to two adds PodDisruptionBudgets: the RBAC of the one-pod render
+    must allow them, or the scale-up fails with 403 (the owner re-applies the RBAC after the
+    render, not before)."""
+    one = deployer_manifests(objects(RUNS["v0.16 on PostgreSQL with one pod"]))
+    for verb in ("create", "delete", "list", "watch"):
+        assert allows(one, Need("stalwart", "policy", "poddisruptionbudgets", verb, "x")), verb

@@ -56,7 +56,7 @@ def secrets(run) -> set[str]:
     for registration in run.by_type("random:index/randomPassword:RandomPassword"):
         values.add(reveal(registration.state["result"]))
     for registration in run.by_type("kubernetes:core/v1:Secret"):
-        for key, value in reveal(registration.inputs["stringData"]).items():
+        for key, value in reveal(registration.inputs.get("stringData") or {}).items():
             if key == "username":  # the scrape user `prometheus`: a name, not a secret
                 continue
             values.add(value)

@@ -127,7 +127,9 @@ def test_nats_is_the_plans_coordinator_and_the_pods_restart_when_it_changes(clus
     (container,) = nats["spec"]["template"]["spec"]["containers"]
     assert container["image"].startswith("nats:")
     apply = clustered.get("kubernetes:batch/v1:Job", "stalwart-apply-job").inputs
-    step = apply["spec"]["template"]["spec"]["initContainers"][0]
+    (step,) = [
+        c for c in apply["spec"]["template"]["spec"]["initContainers"] if c["name"] == "apply-plan"
+    ]
     env = {e["name"]: e.get("value") for e in step["env"]}
     assert env["RESTART_AFTER"] == "Coordinator"
 
@@ -162,7 +164,9 @@ def test_one_pod_on_postgresql_has_no_coordinator(single):
     }
     assert plan_problems(plan_of(single)) == []
     apply = single.get("kubernetes:batch/v1:Job", "stalwart-apply-job").inputs
-    step = apply["spec"]["template"]["spec"]["initContainers"][0]
+    (step,) = [
+        c for c in apply["spec"]["template"]["spec"]["initContainers"] if c["name"] == "apply-plan"
+    ]
     assert {e["name"]: e.get("value") for e in step["env"]}["RESTART_AFTER"] == "Coordinator"
     assert single.outputs["stalwartData"]["storage"] == "postgresql"
 

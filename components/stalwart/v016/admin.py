@@ -7,15 +7,15 @@ of the directory instead: `mailstack-admin@<domain>`, Admin role, its password
 mailstack:adminPassword (the account stores the hash only), impersonation, sending, receiving and
 IMAP/POP3/Sieve logins disabled (incluster/jmap_jobs.py `admin_body`).
 
-A fresh server has no account, so the pod reads the recovery admin, optionally, from the key of
-one bootstrap Secret; the apply Job's `admin` step creates the administrator, removes that key
-and restarts Stalwart until the recovery admin is refused. The stack ignores changes to the
-Secret's live data, so the key stays removed. A new mailstack:adminPassword gives the Secret a
-new name (a random suffix kept by the password's hash), hence the key again, a rollout and a new
-apply Job, which logs in as the recovery admin (the administrator refuses the new password),
-sets the new hash and closes the door again. The upgrade's recover phase keeps the recovery
-admin from the pod's own Secret: the restore needs it before any account exists
-(v016/runtime.py).
+The pod reads the recovery admin, optionally, from the key of one bootstrap Secret, which the
+stack creates empty. The apply Job, whose first step finds that neither the administrator nor the
+recovery admin accepts the password (a fresh server, a new mailstack:adminPassword), writes the
+key `admin:<hash>` and restarts Stalwart (`door`); it applies the plan, creates or updates the
+administrator, removes the key and restarts Stalwart until the recovery admin is refused
+(`administrator`). A new password gives the Secret a new name (a random suffix kept by the
+password's hash): a new, empty Secret, a rollout and a new apply Job. The hourly re-application
+does neither step. The upgrade's recover phase keeps the recovery admin from the pod's own Secret:
+the restore needs it before any account exists (v016/runtime.py).
 """
 
 from __future__ import annotations
@@ -47,12 +47,12 @@ def bootstrap_secret(
     admin_hash: pulumi.Output[str],
     opts: pulumi.ResourceOptions,
 ) -> pulumi.Output[str]:
-    """The Secret whose key lets a fresh server be reached until the administrator exists. Its
-    name ends in a `random.RandomString` kept by the admin password's hash (a secret in state),
-    so a new password is a new name: a new Secret with the key, the pod rolls and the apply Job
-    runs again. The Secret's own data cannot say so: pulumi-kubernetes folds `stringData` into
-    `data`, which the stack must ignore (seen in `make e2e`: with `replaceOnChanges` on
-    `stringData` and `data` ignored, a new password changed nothing)."""
+    """The Secret the pod reads the recovery admin from, created empty: the apply Job writes
+    the key when it can log in as nobody (a fresh server, a new password) and removes it once the
+    administrator exists. The stack never holds its data: with `ignore_changes` a replaced
+    Secret would be created with the old data, the old hash (Pulumi carries ignored inputs over
+    to the replacement). Its name ends in a `random.RandomString` kept by the admin password's
+    hash (encrypted in state), so a new password is a new Secret, a new pod and a new Job."""
     suffix = random.RandomString(
         f"{instance}-bootstrap-suffix",
         length=8,
@@ -69,12 +69,9 @@ def bootstrap_secret(
             labels=standard_labels(instance, "bootstrap"),
         ),
         type="Opaque",
-        string_data={RECOVERY_ADMIN_KEY: recovery_admin_value(admin_hash)},
+        # The Job's key is not the stack's: a refresh reads it, the stack leaves it.
         opts=pulumi.ResourceOptions.merge(
-            opts,
-            # The apply Job removes the key once the administrator exists; neither the stack
-            # nor a refresh (which reads the live Secret without it) may put it back.
-            pulumi.ResourceOptions(ignore_changes=["data", "stringData"]),
+            opts, pulumi.ResourceOptions(ignore_changes=["data", "stringData"])
         ),
     )
     return secret.metadata.apply(object_name)

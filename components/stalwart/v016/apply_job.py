@@ -94,11 +94,24 @@ def apply_job(
         )
     else:
         plans_in_order = [f"{PLAN_DIR}/plan.ndjson", f"{PLAN_DIR}/reload.ndjson"]
-        # The administrator once the plan's domain exists, then the listeners (the
-        # administrator step may have restarted Stalwart to close the recovery admin).
+        # The recovery admin on when nobody logs in (a fresh server, a new password); the plan;
+        # the administrator once the plan's domain exists, and the recovery admin off; then the
+        # listeners (both admin steps may have restarted Stalwart).
         pod = job_pod(
             inputs.server.jobs_account,
-            [apply_container("apply-plan", plans_in_order, inputs), _administrator(inputs)],
+            [
+                _admin_step("door", inputs),
+                apply_container("apply-plan", plans_in_order, inputs),
+                _admin_step("admin", inputs),
+            ],
+            [_listener_check(inputs)],
+            volumes,
+        )
+        # The hourly re-application applies the plan only: the admin steps belong to the
+        # update that changed the password, never to a CronJob pod started before it.
+        hourly = job_pod(
+            inputs.server.jobs_account,
+            [apply_container("apply-plan", plans_in_order, inputs)],
             [_listener_check(inputs)],
             volumes,
         )
@@ -113,7 +126,7 @@ def apply_job(
                 concurrency_policy="Forbid",
                 successful_jobs_history_limit=1,
                 failed_jobs_history_limit=3,
-                job_template=k8s.batch.v1.JobTemplateSpecArgs(spec=job_spec(labels, pod)),
+                job_template=k8s.batch.v1.JobTemplateSpecArgs(spec=job_spec(labels, hourly)),
             ),
             opts=opts,
         )
@@ -240,15 +253,15 @@ def _restart_after(inputs: RuntimeInputs) -> list[k8s.core.v1.EnvVarArgs]:
     return [k8s.core.v1.EnvVarArgs(name="RESTART_AFTER", value="Coordinator"), *_pod_env(inputs)]
 
 
-def _administrator(inputs: RuntimeInputs) -> k8s.core.v1.ContainerArgs:
-    """`jmap_jobs admin`: the administrator account, then the recovery admin closed
-    (components/stalwart/v016/admin.py)."""
+def _admin_step(command: str, inputs: RuntimeInputs) -> k8s.core.v1.ContainerArgs:
+    """`jmap_jobs door` (the recovery admin on when nobody logs in) or `jmap_jobs admin` (the
+    administrator account, then the recovery admin off): components/stalwart/v016/admin.py."""
     if inputs.server.bootstrap_secret is None:
-        raise ValueError("the administrator step needs the server's bootstrap Secret")
+        raise ValueError("the admin steps need the server's bootstrap Secret")
     return k8s.core.v1.ContainerArgs(
-        name="administrator",
+        name="recovery-admin" if command == "door" else "administrator",
         image=inputs.args.jobs_image,
-        command=["python3", "-m", "incluster.jmap_jobs", "admin"],
+        command=["python3", "-m", "incluster.jmap_jobs", command],
         env=[
             *python_env(),
             *_admin_env(inputs),
