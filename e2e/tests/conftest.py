@@ -75,7 +75,21 @@ def install_crds(cluster: Cluster) -> None:
         cluster.kubectl(
             "apply", "--server-side", "--field-manager=crd-installer", "-f", "-", stdin=manifest
         )
-    cluster.kubectl("wait", "--for=condition=Established", "crd", "--all", "--timeout=60s")
+    # Polled here rather than `kubectl wait --for=condition=Established crd --all`: that fails at
+    # once ("status.conditions accessor error: <nil>") for a CRD the API server has not yet given
+    # a status (seen in a cold `.ci/run`, one run in several with five CRDs).
+    cluster.wait_for("the CRDs to be Established", lambda: _established(cluster), timeout=60)
+
+
+def _established(cluster: Cluster) -> bool:
+    items = cluster.get("crd")["items"]
+    return bool(items) and all(
+        any(
+            c.get("type") == "Established" and c.get("status") == "True"
+            for c in (item.get("status") or {}).get("conditions") or []
+        )
+        for item in items
+    )
 
 
 StackFactory = Callable[..., Stack]
