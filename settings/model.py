@@ -11,14 +11,6 @@ from typing import Any
 
 import pulumi
 
-RECOVERY_ADMIN = "admin"
-"""Stalwart's built-in admin login: v0.15's fallback admin, v0.16's recovery admin."""
-ADMINISTRATOR_ACCOUNT = "mailstack-admin"
-"""v0.16: the account, `<this>@<domain>`, the stack's Jobs log in as
-(components/stalwart/v016/admin.py)."""
-RESERVED_ACCOUNTS = (RECOVERY_ADMIN, ADMINISTRATOR_ACCOUNT)
-"""Names a service account may not take."""
-
 
 @dataclass(frozen=True)
 class TunnelRoute:

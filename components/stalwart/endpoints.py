@@ -3,9 +3,11 @@
 
 from __future__ import annotations
 
-from settings.model import RECOVERY_ADMIN
-
-ADMIN_USER = RECOVERY_ADMIN
+ADMIN_USER = "admin"
+"""Stalwart's built-in admin login: v0.15's fallback admin, v0.16's recovery admin."""
+ADMINISTRATOR_ACCOUNT = "mailstack-admin"
+"""v0.16: the account, `<this>@<domain>`, the stack's Jobs log in as
+(components/stalwart/v016/admin.py)."""
 
 HTTP_PORT = 8080
 SUBMISSION_PORT = 587

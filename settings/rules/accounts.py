@@ -5,10 +5,13 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from components.stalwart.endpoints import ADMIN_USER, ADMINISTRATOR_ACCOUNT
 from settings import formats as f
-from settings.model import RESERVED_ACCOUNTS, CredentialsTarget, ServiceAccount, Workload
+from settings.model import CredentialsTarget, ServiceAccount, Workload
 from settings.problems import Check
 
+RESERVED_ACCOUNTS = (ADMIN_USER, ADMINISTRATOR_ACCOUNT)
+"""Names a service account may not take: Stalwart's built-in admin and the stack's administrator."""
 _ACCOUNT_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,62}$")
 _FIELDS = {"name", "email", "description", "credentials", "passwordVersion"}
 _CREDENTIALS_FIELDS = {"namespace", "secretName", "key", "create", "restart"}

@@ -25,7 +25,7 @@ import pulumi_kubernetes as k8s
 import pulumi_random as random
 
 from components.kube import object_name, standard_labels
-from settings.model import ADMINISTRATOR_ACCOUNT
+from components.stalwart.endpoints import ADMINISTRATOR_ACCOUNT
 
 RECOVERY_ADMIN_KEY = "recovery-admin"
 """The key the pod reads `STALWART_RECOVERY_ADMIN` from (`admin:<sha512-crypt hash>`)."""
