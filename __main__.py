@@ -173,4 +173,4 @@ pulumi.export("serviceAccounts", accounts.smtp_settings)
 pulumi.export("serviceAccountPasswords", accounts.passwords)
 # Which Stalwart generation and image each data claim holds, which claim serves, and the
 # upgrade's phase: read back by the next run (settings/history.py) before anything else.
-pulumi.export("stalwartData", record(settings.data, settings.storage.engine))
+pulumi.export("stalwartData", record(settings.data, settings.storage))

@@ -24,6 +24,9 @@ FILES = (
 )
 """The modules the Jobs run: `python3 -m incluster.jmap_jobs` (v0.16) and
 `python3 -m incluster.reconcile_accounts` (v0.15), both on the shared bounded client."""
+MOVE_FILES = ("__init__.py", "lz4.py", "store_move.py")
+"""The modules of the storage move's Job (`python3 -m incluster.store_move`), shipped in its own
+ConfigMap so that the other Jobs' scripts do not change."""
 
 
 def scripts_config_map(
@@ -31,22 +34,25 @@ def scripts_config_map(
     namespace: pulumi.Input[str],
     labels: dict[str, str],
     opts: pulumi.ResourceOptions,
+    files: tuple[str, ...] = FILES,
 ) -> k8s.core.v1.ConfigMap:
     """Auto-named: a change of the scripts gives the Jobs a new template, so they run again."""
     return k8s.core.v1.ConfigMap(
         resource_name,
         metadata=k8s.meta.v1.ObjectMetaArgs(namespace=namespace, labels=labels),
-        data={name: (PACKAGE_DIR / name).read_text() for name in FILES},
+        data={name: (PACKAGE_DIR / name).read_text() for name in files},
         opts=opts,
     )
 
 
-def scripts_volume(config_map_name: pulumi.Input[str]) -> k8s.core.v1.VolumeArgs:
+def scripts_volume(
+    config_map_name: pulumi.Input[str], files: tuple[str, ...] = FILES
+) -> k8s.core.v1.VolumeArgs:
     return k8s.core.v1.VolumeArgs(
         name="scripts",
         config_map=k8s.core.v1.ConfigMapVolumeSourceArgs(
             name=config_map_name,
-            items=[k8s.core.v1.KeyToPathArgs(key=name, path=f"incluster/{name}") for name in FILES],
+            items=[k8s.core.v1.KeyToPathArgs(key=name, path=f"incluster/{name}") for name in files],
         ),
     )
 

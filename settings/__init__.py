@@ -18,9 +18,9 @@ from typing import Any
 import pulumi
 
 from settings.across import check_across
-from settings.generation import plan_data
+from settings.generation import plan_data, stopped
 from settings.history import read_history
-from settings.keys import KEYS, NATS_IMAGE, RETIRED, SECRET_PLACEHOLDERS
+from settings.keys import KEYS, NATS_IMAGE, PSQL_IMAGE, RETIRED, SECRET_PLACEHOLDERS
 from settings.model import (
     AuthentikSettings,
     CloudflareSettings,
@@ -30,7 +30,7 @@ from settings.model import (
 )
 from settings.problems import NAMESPACE, Check, Problems, SettingsError, set_command
 from settings.rules.stalwart import generation_of
-from settings.rules.storage import storage_problems, with_replicas
+from settings.rules.storage import chosen_storage, storage_problems
 
 AUTHENTIK_TOKEN_KEY = "authentik:token"
 AUTHENTIK_TOKEN_ENV = "AUTHENTIK_TOKEN"
@@ -201,10 +201,20 @@ def load_settings() -> Settings:
     generation = generation_of(values["image"])
     history = read_history()
     data = plan_data(values, generation, history, problems)
-    chosen = with_replicas(values["storage"], values["replicas"], NATS_IMAGE)
+    chosen = chosen_storage(
+        values["storage"],
+        values["replicas"],
+        values["storageMove"],
+        NATS_IMAGE,
+        PSQL_IMAGE,
+        history,
+    )
     storage_problems(chosen, generation, values["upgrade"] is not None, history, problems)
     if data is None or problems.lines:
         raise SettingsError(problems.lines)
+    if chosen.moving:
+        # The copy runs with no Stalwart pod: the server that serves stops (its claim stays).
+        data = stopped(data)
     _unused_secrets(values, data.phase, problems)
     for warning in problems.warnings:
         pulumi.log.warn(warning)

@@ -10,11 +10,12 @@ by v0.16, so rolling back is the v0.15 image on the primary again.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
 from settings.history import History
-from settings.model import Adoption, ClaimRuntime, DataPlan, Upgrade
+from settings.model import ROCKSDB, Adoption, ClaimRuntime, DataPlan, StorageSettings, Upgrade
 from settings.problems import NAMESPACE, Problems, set_command
 
 UPGRADE_GUIDE = "docs/how-to/upgrade-to-v016.md"
@@ -147,6 +148,13 @@ def plan_data(
     return DataPlan((primary("0.15", 1, image), upgraded(0, idle_v016, False, copy)), None)
 
 
+def stopped(data: DataPlan) -> DataPlan:
+    """The same claims with no Stalwart pod on any (the move's copy: nothing serves)."""
+    return DataPlan(
+        tuple(dataclasses.replace(claim, replicas=0) for claim in data.claims), data.phase
+    )
+
+
 def _refuse_mismatch(claim: str, held: str | None, running: str, problems: Problems) -> None:
     if held == "0.15" and running == "0.16":
         problems.add(
@@ -165,10 +173,11 @@ def _refuse_mismatch(claim: str, held: str | None, running: str, problems: Probl
         )
 
 
-def record(data: DataPlan, engine: str = "rocksdb") -> dict[str, Any]:
+def record(data: DataPlan, storage: StorageSettings = ROCKSDB) -> dict[str, Any]:
     """The `stalwartData` stack output: what the next run reads back (and the phase, to read);
     `storage: postgresql` when the mail is in PostgreSQL (absent: RocksDB, as every record
-    written before PostgreSQL existed)."""
+    written before PostgreSQL existed); `movePhase: copy` while the move copies RocksDB into
+    PostgreSQL (RocksDB still holds the mail, so the rollback is `storage: rocksdb`)."""
     entries: dict[str, Any] = {
         claim.role: {"claim": claim.claim, "generation": claim.generation, "image": claim.image}
         for claim in data.claims
@@ -176,6 +185,8 @@ def record(data: DataPlan, engine: str = "rocksdb") -> dict[str, Any]:
     serving = data.serving
     entries["serving"] = serving.role if serving else None
     entries["upgradePhase"] = data.phase
-    if engine == "postgresql":
-        entries["storage"] = engine
+    if storage.moving:
+        entries["movePhase"] = storage.move
+    elif storage.postgresql:
+        entries["storage"] = storage.engine
     return entries

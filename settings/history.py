@@ -40,7 +40,7 @@ READ_PAUSE = 0.2
 
 
 _ROLES = ("primary", "upgraded")
-_RECORD_KEYS = {*_ROLES, "serving", "upgradePhase", "storage"}
+_RECORD_KEYS = {*_ROLES, "serving", "upgradePhase", "storage", "movePhase"}
 _PHASES = (None, "stop", "recover")
 
 
@@ -77,6 +77,10 @@ def record_problem(record: Any) -> str | None:
         return "upgradePhase is not stop or recover"
     if record.get("storage") not in (None, "postgresql"):
         return "storage is not postgresql"
+    if record.get("movePhase") not in (None, "copy"):
+        return "movePhase is not copy"
+    if record.get("movePhase") and record.get("storage"):
+        return "has a movePhase, but its mail is already in PostgreSQL"
     return None
 
 

@@ -60,6 +60,9 @@ class Key:
 STALWART_IMAGE = "stalwartlabs/stalwart:v0.16.18"
 # The coordinator of more than one Stalwart pod (mailstack:replicas), core NATS without JetStream.
 NATS_IMAGE = "nats:2.10.22-alpine"
+# psql for the storage move's Job (mailstack:storageMove): it clears the target database and
+# loads the registry keys Stalwart's import cannot take.
+PSQL_IMAGE = "postgres:18.1-alpine"
 RECONCILER_IMAGE = "python:3.12.8-slim-bookworm@sha256:2199a62885a12290dc9c5be3ca0681d367576ab7bf037da120e564723292a2f0"  # noqa: E501
 
 KEYS: dict[str, Key] = {
@@ -423,8 +426,8 @@ KEYS: dict[str, Key] = {
         storage.storage,
         doc=(
             "Stalwart v0.16's data store. `rocksdb`: on the data claim, one pod, as before. "
-            "`postgresql` (a fresh stack only: the move of a RocksDB store is not built yet, "
-            "[Past one node](../explanation/design-notes.md#past-one-node)): a CloudNativePG "
+            "`postgresql` (a fresh stack, or a RocksDB one through `mailstack:storageMove`): "
+            "a CloudNativePG "
             "`Cluster` `stalwart-db` in the stack's namespace (the CloudNativePG operator must "
             "be installed), its owner's password read by Stalwart from the Secret CloudNativePG "
             "generates; blobs, search and the in-memory store in the same database. The object "
@@ -437,6 +440,20 @@ KEYS: dict[str, Key] = {
             "size": "10Gi",
             "storageClass": "longhorn",
         },
+        structured=True,
+    ),
+    # The staged move of a RocksDB store to PostgreSQL (docs/how-to/move-to-postgresql.md).
+    "storageMove": Key(
+        storage.storage_move,
+        doc=(
+            "The move of a RocksDB store to PostgreSQL ([Move to "
+            "PostgreSQL](../how-to/move-to-postgresql.md)), with `mailstack:storage: "
+            "postgresql`: `{phase: copy}` creates the CloudNativePG cluster, stops the RocksDB "
+            "pod, and copies its store into the empty database (export, import, the node "
+            "registry by SQL). Remove it afterwards: the next update starts Stalwart on "
+            "PostgreSQL. The data claim is only read, so removing both keys instead goes back "
+            "to RocksDB as it was."
+        ),
         structured=True,
     ),
     "replicas": Key(

@@ -216,10 +216,27 @@ class StorageSettings:
     """Stalwart pods: 1, or more on PostgreSQL with the NATS coordinator."""
     nats_image: str = ""
     """The coordinator's image (settings/keys.py `NATS_IMAGE`, which Renovate keeps current)."""
+    psql_image: str = ""
+    """psql for the move's Job (settings/keys.py `PSQL_IMAGE`)."""
+    move: str | None = None
+    """The move of a RocksDB store to PostgreSQL (docs/how-to/move-to-postgresql.md): `copy`
+    (`mailstack:storageMove: {phase: copy}`: the RocksDB server is stopped and its store copied
+    into the new database; nothing serves from PostgreSQL yet), `finish` (the update after a
+    copy: the first on PostgreSQL, whose pods wait for the copy), or None."""
+
+    @property
+    def moving(self) -> bool:
+        """This update copies the RocksDB store: RocksDB still holds the mail."""
+        return self.move == "copy"
 
     @property
     def postgresql(self) -> bool:
         return self.engine == "postgresql"
+
+    @property
+    def pods_on_postgresql(self) -> bool:
+        """Stalwart's pods run on PostgreSQL (a StatefulSet): PostgreSQL, and not mid-move."""
+        return self.postgresql and not self.moving
 
     @property
     def clustered(self) -> bool:

@@ -699,6 +699,10 @@ REFUSED: list[tuple[str, Any, str]] = [
     ("replicas", "0", "'0' is not a whole number from 1 to 9"),
     ("replicas", "two", "'two' is not a whole number from 1 to 9"),
     ("replicas", "10", "'10' is not a whole number from 1 to 9"),
+    ("storageMove", "copy", "must be an object with phase copy"),
+    ("storageMove", {"phase": "export"}, "phase 'export' is not one of copy"),
+    ("storageMove", {"phase": "copy", "to": "postgresql"}, "unknown field(s) to"),
+    ("storageMove", {"phase": "copy"}, "moves the mail to PostgreSQL, but mailstack:storage is"),
 ]
 
 

@@ -243,7 +243,15 @@ class StalwartServer(pulumi.ComponentResource):
         self.service_name = SERVICE_NAME
         self.service_labels = standard_labels(name, "mail-server")
         self.deployment_names = (DEPLOYMENT_NAME, f"{DEPLOYMENT_NAME}-{UPGRADED_SUFFIX}")
-        self.statefulset_names = (DEPLOYMENT_NAME,) if args.storage.postgresql else ()
+        self.statefulset_names = (
+            (
+                f"{DEPLOYMENT_NAME}-{UPGRADED_SUFFIX}"
+                if serving.role == "upgraded"
+                else DEPLOYMENT_NAME,
+            )
+            if args.storage.pods_on_postgresql and serving is not None
+            else ()
+        )
         self.claim_names = tuple(claim.claim for claim in args.data.claims)
         self.webmail_url = f"https://{args.webmail_fqdn}"
         self.tailnet_url = tailscale.status.apply(published_url)

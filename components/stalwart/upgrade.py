@@ -32,12 +32,16 @@ def stop_gate(
     selector: dict[str, str],
     account: pulumi.Input[str],
     image: str,
-    stopped: pulumi.Resource,
+    stopped: pulumi.Resource | None,
     opts: pulumi.ResourceOptions,
+    instance: str | None = None,
+    container: str = "wait-for-v015-to-stop",
 ) -> k8s.batch.v1.Job:
     """Completes once no pod matches `selector`: the v0.15 Deployment at zero replicas has no pod
-    left, terminating ones included, so RocksDB is closed and the volume unmounted."""
-    labels = job_labels(name)
+    left, terminating ones included, so RocksDB is closed and the volume unmounted. `name`
+    prefixes its resources; `instance` (default `name`) is the server its pods' labels name.
+    The storage move's copy waits for the same (components/stalwart/v016/move.py)."""
+    labels = job_labels(instance or name)
     scripts = scripts_config_map(f"{name}-gate-scripts", namespace, labels, opts)
     pod = k8s.core.v1.PodSpecArgs(
         restart_policy="Never",
@@ -46,7 +50,7 @@ def stop_gate(
         security_context=job_pod_security(NONROOT, fs_group=False),
         containers=[
             k8s.core.v1.ContainerArgs(
-                name="wait-for-v015-to-stop",
+                name=container,
                 image=image,
                 command=["python3", "-m", "incluster.jmap_jobs", "pods-gone"],
                 env=[
@@ -81,6 +85,9 @@ def stop_gate(
             ),
         ),
         opts=pulumi.ResourceOptions.merge(
-            opts, pulumi.ResourceOptions(depends_on=[stopped], custom_timeouts=JOB_TIMEOUTS)
+            opts,
+            pulumi.ResourceOptions(
+                depends_on=[stopped] if stopped is not None else [], custom_timeouts=JOB_TIMEOUTS
+            ),
         ),
     )

@@ -13,6 +13,8 @@ from settings.problems import Check, Problems
 from settings.rules.cluster import MAX_STORAGE_BYTES, MIN_STORAGE_BYTES
 
 ENGINES = ("rocksdb", "postgresql")
+MOVE_PHASES = ("copy",)
+MOVE_GUIDE = "docs/how-to/move-to-postgresql.md"
 _FIELDS = {"engine", "instances", "size", "storageClass"}
 MAX_INSTANCES = 5
 MAX_REPLICAS = 9
@@ -59,8 +61,36 @@ def storage(value: Any, check: Check) -> StorageSettings | None:
     return StorageSettings(engine, instances, size, storage_class, replicas=1)
 
 
-def with_replicas(storage: StorageSettings, replicas: int, nats_image: str) -> StorageSettings:
-    return dataclasses.replace(storage, replicas=replicas, nats_image=nats_image)
+def storage_move(value: Any, check: Check) -> str | None:
+    """`{phase: copy}`: the staged move of a RocksDB store to PostgreSQL."""
+    fix = f"e.g. mailstack:storageMove: {{phase: copy}} ({MOVE_GUIDE})"
+    given = check.object_of(value, {"phase"}, "must be an object with phase copy", fix)
+    if given is None:
+        return None
+    phase = given.get("phase")
+    if phase not in MOVE_PHASES:
+        check.bad(f"phase {phase!r} is not one of {', '.join(MOVE_PHASES)}", fix)
+        return None
+    return str(phase)
+
+
+def chosen_storage(
+    storage: StorageSettings,
+    replicas: int,
+    move_phase: str | None,
+    nats_image: str,
+    psql_image: str,
+    history: History,
+) -> StorageSettings:
+    """The store of this update: the two keys, and where the move stands. The update right after
+    a copy (the record says `movePhase: copy`, the key is gone, the engine is still
+    postgresql) finishes the move: its pods start on PostgreSQL only after the copy."""
+    move = move_phase
+    if move is None and storage.postgresql and _move_phase(history) == "copy":
+        move = "finish"
+    return dataclasses.replace(
+        storage, replicas=replicas, nats_image=nats_image, psql_image=psql_image, move=move
+    )
 
 
 def replicas(value: str, check: Check) -> int | None:
@@ -83,15 +113,37 @@ def storage_problems(
     """What the two keys cannot be together, with the image, the upgrade and what the stack's
     last update recorded (settings/history.py): a store that holds the mail is never swapped for
     an empty one."""
+    recorded = _recorded(history)
     if chosen.clustered and not chosen.postgresql:
         problems.add(
             "replicas",
             f"{chosen.replicas} Stalwart pods need a shared store; RocksDB is one pod's own",
-            "pulumi config set mailstack:replicas 1, or mailstack:storage postgresql on a fresh "
-            "stack",
+            f"pulumi config set mailstack:replicas 1, or move to PostgreSQL first ({MOVE_GUIDE})",
         )
+    if chosen.moving:
+        if not chosen.postgresql:
+            problems.add(
+                "storageMove",
+                "moves the mail to PostgreSQL, but mailstack:storage is rocksdb",
+                "pulumi config set mailstack:storage postgresql, or pulumi config rm "
+                "mailstack:storageMove",
+            )
+            return
+        if recorded != "rocksdb":
+            problems.add(
+                "storageMove",
+                "there is nothing to move: "
+                + ("a fresh stack" if recorded is None else "the mail is already in PostgreSQL"),
+                "pulumi config rm mailstack:storageMove",
+            )
+            return
+        if chosen.clustered:
+            problems.add(
+                "replicas",
+                "the copy stops the one RocksDB pod; more pods come after the move",
+                f"pulumi config set mailstack:replicas 1 until the move is done ({MOVE_GUIDE})",
+            )
     if not chosen.postgresql:
-        recorded = _recorded(history)
         if recorded == "postgresql":
             problems.add(
                 "storage",
@@ -111,13 +163,20 @@ def storage_problems(
             "cannot change during the v0.16 upgrade",
             "finish the upgrade (docs/how-to/upgrade-to-v016.md), then decide",
         )
-    elif _recorded(history) == "rocksdb":
+    elif recorded == "rocksdb" and chosen.move is None:
         problems.add(
             "storage",
-            "this stack's mail is in RocksDB on its data claim, and its move to PostgreSQL is "
-            "not built yet: a PostgreSQL server would start empty",
-            "pulumi config rm mailstack:storage (docs/explanation/design-notes.md#past-one-node)",
+            "this stack's mail is in RocksDB on its data claim; a PostgreSQL server would start "
+            "empty",
+            "move the mail first: pulumi config set --path mailstack:storageMove.phase copy "
+            f"({MOVE_GUIDE}), or pulumi config rm mailstack:storage",
         )
+
+
+def _move_phase(history: History) -> str | None:
+    """The move phase the last update ran (`copy`), or None."""
+    phase = (history.record or {}).get("movePhase") if history.deployed else None
+    return str(phase) if phase else None
 
 
 def _recorded(history: History) -> str | None:

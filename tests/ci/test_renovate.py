@@ -93,6 +93,7 @@ def test_the_image_defaults_are_read_with_their_digest_and_the_reconciler_is_pin
         "stalwartlabs/stalwart": ("v0.16.18", None),
         "python": ("3.12.8-slim-bookworm", RECONCILER_IMAGE.partition("@")[2]),
         "nats": ("2.10.22-alpine", None),
+        "postgres": ("18.1-alpine", None),
     }
     assert re.fullmatch(r"python:[^@]+@sha256:[0-9a-f]{64}", KEYS["reconcilerImage"].default)
     assert KEYS["image"].default == STALWART_IMAGE

@@ -55,6 +55,7 @@ OTHER_VALUES: dict[str, Any] = {
     # (settings/refused.py, tests/settings/test_storage.py): the same values, written out.
     "storage": "rocksdb",
     "replicas": "1",
+    "storageMove": {"phase": "copy"},
     "smtpClientNamespaces": ["authentik"],
     "ingressNamespaces": ["kube-system"],
     "backup": {"backupEnabled": True, "snapshotRetain": 3},
@@ -101,9 +102,11 @@ def test_changing_a_setting_never_replaces_the_claim_or_namespace(baseline, key)
         overrides["authentik:token"] = "authentik-token-0123456789"
         secret_keys.add("authentik:token")
     previous, before = DEPLOYED, baseline
-    if key == "tls":  # a v0.16 setting: tried on a stack whose claim holds v0.16
+    if key in ("tls", "storageMove"):  # v0.16 settings: tried where the claim holds v0.16
         previous = {"stalwartData": {"primary": {"claim": "stalwart-data", "generation": "0.16"}}}
         overrides["mailstack:image"] = V016_IMAGE
+        if key == "storageMove":  # the copy of the claim into PostgreSQL
+            overrides["mailstack:storage"] = "postgresql"
         before = stack_run({"mailstack:image": V016_IMAGE}, previous_outputs=previous)
     changed = stack_run(overrides, secret_keys=secret_keys, previous_outputs=previous)
     baseline = before

@@ -180,7 +180,8 @@ def test_a_postgresql_stack_stays_on_postgresql():
 
 def test_a_rocksdb_stack_is_not_switched_to_an_empty_postgresql():
     (line,) = refusals(POSTGRESQL, previous_outputs={"stalwartData": ROCKSDB_RECORD})
-    assert "its move to PostgreSQL is not built yet" in line
+    assert "a PostgreSQL server would start empty" in line
+    assert "mailstack:storageMove.phase copy" in line
     assert line.startswith("mailstack:storage: ")
 
 

@@ -72,7 +72,10 @@ def database_cluster(
     opts: pulumi.ResourceOptions,
 ) -> k8s.apiextensions.CustomResource:
     """The `Cluster`: protected and retained like the data claim (it holds the mail), spread
-    over nodes, waited for until Ready."""
+    over nodes, waited for until Ready. While the move copies into it (mailstack:storageMove),
+    it holds only a copy and is neither: going back to RocksDB deletes it (a protected resource
+    would fail that update), and the update that finishes the move protects it."""
+    holds_the_mail = not storage.moving
     return k8s.apiextensions.CustomResource(
         f"{instance}-database",
         api_version=API_VERSION,
@@ -96,8 +99,8 @@ def database_cluster(
         opts=pulumi.ResourceOptions.merge(
             opts,
             pulumi.ResourceOptions(
-                protect=True,
-                retain_on_delete=True,
+                protect=holds_the_mail,
+                retain_on_delete=holds_the_mail,
                 custom_timeouts=pulumi.CustomTimeouts(create=READY_TIMEOUT, update=READY_TIMEOUT),
             ),
         ),

@@ -9,7 +9,7 @@ import pulumi_kubernetes as k8s
 from components.stalwart.endpoints import METRICS_SECRET_FILE
 from components.stalwart.pod import pod_files, stalwart_deployment, stalwart_statefulset
 from components.stalwart.runtime import Runtime, RuntimeInputs
-from components.stalwart.v016 import coordinator, database, plan
+from components.stalwart.v016 import coordinator, database, move, plan
 from components.stalwart.v016.admin import RECOVERY_ADMIN_KEY, recovery_admin_value
 from components.stalwart.v016.apply_job import apply_job, restore_job
 from components.stalwart.v016.certificate import mail_certificate
@@ -20,6 +20,8 @@ from components.stalwart.v016.pod import pod_spec
 def deploy(inputs: RuntimeInputs, opts: pulumi.ResourceOptions) -> Runtime:
     args, server, claim = inputs.args, inputs.server, inputs.claim
     storage = args.storage
+    # Mid-move (mailstack:storageMove) the server is still the RocksDB one, stopped.
+    on_postgresql = storage.pods_on_postgresql
     if server.bootstrap_secret is None:
         raise ValueError("a v0.16 runtime needs the server's bootstrap Secret")
     # The recovery admin lives in the pod's own Secret only while recovery needs it.
@@ -33,7 +35,7 @@ def deploy(inputs: RuntimeInputs, opts: pulumi.ResourceOptions) -> Runtime:
             plan.RELAY_SECRET_FILE: pulumi.Output.secret(args.resend_api_key),
             METRICS_SECRET_FILE: server.metrics_password,
         },
-        {plan.CONFIG_FILE: plan.config_json(database.data_store() if storage.postgresql else None)},
+        {plan.CONFIG_FILE: plan.config_json(database.data_store() if on_postgresql else None)},
         opts,
     )
     certificate = (
@@ -51,14 +53,22 @@ def deploy(inputs: RuntimeInputs, opts: pulumi.ResourceOptions) -> Runtime:
         uid=args.run_as_user,
         recovery=claim.recovery,
         tls_secret=tls_secret_name(inputs.prefix) if certificate is not None else None,
-        postgresql=storage.postgresql,
+        postgresql=on_postgresql,
     )
     # What the pods need before they start: the certificate, and on PostgreSQL the database
     # (its Secret holds the password the pods read) and, for more than one pod, NATS.
     before: list[pulumi.Resource] = [certificate] if certificate is not None else []
     deployment: k8s.apps.v1.Deployment | k8s.apps.v1.StatefulSet
-    if storage.postgresql:
-        before.append(database.database_cluster(server.instance, server.namespace, storage, opts))
+    cluster = (
+        database.database_cluster(server.instance, server.namespace, storage, opts)
+        if storage.postgresql
+        else None
+    )
+    if cluster is not None and storage.move == "finish":
+        # The pods start on PostgreSQL only after the copy (the same Job as in the copy).
+        before.append(move.copy_store(inputs, cluster, None, opts))
+    if cluster is not None and on_postgresql:
+        before.append(cluster)
         if storage.clustered:
             before.append(
                 coordinator.nats_cluster(
@@ -76,6 +86,11 @@ def deploy(inputs: RuntimeInputs, opts: pulumi.ResourceOptions) -> Runtime:
             inputs,
             spec,
             pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=before)),
+        )
+    if cluster is not None and storage.moving:
+        # The copy: the RocksDB server above is stopped; the Job copies its claim.
+        return Runtime(
+            deployment=deployment, ready=move.copy_store(inputs, cluster, deployment, opts)
         )
     if not claim.replicas:
         # Waiting (a rollback to v0.15, or stopped): nothing to apply to.

@@ -1,0 +1,162 @@
+"""The move of a RocksDB store to PostgreSQL (Python standard library only): the step between
+Stalwart's `--export` and its `--import` (components/stalwart/v016/move.py runs them).
+
+Stalwart v0.16.18's `--import` cannot take a whole export: it refuses any subspace the target
+already holds data in (crates/common/src/manager/restore.rs, `subspace_has_data`), and the
+importer itself writes its node-id lease into the registry's primary keys (subspace `g`,
+SUBSPACE_REGISTRY_PK) before it reads a file, so subspace `g` is always refused (upstream #3273;
+seen on the real v0.16.18, docs/explanation/verified-against-the-real-servers.md#past-one-node).
+So this step takes `subspace_g` out of the export directory before the import and writes it as
+SQL for psql to load after it: one INSERT per record into table `g`, leaving the importer's
+lease alone, and skipping the old server's leases (keys of 6 bytes, FF FF FF FF and a 16-bit
+node id: crates/store/src/write/key.rs), which name a host that no longer runs.
+
+It also writes the checks psql runs at the end: the rows of the registry and the directory
+must equal the records of the export, so a copy that lost data fails the Job.
+
+An export file (crates/common/src/manager/backup.rs): an LZ4 frame (incluster/lz4.py) holding
+the marker byte 123, the subspace's letter, its schema version (32-bit little-endian), then
+records of a LEB128 key length, the key, a LEB128 value length and the value.
+
+    python3 -m incluster.store_move split EXPORT_DIR HELD_DIR SQL_FILE
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+from incluster.lz4 import Lz4Error, decompress_frames
+
+MARKER = 123
+REGISTRY_PK = "g"
+LEASE_PREFIX = b"\xff\xff\xff\xff"
+LEASE_KEY_LENGTH = 6
+# Subspaces the import writes record for record (restore.rs: the default branch), whose rows in
+# PostgreSQL were counted equal to the export's records on the real v0.16.18 (as were those of
+# properties, p, and blobs, t): the registry (s), its index (b) and the directory (d). They are
+# small; the mail's own subspaces are not read here (a file is decoded whole, in memory).
+COUNTED = ("b", "d", "s")
+
+
+class ExportError(ValueError):
+    """A file of the export directory that is not what Stalwart's `--export` writes."""
+
+
+def records(path: Path) -> tuple[str, int, list[tuple[bytes, bytes]]]:
+    """The subspace letter, schema version and records of one export file."""
+    try:
+        raw = decompress_frames(path.read_bytes())
+    except Lz4Error as err:
+        raise ExportError(f"{path.name}: {err}") from None
+    if len(raw) < 6 or raw[0] != MARKER:
+        raise ExportError(f"{path.name}: not a Stalwart export file (no marker byte)")
+    subspace, version = chr(raw[1]), int.from_bytes(raw[2:6], "little")
+    found: list[tuple[bytes, bytes]] = []
+    pos = 6
+    while pos < len(raw):
+        key, pos = _field(raw, pos, path)
+        value, pos = _field(raw, pos, path)
+        found.append((key, value))
+    return subspace, version, found
+
+
+def _field(raw: bytes, pos: int, path: Path) -> tuple[bytes, int]:
+    length, shift = 0, 0
+    while True:
+        if pos >= len(raw) or shift > 63:
+            raise ExportError(f"{path.name}: a record is cut short")
+        byte = raw[pos]
+        pos += 1
+        length |= (byte & 0x7F) << shift
+        shift += 7
+        if not byte & 0x80:
+            break
+    if pos + length > len(raw):
+        raise ExportError(f"{path.name}: a record is cut short")
+    return raw[pos : pos + length], pos + length
+
+
+def is_lease(key: bytes) -> bool:
+    return len(key) == LEASE_KEY_LENGTH and key.startswith(LEASE_PREFIX)
+
+
+def registry_sql(rows: list[tuple[bytes, bytes]]) -> Iterator[str]:
+    """INSERTs of the registry's primary keys, the old server's leases left out. ON CONFLICT
+    keeps the row the importer wrote (its own lease) if a key is the same."""
+    yield "BEGIN;"
+    for key, value in rows:
+        if is_lease(key):
+            continue
+        yield (
+            f"INSERT INTO {REGISTRY_PK} (k, v) VALUES ('\\x{key.hex()}'::bytea, "
+            f"'\\x{value.hex()}'::bytea) ON CONFLICT (k) DO NOTHING;"
+        )
+    yield "COMMIT;"
+
+
+def count_check(table: str, expected: int, at_least: bool = False) -> str:
+    """A statement that fails psql (ON_ERROR_STOP) when `table` has not the export's rows."""
+    wrong = "<" if at_least else "<>"
+    return (
+        f"DO $$ DECLARE n bigint; BEGIN SELECT count(*) INTO n FROM {table}; "
+        f"IF n {wrong} {expected} THEN RAISE EXCEPTION 'table {table} has % rows after the "
+        f"import, the export has {expected}', n; END IF; END $$;"
+    )
+
+
+def split(export_dir: Path, held_dir: Path, sql_file: Path) -> list[str]:
+    """Moves `subspace_g` out of the export, writes its SQL and the counts' checks; the summary
+    lines for the Job's log (counts only, never a key or value)."""
+    names = {p.name for p in export_dir.iterdir() if p.is_file()}
+    if not names:
+        raise ExportError(f"{export_dir} is empty: the export wrote nothing")
+    counts: dict[str, int] = {}
+    registry: list[tuple[bytes, bytes]] = []
+    versions = set()
+    for name in (REGISTRY_PK, *COUNTED):
+        path = export_dir / f"subspace_{name}"
+        if path.name not in names:
+            raise ExportError(f"{export_dir} has no {path.name}: not a whole export")
+        subspace, version, found = records(path)
+        if path.name != f"subspace_{subspace}":
+            raise ExportError(f"{path.name}: holds subspace {subspace!r}")
+        versions.add(version)
+        counts[subspace] = len(found)
+        if subspace == REGISTRY_PK:
+            registry = found
+    if len(versions) != 1:
+        raise ExportError(f"the export mixes schema versions {sorted(versions)}")
+    leases = sum(1 for key, _ in registry if is_lease(key))
+    kept = len(registry) - leases
+    lines = [*registry_sql(registry)]
+    lines += [count_check(table, counts.get(table, 0)) for table in COUNTED]
+    lines.append(count_check(REGISTRY_PK, kept, at_least=True))
+    held_dir.mkdir(parents=True, exist_ok=True)
+    os.replace(export_dir / f"subspace_{REGISTRY_PK}", held_dir / f"subspace_{REGISTRY_PK}")
+    sql_file.write_text("\n".join(lines) + "\n")
+    summary = " ".join(f"{name}={counts[name]}" for name in sorted(counts))
+    return [
+        f"export: {len(names)} files, schema version {versions.pop()}; records of the registry "
+        f"and directory: {summary}",
+        f"registry keys: {kept} to load by SQL after the import, {leases} old lease(s) left out",
+    ]
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) != 4 or argv[0] != "split":
+        print("usage: python3 -m incluster.store_move split EXPORT_DIR HELD_DIR SQL_FILE")
+        return 2
+    try:
+        for line in split(Path(argv[1]), Path(argv[2]), Path(argv[3])):
+            print(line)
+    except (ExportError, OSError) as err:
+        print(f"store move: {err}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
