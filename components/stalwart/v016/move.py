@@ -158,13 +158,11 @@ def move_job(
             image=inputs.claim.image,
             args=["--config", f"{config_dir}/{plan.CONFIG_FILE}", *operation],
             env=env,
-            # As the server's own container: the process binds the registry's listeners before
-            # it opens the store (boot.rs), so 25, 587 and 993 need the capability.
-            security_context=k8s.core.v1.SecurityContextArgs(
-                allow_privilege_escalation=False,
-                read_only_root_filesystem=True,
-                capabilities=k8s.core.v1.CapabilitiesArgs(drop=["ALL"], add=["NET_BIND_SERVICE"]),
-            ),
+            # The process opens the store, then binds the registry's listeners and goes on when
+            # a bind fails (crates/common/src/network/listen.rs `bind_and_drop_priv` records a
+            # build error; seen by hand: an export next to a server on the same ports ended 0),
+            # so no capability: a refused bind of 25 or 587 changes nothing.
+            security_context=job_container_security(),
             resources=RESOURCES,
             volume_mounts=[
                 *data,
@@ -232,7 +230,6 @@ def move_job(
             fs_group=uid,
             fs_group_change_policy="OnRootMismatch",
             seccomp_profile=k8s.core.v1.SeccompProfileArgs(type="RuntimeDefault"),
-            sysctls=[k8s.core.v1.SysctlArgs(name="net.ipv4.ip_unprivileged_port_start", value="0")],
         ),
         init_containers=steps,
         containers=[psql("load", ["--file", REGISTRY_SQL])],
