@@ -12,7 +12,8 @@ lease alone, and skipping the old server's leases (keys of 6 bytes, FF FF FF FF 
 node id: crates/store/src/write/key.rs), which name a host that no longer runs.
 
 It also writes the checks psql runs at the end: the rows of the registry and the directory
-must equal the records of the export, so a copy that lost data fails the Job.
+must equal the records of the export, key for key and value for value, so a copy that lost or
+changed them fails the Job; and, once they pass, the move's marker (`MARKER_TABLE`, below).
 
 An export file (crates/common/src/manager/backup.rs): an LZ4 frame (incluster/lz4.py) holding
 the marker byte 123, the subspace's letter, its schema version (32-bit little-endian), then
@@ -23,6 +24,7 @@ records of a LEB128 key length, the key, a LEB128 value length and the value.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import sys
 from collections.abc import Iterator
@@ -35,10 +37,15 @@ REGISTRY_PK = "g"
 LEASE_PREFIX = b"\xff\xff\xff\xff"
 LEASE_KEY_LENGTH = 6
 # Subspaces the import writes record for record (restore.rs: the default branch), whose rows in
-# PostgreSQL were counted equal to the export's records on the real v0.16.18 (as were those of
-# properties, p, and blobs, t): the registry (s), its index (b) and the directory (d). They are
-# small; the mail's own subspaces are not read here (a file is decoded whole, in memory).
+# PostgreSQL equalled the export's records, key for key and value for value, on the real
+# v0.16.18: the registry (s), its index (b) and the directory (d). They are small; the mail's
+# own subspaces (p, t, ...) are not read here (a file is decoded whole, in memory, and the
+# export's exit status is what vouches for them).
 COUNTED = ("b", "d", "s")
+KEYS_ONLY = ("b", "i")
+# Every file v0.16.18's export writes (crates/common/src/manager/backup.rs; 19 in the real run):
+# one missing means the export did not finish.
+EXPORTED = tuple("abdefghiklnopqrstux")
 
 
 class ExportError(ValueError):
@@ -97,13 +104,25 @@ def registry_sql(rows: list[tuple[bytes, bytes]]) -> Iterator[str]:
     yield "COMMIT;"
 
 
-def count_check(table: str, expected: int, where: str = "") -> str:
-    """A statement that fails psql (ON_ERROR_STOP) when `table` (the rows `where` selects) has
-    not the export's number of records."""
+def table_check(table: str, rows: list[tuple[bytes, bytes]], where: str = "") -> str:
+    """A statement that fails psql (ON_ERROR_STOP) unless `table` (the rows `where` selects)
+    holds exactly `rows`: their number, and the MD5 of every key and value in key order (bytea
+    orders as the bytes do, as Python's sort). The index tables have a key only (b: the
+    export writes no values for them; crates/store/src/backend/postgres/main.rs creates them
+    without `v`)."""
+    keys_only = table in KEYS_ONLY
+    digest = hashlib.md5(
+        b"".join(k if keys_only else k + v for k, v in sorted(rows)), usedforsecurity=False
+    )
+    expected = len(rows)
+    column = "k" if keys_only else "k || v"
     return (
-        f"DO $$ DECLARE n bigint; BEGIN SELECT count(*) INTO n FROM {table}{where}; "
-        f"IF n <> {expected} THEN RAISE EXCEPTION 'table {table} has % rows after the "
-        f"import, the export has {expected}', n; END IF; END $$;"
+        f"DO $$ DECLARE n bigint; d text; BEGIN SELECT count(*), "
+        f"md5(coalesce(string_agg({column}, ''::bytea ORDER BY k), ''::bytea)) INTO n, d "
+        f"FROM {table}{where}; "
+        f"IF n <> {expected} OR d <> '{digest.hexdigest()}' THEN RAISE EXCEPTION "
+        f"'table {table} differs from the export after the import: % rows, the export has "
+        f"{expected}', n; END IF; END $$;"
     )
 
 
@@ -113,6 +132,47 @@ NOT_A_LEASE = (
     f"'\\x{LEASE_PREFIX.hex()}'::bytea)"
 )
 
+# The move's own memory, in the database it fills (the stack's record is written only by an
+# update that completes, so it cannot be what guards the mail): `copied` once the load and its
+# checks passed; `released` once the update that finishes the move let Stalwart start on it.
+MARKER_TABLE = "mailstack_move"
+_RELEASED = f"EXISTS (SELECT 1 FROM {MARKER_TABLE} WHERE state = 'released')"
+_HAS_MARKER = f"to_regclass('{MARKER_TABLE}') IS NOT NULL"
+COPIED_SQL = (
+    f"CREATE TABLE {MARKER_TABLE} (state text NOT NULL, at timestamptz NOT NULL DEFAULT now()); "
+    f"INSERT INTO {MARKER_TABLE} (state) VALUES ('copied');"
+)
+# PL/pgSQL prepares a statement when it first runs it, and an AND does not keep the marker's
+# query from being prepared: the marker's existence is tested in an IF of its own (a real run
+# of the first version failed on a database without the marker).
+CLEAR_SQL = (
+    "DO $$ DECLARE t text; BEGIN "
+    f"IF {_HAS_MARKER} THEN IF {_RELEASED} THEN RAISE EXCEPTION 'this database was released "
+    "to Stalwart and may hold mail that is nowhere else; the copy will not clear it (finish "
+    "the move: mailstack:storage postgresql without mailstack:storageMove)'; END IF; END IF; "
+    "FOR t IN SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tableowner = "
+    "current_user LOOP EXECUTE format('DROP TABLE %I', t); END LOOP; END $$;"
+)
+"""Drops every table of the database's owner (a retried copy starts empty: the import refuses
+a subspace that holds data), unless the database was released."""
+RELEASE_SQL = (
+    "DO $$ BEGIN "
+    f"IF NOT {_HAS_MARKER} THEN RAISE EXCEPTION 'no finished copy in this database (the copy "
+    "failed, or RocksDB served again since): run the copy again, mailstack:storageMove: "
+    "{phase: copy}'; END IF; "
+    f"UPDATE {MARKER_TABLE} SET state = 'released', at = now() WHERE state = 'copied'; END $$;"
+)
+"""Lets Stalwart start on the copy: refused unless a copy finished and was not abandoned."""
+ABANDON_SQL = (
+    "DO $$ BEGIN "
+    f"IF {_HAS_MARKER} THEN IF {_RELEASED} THEN RAISE EXCEPTION 'this database was released "
+    "to Stalwart and may hold mail that is nowhere else; going back to RocksDB would lose it "
+    "(finish the move: mailstack:storage postgresql)'; END IF; END IF; "
+    f"DROP TABLE IF EXISTS {MARKER_TABLE}; END $$;"
+)
+"""Before RocksDB serves again: refused once released; else the copy is marked stale, so that
+no later update starts Stalwart on it."""
+
 
 def split(export_dir: Path, held_dir: Path, sql_file: Path) -> list[str]:
     """Moves `subspace_g` out of the export, writes its SQL and the counts' checks; the summary
@@ -120,18 +180,21 @@ def split(export_dir: Path, held_dir: Path, sql_file: Path) -> list[str]:
     names = {p.name for p in export_dir.iterdir() if p.is_file()}
     if not names:
         raise ExportError(f"{export_dir} is empty: the export wrote nothing")
+    missing = sorted(f"subspace_{n}" for n in EXPORTED if f"subspace_{n}" not in names)
+    if missing:
+        raise ExportError(f"{export_dir} has no {', '.join(missing)}: not a whole export")
     counts: dict[str, int] = {}
+    tables: dict[str, list[tuple[bytes, bytes]]] = {}
     registry: list[tuple[bytes, bytes]] = []
     versions = set()
     for name in (REGISTRY_PK, *COUNTED):
         path = export_dir / f"subspace_{name}"
-        if path.name not in names:
-            raise ExportError(f"{export_dir} has no {path.name}: not a whole export")
         subspace, version, found = records(path)
         if path.name != f"subspace_{subspace}":
             raise ExportError(f"{path.name}: holds subspace {subspace!r}")
         versions.add(version)
         counts[subspace] = len(found)
+        tables[subspace] = found
         if subspace == REGISTRY_PK:
             registry = found
     if len(versions) != 1:
@@ -139,8 +202,9 @@ def split(export_dir: Path, held_dir: Path, sql_file: Path) -> list[str]:
     leases = sum(1 for key, _ in registry if is_lease(key))
     kept = len(registry) - leases
     lines = [*registry_sql(registry)]
-    lines += [count_check(table, counts.get(table, 0)) for table in COUNTED]
-    lines.append(count_check(REGISTRY_PK, kept, NOT_A_LEASE))
+    lines += [table_check(table, tables[table]) for table in COUNTED]
+    lines.append(table_check(REGISTRY_PK, [r for r in registry if not is_lease(r[0])], NOT_A_LEASE))
+    lines.append(COPIED_SQL)
     held_dir.mkdir(parents=True, exist_ok=True)
     os.replace(export_dir / f"subspace_{REGISTRY_PK}", held_dir / f"subspace_{REGISTRY_PK}")
     sql_file.write_text("\n".join(lines) + "\n")

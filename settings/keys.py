@@ -451,8 +451,9 @@ KEYS: dict[str, Key] = {
             "postgresql`: `{phase: copy}` creates the CloudNativePG cluster, stops the RocksDB "
             "pod, and copies its store into the empty database (export, import, the node "
             "registry by SQL). Remove it afterwards: the next update starts Stalwart on "
-            "PostgreSQL. The data claim is only read, so removing both keys instead goes back "
-            "to RocksDB as it was."
+            "PostgreSQL once a release Job finds the finished copy. The data claim is only "
+            "read, so removing both keys instead goes back to RocksDB as it was (refused by "
+            "the abandon Job once an update started Stalwart on PostgreSQL)."
         ),
         structured=True,
     ),

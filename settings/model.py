@@ -222,7 +222,8 @@ class StorageSettings:
     """The move of a RocksDB store to PostgreSQL (docs/how-to/move-to-postgresql.md): `copy`
     (`mailstack:storageMove: {phase: copy}`: the RocksDB server is stopped and its store copied
     into the new database; nothing serves from PostgreSQL yet), `finish` (the update after a
-    copy: the first on PostgreSQL, whose pods wait for the copy), or None."""
+    copy: the first on PostgreSQL, whose pods wait for the copy's release), `abandon` (the update
+    after a copy that goes back to RocksDB), or None."""
 
     @property
     def moving(self) -> bool:

@@ -3,11 +3,12 @@ real engine, provider and API server: a v0.16 RocksDB stack copies (`mailstack:s
 {phase: copy}`), goes back, copies again, and finishes as CI's deploy identity.
 
 What only the real engine shows: the database, unprotected during the copy, is deleted by the
-way back (a protected one would fail that update); the update that finishes leaves the copy Job
-as it is (same object, not run again) and starts the StatefulSet after it; the protection that
-update adds is state only; the data claim keeps its UID throughout; and each step reads back the
-`stalwartData` record the previous one wrote. Containers do not run here (KWOK reports the Jobs'
-pods as succeeded); the Job's steps ran against the real Stalwart and PostgreSQL by hand
+way back (a protected one would fail that update), after the abandon Job; the update that
+finishes removes the copy Job and starts the StatefulSet after the release Job; the retention
+and protection the next updates add are state only; the data claim keeps its UID throughout;
+and each step reads back the `stalwartData` record the previous one wrote. Containers do not
+run here (KWOK reports the Jobs' pods as succeeded); the Jobs' steps and guards ran against the
+real Stalwart and PostgreSQL by hand
 (docs/explanation/verified-against-the-real-servers.md#past-one-node)."""
 
 from __future__ import annotations
@@ -35,9 +36,9 @@ def record(stack: Stack) -> dict[str, Any]:
     return found
 
 
-def move_job(cluster: Cluster) -> dict[str, Any] | None:
+def move_job(cluster: Cluster, step: str = "job") -> dict[str, Any] | None:
     jobs = cluster.get("jobs", *NAMESPACE)["items"]
-    found = [j for j in jobs if j["metadata"]["name"].startswith("stalwart-move-job-")]
+    found = [j for j in jobs if j["metadata"]["name"].startswith(f"stalwart-move-{step}-")]
     assert len(found) <= 1, [j["metadata"]["name"] for j in found]
     return found[0] if found else None
 
@@ -83,10 +84,13 @@ def test_the_move_copies_goes_back_and_finishes(
     assert cluster.get("deployment", "stalwart", *NAMESPACE)["spec"]["replicas"] == 1
     assert absent(cluster, "clusters.postgresql.cnpg.io", "stalwart-db")
     assert move_job(cluster) is None
+    abandon = move_job(cluster, "abandon")
+    assert abandon is not None and abandon["status"].get("succeeded") == 1
     assert "movePhase" not in record(stack) and "storage" not in record(stack)
     assert claim_uid(cluster) == uid
 
-    first = copy(stack, cluster)
+    copy(stack, cluster)
+    assert move_job(cluster, "abandon") is None
 
     # The finish, as CI's deploy identity with the RBAC a render of these settings writes.
     stack.remove("mailstack:storageMove")
@@ -97,9 +101,9 @@ def test_the_move_copies_goes_back_and_finishes(
     identity = cluster.service_account_kubeconfig("stalwart", "mailstack-deployer", tmp_path)
     as_deployer = {"KUBECONFIG": str(identity)}
     stack.up("--refresh", env=as_deployer)
-    finished = move_job(cluster)
-    assert finished is not None
-    assert finished["metadata"]["uid"] == first["metadata"]["uid"]  # not run again
+    assert move_job(cluster) is None  # nothing in the finish can clear the database
+    release = move_job(cluster, "release")
+    assert release is not None and release["status"].get("succeeded") == 1
     stalwart = cluster.get("statefulset", "stalwart", *NAMESPACE)
     assert stalwart["status"]["readyReplicas"] == 1
     assert absent(cluster, "deployment", "stalwart")
@@ -107,12 +111,20 @@ def test_the_move_copies_goes_back_and_finishes(
     database = [
         r for r in stack.resources() if r.get("type") == "kubernetes:postgresql.cnpg.io/v1:Cluster"
     ]
-    assert [(r.get("protect"), r.get("retainOnDelete")) for r in database] == [(True, True)]
+    assert [(bool(r.get("protect")), bool(r.get("retainOnDelete"))) for r in database] == [
+        (False, True)
+    ]
     assert claim_uid(cluster) == uid
 
-    # The next update removes the move; nothing else changes after that.
+    # The next update removes the release Job and protects the database; nothing changes after.
     stack.up("--refresh", env=as_deployer)
-    assert move_job(cluster) is None
+    assert move_job(cluster, "release") is None
+    database = [
+        r for r in stack.resources() if r.get("type") == "kubernetes:postgresql.cnpg.io/v1:Cluster"
+    ]
+    assert [(bool(r.get("protect")), bool(r.get("retainOnDelete"))) for r in database] == [
+        (True, True)
+    ]
     assert rendered_but_not_live(cluster, stack, tmp_path) == []
     preview = stack.preview(
         "--refresh", "--expect-no-changes", "--diff", env=as_deployer, check=False

@@ -83,11 +83,13 @@ def chosen_storage(
     history: History,
 ) -> StorageSettings:
     """The store of this update: the two keys, and where the move stands. The update right after
-    a copy (the record says `movePhase: copy`, the key is gone, the engine is still
-    postgresql) finishes the move: its pods start on PostgreSQL only after the copy."""
+    a copy (the record says `movePhase: copy`, the key is gone) finishes the move when the
+    engine is still postgresql (its pods start only once the copy is released to them), and
+    abandons it when the engine is rocksdb again (RocksDB serves only if PostgreSQL never
+    did)."""
     move = move_phase
-    if move is None and storage.postgresql and _move_phase(history) == "copy":
-        move = "finish"
+    if move is None and _move_phase(history) == "copy":
+        move = "finish" if storage.postgresql else "abandon"
     return dataclasses.replace(
         storage, replicas=replicas, nats_image=nats_image, psql_image=psql_image, move=move
     )
@@ -143,6 +145,12 @@ def storage_problems(
                 "the copy stops the one RocksDB pod; more pods come after the move",
                 f"pulumi config set mailstack:replicas 1 until the move is done ({MOVE_GUIDE})",
             )
+    if chosen.move == "finish" and chosen.clustered:
+        problems.add(
+            "replicas",
+            "the update that finishes the move starts one pod on the copy; more pods come after",
+            f"pulumi config set mailstack:replicas 1 until the move is done ({MOVE_GUIDE})",
+        )
     if not chosen.postgresql:
         if recorded == "postgresql":
             problems.add(

@@ -94,6 +94,9 @@ def export(tmp_path):
         export_file("s", [(b"s%d" % i, b"v") for i in range(29)])
     )
     (directory / "subspace_t").write_bytes(export_file("t", [(b"blob", os.urandom(70_000))]))
+    for name in store_move.EXPORTED:
+        if not (directory / f"subspace_{name}").exists():
+            (directory / f"subspace_{name}").write_bytes(export_file(name, []))
     return directory
 
 
@@ -101,35 +104,40 @@ def test_split_takes_the_registry_keys_out_and_writes_them_as_sql(export, tmp_pa
     held, sql = tmp_path / "held", tmp_path / "registry.sql"
     lines = store_move.split(export, held, sql)
     assert not (export / "subspace_g").exists() and (held / "subspace_g").exists()
-    assert sorted(p.name for p in export.iterdir()) == [
-        "subspace_b",
-        "subspace_d",
-        "subspace_s",
-        "subspace_t",
-    ]
+    assert sorted(p.name for p in export.iterdir()) == sorted(
+        f"subspace_{n}" for n in store_move.EXPORTED if n != "g"
+    )
     text = sql.read_text().splitlines()
     inserts = [line for line in text if line.startswith("INSERT INTO g (k, v) VALUES")]
     assert len(inserts) == 26 and text[0] == "BEGIN;" and "COMMIT;" in text
     assert not [line for line in inserts if "'\\xffffffff" in line]  # the old lease stays out
     checks = [line for line in text if line.startswith("DO $$")]
     assert [c.split(" FROM ")[1].split(" ")[0].rstrip(";") for c in checks] == ["b", "d", "s", "g"]
-    assert "IF n <> 44 THEN" in checks[0] and "IF n <> 26 THEN" in checks[3]
+    b_keys = hashlib.md5(b"".join(b"b%d" % i for i in sorted(range(44), key=lambda i: b"b%d" % i)))
+    assert f"IF n <> 44 OR d <> '{b_keys.hexdigest()}' THEN" in checks[0]
+    assert "string_agg(k, ''::bytea ORDER BY k)" in checks[0]  # b has no values
+    real = [(k, v) for k, v in store_move.records(REAL_G)[2] if not store_move.is_lease(k)]
+    g_rows = hashlib.md5(b"".join(k + v for k, v in sorted(real)))
+    assert f"IF n <> 26 OR d <> '{g_rows.hexdigest()}' THEN" in checks[3]
+    assert "string_agg(k || v, ''::bytea ORDER BY k)" in checks[3]
     assert (
         " FROM g WHERE NOT (length(k) = 6 AND substr(k, 1, 4) = '\\xffffffff'::bytea);" in checks[3]
     )
+    assert text[-1] == store_move.COPIED_SQL  # the marker, only after every check passed
     assert lines == [
-        "export: 5 files, schema version 6; records of the registry and directory: "
+        "export: 19 files, schema version 6; records of the registry and directory: "
         "b=44 d=6 g=27 s=29",
         "registry keys: 26 to load by SQL after the import, 1 old lease(s) left out",
     ]
 
 
-def test_an_export_missing_a_subspace_fails_with_its_name(export, tmp_path):
-    (export / "subspace_s").unlink()
+def test_an_export_missing_a_subspace_fails_with_its_name(export, tmp_path, capsys):
+    (export / "subspace_p").unlink()
     assert (
         store_move.main(["split", str(export), str(tmp_path / "h"), str(tmp_path / "r.sql")]) == 1
     )
     assert (export / "subspace_g").exists()  # nothing moved
+    assert "has no subspace_p: not a whole export" in capsys.readouterr().err
 
 
 def test_a_file_holding_another_subspace_is_refused(export, tmp_path, capsys):
@@ -158,4 +166,15 @@ def test_the_sql_carries_keys_and_values_as_bytea_hex_only():
     assert line == (
         "INSERT INTO g (k, v) VALUES ('\\x6b273b2044524f50205441424c4520673b202d2d'::bytea, "
         "'\\x00ff'::bytea) ON CONFLICT (k) DO NOTHING;"
+    )
+
+
+def test_the_guards_test_the_marker_before_they_read_it():
+    """PL/pgSQL prepares the marker's query when it reaches it: behind an AND it is prepared on
+    a database without the marker and fails (seen on PostgreSQL 15, before this shape)."""
+    for sql in (store_move.CLEAR_SQL, store_move.ABANDON_SQL):
+        has, released = "to_regclass('mailstack_move') IS NOT NULL", "EXISTS (SELECT 1 FROM"
+        assert f"IF {has} THEN IF {released}" in sql
+    assert store_move.RELEASE_SQL.index("IF NOT to_regclass") < store_move.RELEASE_SQL.index(
+        "UPDATE mailstack_move"
     )

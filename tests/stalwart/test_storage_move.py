@@ -1,7 +1,9 @@
 """The staged move of a RocksDB store to PostgreSQL (issue 26, `mailstack:storageMove`): the copy
-stops the RocksDB server and copies its claim into a new, unprotected database; the next update
-starts Stalwart on PostgreSQL after that same copy; removing both keys instead goes back to
-RocksDB as it was; everything else is refused in one line."""
+stops the RocksDB server once the new database is Ready and copies its claim into it; the next
+update starts Stalwart on PostgreSQL only after the release Job found a finished copy there;
+removing both keys instead goes back to RocksDB after the abandon Job; everything else is
+refused in one line. What the guards do in the database ran on PostgreSQL 15 by hand
+(docs/explanation/verified-against-the-real-servers.md#past-one-node)."""
 
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ import json
 import pytest
 
 from components.stalwart.v016 import move
+from incluster import store_move
 from offline.secrets import reveal
 from offline.stalwart_schema import plan_problems
 from tests.conftest import V016_IMAGE, refusals, stack_run
@@ -81,8 +84,17 @@ def test_the_copy_runs_once_no_rocksdb_pod_is_left_and_the_database_is_ready(cop
 
 
 def test_the_database_holds_only_a_copy_until_the_move_finishes(copy, finish):
-    assert not copy.get(*CLUSTER).protect and not copy.get(*CLUSTER).retain_on_delete
-    assert finish.get(*CLUSTER).protect and finish.get(*CLUSTER).retain_on_delete
+    after_it = after(POSTGRESQL_RECORD, POSTGRESQL)
+    flags = [
+        (r.get(*CLUSTER).protect, r.get(*CLUSTER).retain_on_delete)
+        for r in (copy, finish, after_it)
+    ]
+    # Going back deletes the copy; from the finish on it is kept; protected once recorded.
+    assert flags == [(False, False), (False, True), (True, True)]
+
+
+def test_rocksdb_stops_only_once_the_database_is_ready(copy):
+    assert copy.get(*CLUSTER).urn in copy.get(*DEPLOYMENT).depends_on
 
 
 def test_the_steps_export_split_clear_import_then_load(copy):
@@ -100,8 +112,17 @@ def test_the_steps_export_split_clear_import_then_load(copy):
         move.EXPORT_DIR,
     ]
     assert split["command"][-4:] == ["split", move.EXPORT_DIR, move.HELD_DIR, move.REGISTRY_SQL]
-    assert load["command"][-2:] == ["--file", move.REGISTRY_SQL]
-    assert "ON_ERROR_STOP=1" in clear["command"] and "ON_ERROR_STOP=1" in load["command"]
+    assert clear["command"][-2:] == ["--command", store_move.CLEAR_SQL]
+    assert load["command"][:2] == ["sh", "-c"] and load["command"][-2:] == [
+        "--file",
+        move.REGISTRY_SQL,
+    ]
+    # The export (all mail, the registry's secrets) is removed once the load succeeded.
+    assert load["command"][2] == (
+        'psql --no-psqlrc --set ON_ERROR_STOP=1 "$@" && '
+        f"rm -rf {move.EXPORT_DIR} {move.HELD_DIR} {move.REGISTRY_SQL}"
+    )
+    assert "ON_ERROR_STOP=1" in clear["command"]
     # Only the export mounts the mail claim.
     mounts = {
         c["name"]: {m["name"] for m in c["volumeMounts"]} for c in [*spec["initContainers"], load]
@@ -138,10 +159,14 @@ def test_the_move_reads_rocksdb_and_writes_the_servers_postgresql_config(copy, f
     assert plan_problems([{"@type": "update", "object": "DataStore", "value": store}]) == []
 
 
-def test_the_finish_starts_postgresql_after_the_same_copy(copy, finish):
-    for key in MOVE_PARTS:
-        assert reveal(finish.get(*key).inputs) == reveal(copy.get(*key).inputs), key
-    assert finish.get(*MOVE_JOB).urn in finish.get(*STATEFULSET).depends_on
+def test_the_finish_starts_postgresql_only_after_the_release(finish):
+    release = finish.get("kubernetes:batch/v1:Job", "stalwart-move-release")
+    assert release.urn in finish.get(*STATEFULSET).depends_on
+    assert finish.get(*CLUSTER).urn in release.depends_on
+    (step,) = pod(release)["containers"]
+    assert step["command"][-2:] == ["--command", store_move.RELEASE_SQL]
+    # The copy is not declared again: nothing in the finish can clear the database.
+    assert not [k for k in MOVE_PARTS if any(r.name == k[1] for r in finish.resources)]
     assert "kubernetes:apps/v1:Deployment" not in {r.type for r in finish.resources}
     assert finish.outputs["stalwartData"]["storage"] == "postgresql"
     assert "movePhase" not in finish.outputs["stalwartData"]
@@ -153,17 +178,27 @@ def test_after_the_finish_the_move_is_gone():
     assert not [k for k in MOVE_PARTS if any(r.name == k[1] for r in run.resources)]
 
 
-def test_going_back_after_the_copy_is_rocksdb_as_it_was():
+def test_going_back_after_the_copy_is_rocksdb_as_it_was_after_the_abandon_job():
     back = after(COPIED_RECORD, V016)
     fresh = after(ROCKSDB_RECORD, V016)
+    abandon = back.get("kubernetes:batch/v1:Job", "stalwart-move-abandon")
 
     def rendered(run):
         return sorted(
-            (r.type, r.name, json.dumps(reveal(r.inputs), sort_keys=True)) for r in run.resources
+            (r.type, r.name, json.dumps(reveal(r.inputs), sort_keys=True))
+            for r in run.resources
+            if r.name != "stalwart-move-abandon"
         )
 
     assert rendered(back) == rendered(fresh)
     assert back.outputs["stalwartData"] == fresh.outputs["stalwartData"]
+    assert abandon.urn in back.get(*DEPLOYMENT).depends_on
+    (step,) = pod(abandon)["containers"]
+    assert step["command"][:2] == ["sh", "-c"] and step["command"][-1] == store_move.ABANDON_SQL
+    assert 'if [ -z "${PGPASSWORD:-}" ]; then' in step["command"][2]  # no database: nothing to do
+    (password,) = [e for e in step["env"] if e["name"] == "PGPASSWORD"]
+    assert password["valueFrom"]["secretKeyRef"]["optional"] is True
+    assert "stalwart-move-abandon" not in {r.name for r in after(ROCKSDB_RECORD, V016).resources}
 
 
 def test_after_the_v016_upgrade_the_move_copies_the_copy_claim():
@@ -183,6 +218,11 @@ def test_after_the_v016_upgrade_the_move_copies_the_copy_claim():
         (POSTGRESQL_RECORD, COPY, "mailstack:storageMove: there is nothing to move: the mail"),
         (ROCKSDB_RECORD, {**COPY, "mailstack:replicas": "2"}, "mailstack:replicas: the copy stops"),
         (ROCKSDB_RECORD, POSTGRESQL, "mailstack:storage: this stack's mail is in RocksDB"),
+        (
+            COPIED_RECORD,
+            {**POSTGRESQL, "mailstack:replicas": "2"},
+            "mailstack:replicas: the update that finishes the move starts one pod",
+        ),
         (
             COPIED_RECORD,
             {**V016, "mailstack:storageMove": {"phase": "copy"}},

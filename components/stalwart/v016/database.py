@@ -72,10 +72,13 @@ def database_cluster(
     opts: pulumi.ResourceOptions,
 ) -> k8s.apiextensions.CustomResource:
     """The `Cluster`: protected and retained like the data claim (it holds the mail), spread
-    over nodes, waited for until Ready. While the move copies into it (mailstack:storageMove),
-    it holds only a copy and is neither: going back to RocksDB deletes it (a protected resource
-    would fail that update), and the update that finishes the move protects it."""
-    holds_the_mail = not storage.moving
+    over nodes, waited for until Ready. During the move (mailstack:storageMove) it holds only a
+    copy: the copy deletes it when going back (a protected resource would fail that update);
+    the update that finishes the move retains it, and the next one, whose record says the mail
+    is in PostgreSQL, protects it. The in-cluster guards (components/stalwart/v016/move.py)
+    keep a database Stalwart ran on from being cleared or abandoned meanwhile."""
+    retained = not storage.moving
+    protected = storage.move is None
     return k8s.apiextensions.CustomResource(
         f"{instance}-database",
         api_version=API_VERSION,
@@ -99,8 +102,8 @@ def database_cluster(
         opts=pulumi.ResourceOptions.merge(
             opts,
             pulumi.ResourceOptions(
-                protect=holds_the_mail,
-                retain_on_delete=holds_the_mail,
+                protect=protected,
+                retain_on_delete=retained,
                 custom_timeouts=pulumi.CustomTimeouts(create=READY_TIMEOUT, update=READY_TIMEOUT),
             ),
         ),

@@ -14,14 +14,20 @@ The steps, in order, each to success:
    node-id lease under the server's own hostname), and changes no mail.
 2. `split`: `python3 -m incluster.store_move split`.
 3. `clear`: psql drops the tables of the database's owner, so that a retried copy starts from
-   an empty database (the import refuses a subspace that holds data). Only this Job writes the
-   database before the move finishes: no Stalwart pod runs on it yet.
+   an empty database (the import refuses a subspace that holds data), and refuses a database
+   that was released to Stalwart (below).
 4. `import`: Stalwart with the PostgreSQL config.json imports the rest, under the hostname of the
    StatefulSet's first pod, so the lease the importer writes is the one that pod takes over.
-5. `load`: psql loads the registry keys and runs the checks.
+5. `load`: psql loads the registry keys, checks the registry and directory against the export
+   (rows and their MD5), writes the move's marker `copied`, and removes the export from the
+   scratch volume.
 
-The Job stays declared, unchanged, in the update that finishes the move, whose pods wait for it;
-it goes with the next update.
+The stack's record cannot guard the mail: an update that fails is not recorded, so after one
+the next update may see a copy phase that already went further. The guard is the marker in the
+database itself (incluster/store_move.py): the update that finishes the move runs the release
+Job, which refuses a database without a finished copy and marks it `released`, and only then
+does the StatefulSet start; going back to RocksDB runs the abandon Job first, which refuses a
+released database and otherwise marks the copy stale; `clear` refuses a released database.
 """
 
 from __future__ import annotations
@@ -32,6 +38,7 @@ import pulumi_kubernetes as k8s
 from components.incluster import (
     MOVE_FILES,
     job_container_security,
+    job_pod_security,
     python_env,
     scripts_config_map,
     scripts_mount,
@@ -43,6 +50,7 @@ from components.stalwart.pod import RESOURCES, data_volume
 from components.stalwart.runtime import RuntimeInputs
 from components.stalwart.upgrade import stop_gate
 from components.stalwart.v016 import database, plan
+from incluster import store_move
 
 WORK = "/move"
 EXPORT_DIR = f"{WORK}/export"
@@ -61,12 +69,8 @@ PSQL_RESOURCES = k8s.core.v1.ResourceRequirementsArgs(
 SPLIT_RESOURCES = k8s.core.v1.ResourceRequirementsArgs(
     requests={"cpu": "10m", "memory": "64Mi"}, limits={"memory": "512Mi"}
 )
-# psql: drop every table of the database's owner (the import recreates them).
-CLEAR_SQL = (
-    "DO $$ DECLARE t text; BEGIN FOR t IN SELECT tablename FROM pg_tables "
-    "WHERE schemaname = 'public' AND tableowner = current_user LOOP "
-    "EXECUTE format('DROP TABLE %I', t); END LOOP; END $$;"
-)
+GUARD_DEADLINE_SECONDS = 300
+GUARD_TIMEOUTS = pulumi.CustomTimeouts(create="10m", update="10m")
 
 
 def importer_hostname(inputs: RuntimeInputs) -> str:
@@ -82,13 +86,11 @@ POSTGRESQL_CONFIG = "postgresql.json"
 def copy_store(
     inputs: RuntimeInputs,
     database_cluster: pulumi.Resource,
-    stopped: pulumi.Resource | None,
+    stopped: pulumi.Resource,
     opts: pulumi.ResourceOptions,
 ) -> k8s.batch.v1.Job:
     """The gate that waits until no pod of the RocksDB server is left (`stopped`, its
-    Deployment scaled to zero; None in the update that finishes the move, where the gate is
-    already complete), then the copy Job. Every input is the same in the copy and the finish, so
-    the finish changes neither."""
+    Deployment scaled to zero), then the copy Job."""
     server = inputs.server
     if server.jobs_account is None:
         raise ValueError("the storage move needs the server's Jobs account")
@@ -129,20 +131,6 @@ def move_job(
     configs_name = configs.metadata.apply(object_name)
     work = k8s.core.v1.VolumeMountArgs(name="work", mount_path=WORK)
     tmp = k8s.core.v1.VolumeMountArgs(name="tmp", mount_path="/tmp")
-    psql_env = [
-        k8s.core.v1.EnvVarArgs(name="PGHOST", value=database.read_write_host()),
-        k8s.core.v1.EnvVarArgs(name="PGPORT", value=str(database.PORT)),
-        k8s.core.v1.EnvVarArgs(name="PGDATABASE", value=database.DATABASE),
-        k8s.core.v1.EnvVarArgs(name="PGUSER", value=database.OWNER),
-        k8s.core.v1.EnvVarArgs(
-            name="PGPASSWORD",
-            value_from=k8s.core.v1.EnvVarSourceArgs(
-                secret_key_ref=k8s.core.v1.SecretKeySelectorArgs(
-                    name=database.app_secret(), key="password"
-                )
-            ),
-        ),
-    ]
 
     def stalwart(
         name: str, config_dir: str, operation: list[str], env: list[k8s.core.v1.EnvVarArgs]
@@ -172,17 +160,6 @@ def move_job(
             ],
         )
 
-    def psql(name: str, command: list[str]) -> k8s.core.v1.ContainerArgs:
-        return k8s.core.v1.ContainerArgs(
-            name=name,
-            image=args.storage.psql_image,
-            command=["psql", "--no-psqlrc", "--set", "ON_ERROR_STOP=1", *command],
-            env=psql_env,
-            security_context=job_container_security(),
-            resources=PSQL_RESOURCES,
-            volume_mounts=[work, tmp],
-        )
-
     steps = [
         stalwart(
             "export",
@@ -208,7 +185,7 @@ def move_job(
             resources=SPLIT_RESOURCES,
             volume_mounts=[scripts_mount(), work],
         ),
-        psql("clear", ["--command", CLEAR_SQL]),
+        _psql(args.storage.psql_image, "clear", ["--command", store_move.CLEAR_SQL], [work, tmp]),
         stalwart(
             "import",
             POSTGRESQL_CONFIG_DIR,
@@ -232,7 +209,16 @@ def move_job(
             seccomp_profile=k8s.core.v1.SeccompProfileArgs(type="RuntimeDefault"),
         ),
         init_containers=steps,
-        containers=[psql("load", ["--file", REGISTRY_SQL])],
+        containers=[
+            _psql(
+                args.storage.psql_image,
+                "load",
+                ["--file", REGISTRY_SQL],
+                [work, tmp],
+                # The export holds every message and the registry's secrets: not left behind.
+                then=f"rm -rf {EXPORT_DIR} {HELD_DIR} {REGISTRY_SQL}",
+            )
+        ],
         volumes=[
             data_volume(inputs.claim_name),
             _config_volume("export", configs_name, ROCKSDB_CONFIG),
@@ -264,6 +250,114 @@ def move_job(
         opts=pulumi.ResourceOptions.merge(
             opts, pulumi.ResourceOptions(depends_on=after, custom_timeouts=MOVE_TIMEOUTS)
         ),
+    )
+
+
+def release_job(
+    inputs: RuntimeInputs, database_cluster: pulumi.Resource, opts: pulumi.ResourceOptions
+) -> k8s.batch.v1.Job:
+    """The update that finishes the move: Stalwart may start on the database only if a copy
+    finished there and was not abandoned since; it is marked released (the StatefulSet waits
+    for this Job)."""
+    return _guard(inputs, "release", store_move.RELEASE_SQL, [database_cluster], opts)
+
+
+def abandon_job(inputs: RuntimeInputs, opts: pulumi.ResourceOptions) -> k8s.batch.v1.Job:
+    """Going back to RocksDB after a copy: refused if the database was released to Stalwart,
+    else the copy is marked stale (the RocksDB Deployment waits for this Job). Without the
+    database's Secret (the copy never got that far) there is nothing to abandon."""
+    return _guard(inputs, "abandon", store_move.ABANDON_SQL, [], opts, optional=True)
+
+
+def _guard(
+    inputs: RuntimeInputs,
+    step: str,
+    sql: str,
+    after: list[pulumi.Resource],
+    opts: pulumi.ResourceOptions,
+    optional: bool = False,
+) -> k8s.batch.v1.Job:
+    server = inputs.server
+    labels = job_labels(server.instance)
+    tmp = k8s.core.v1.VolumeMountArgs(name="tmp", mount_path="/tmp")
+    container = _psql(
+        inputs.args.storage.psql_image,
+        step,
+        ["--command", sql],
+        [tmp],
+        optional=optional,
+    )
+    pod = k8s.core.v1.PodSpecArgs(
+        restart_policy="Never",
+        automount_service_account_token=False,
+        security_context=job_pod_security(inputs.args.run_as_user),
+        containers=[container],
+        volumes=[
+            k8s.core.v1.VolumeArgs(
+                name="tmp", empty_dir=k8s.core.v1.EmptyDirVolumeSourceArgs(size_limit="16Mi")
+            )
+        ],
+    )
+    return k8s.batch.v1.Job(
+        f"{inputs.prefix}-move-{step}",
+        metadata=k8s.meta.v1.ObjectMetaArgs(
+            namespace=server.namespace, labels=labels, annotations=RERUN_WHEN_FAILED
+        ),
+        spec=k8s.batch.v1.JobSpecArgs(
+            backoff_limit=2,
+            active_deadline_seconds=GUARD_DEADLINE_SECONDS,
+            template=k8s.core.v1.PodTemplateSpecArgs(
+                metadata=k8s.meta.v1.ObjectMetaArgs(labels=labels), spec=pod
+            ),
+        ),
+        opts=pulumi.ResourceOptions.merge(
+            opts, pulumi.ResourceOptions(depends_on=after, custom_timeouts=GUARD_TIMEOUTS)
+        ),
+    )
+
+
+def _psql(
+    image: str,
+    name: str,
+    arguments: list[str],
+    mounts: list[k8s.core.v1.VolumeMountArgs],
+    then: str | None = None,
+    optional: bool = False,
+) -> k8s.core.v1.ContainerArgs:
+    """psql as the database's owner, through the read-write Service, stopping at the first
+    error; the password from the Secret CloudNativePG generates. `then` runs after a success;
+    `optional`: no Secret (no database) is success, with a line saying so."""
+    command = ["psql", "--no-psqlrc", "--set", "ON_ERROR_STOP=1", *arguments]
+    if then or optional:
+        script = 'psql --no-psqlrc --set ON_ERROR_STOP=1 "$@"' + (f" && {then}" if then else "")
+        if optional:
+            script = (
+                'if [ -z "${PGPASSWORD:-}" ]; then echo "no copy database: nothing to do"; '
+                "exit 0; fi; " + script
+            )
+        command = ["sh", "-c", script, name, *arguments]
+    return k8s.core.v1.ContainerArgs(
+        name=name,
+        image=image,
+        command=command,
+        env=[
+            k8s.core.v1.EnvVarArgs(name="PGHOST", value=database.read_write_host()),
+            k8s.core.v1.EnvVarArgs(name="PGPORT", value=str(database.PORT)),
+            k8s.core.v1.EnvVarArgs(name="PGDATABASE", value=database.DATABASE),
+            k8s.core.v1.EnvVarArgs(name="PGUSER", value=database.OWNER),
+            k8s.core.v1.EnvVarArgs(name="PGCONNECT_TIMEOUT", value="10"),
+            k8s.core.v1.EnvVarArgs(
+                name="PGPASSWORD",
+                value_from=k8s.core.v1.EnvVarSourceArgs(
+                    secret_key_ref=k8s.core.v1.SecretKeySelectorArgs(
+                        name=database.app_secret(), key="password", optional=optional or None
+                    )
+                ),
+            ),
+        ],
+        security_context=job_container_security(),
+        resources=PSQL_RESOURCES,
+        volume_mounts=mounts,
     )
 
 

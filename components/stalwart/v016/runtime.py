@@ -65,8 +65,14 @@ def deploy(inputs: RuntimeInputs, opts: pulumi.ResourceOptions) -> Runtime:
         else None
     )
     if cluster is not None and storage.move == "finish":
-        # The pods start on PostgreSQL only after the copy (the same Job as in the copy).
-        before.append(move.copy_store(inputs, cluster, None, opts))
+        # The pods start on PostgreSQL only once a finished copy is there, marked released.
+        before.append(move.release_job(inputs, cluster, opts))
+    if cluster is not None and storage.moving:
+        # The copy stops RocksDB only once the database it copies into is Ready.
+        before.append(cluster)
+    if storage.move == "abandon":
+        # Back to RocksDB after a copy: RocksDB serves again only if PostgreSQL never did.
+        before.append(move.abandon_job(inputs, opts))
     if cluster is not None and on_postgresql:
         before.append(cluster)
         if storage.clustered:
