@@ -136,18 +136,25 @@ NOT_A_LEASE = (
 # update that completes, so it cannot be what guards the mail): `copied` once the load and its
 # checks passed; `released` once the update that finishes the move let Stalwart start on it.
 MARKER_TABLE = "mailstack_move"
+# The guards and the marker's write hold one transaction-level advisory lock, so that a release
+# and a clear (or an abandon) never interleave between the test of the marker and the write.
+MOVE_LOCK = 0x6D61696C73746B  # "mailstk"
+_LOCK = f"PERFORM pg_advisory_xact_lock({MOVE_LOCK}); "
 _RELEASED = f"EXISTS (SELECT 1 FROM {MARKER_TABLE} WHERE state = 'released')"
 _HAS_MARKER = f"to_regclass('{MARKER_TABLE}') IS NOT NULL"
 COPIED_SQL = (
+    f"BEGIN; DO $$ BEGIN PERFORM pg_advisory_xact_lock({MOVE_LOCK}); END $$; "
     f"CREATE TABLE {MARKER_TABLE} (state text NOT NULL, at timestamptz NOT NULL DEFAULT now()); "
-    f"INSERT INTO {MARKER_TABLE} (state) VALUES ('copied');"
+    f"INSERT INTO {MARKER_TABLE} (state) VALUES ('copied'); COMMIT;"
 )
+"""The marker, table and row in one transaction: never a marker without its state."""
 # PL/pgSQL prepares a statement when it first runs it, and an AND does not keep the marker's
 # query from being prepared: the marker's existence is tested in an IF of its own (a real run
 # of the first version failed on a database without the marker).
 CLEAR_SQL = (
     "DO $$ DECLARE t text; BEGIN "
-    f"IF {_HAS_MARKER} THEN IF {_RELEASED} THEN RAISE EXCEPTION 'this database was released "
+    + _LOCK
+    + f"IF {_HAS_MARKER} THEN IF {_RELEASED} THEN RAISE EXCEPTION 'this database was released "
     "to Stalwart and may hold mail that is nowhere else; the copy will not clear it (finish "
     "the move: mailstack:storage postgresql without mailstack:storageMove)'; END IF; END IF; "
     "FOR t IN SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tableowner = "
@@ -156,7 +163,7 @@ CLEAR_SQL = (
 """Drops every table of the database's owner (a retried copy starts empty: the import refuses
 a subspace that holds data), unless the database was released."""
 RELEASE_SQL = (
-    "DO $$ BEGIN "
+    "DO $$ BEGIN " + _LOCK + ""
     f"IF NOT {_HAS_MARKER} THEN RAISE EXCEPTION 'no finished copy in this database (the copy "
     "failed, or RocksDB served again since): run the copy again, mailstack:storageMove: "
     "{phase: copy}'; END IF; "
@@ -164,7 +171,7 @@ RELEASE_SQL = (
 )
 """Lets Stalwart start on the copy: refused unless a copy finished and was not abandoned."""
 ABANDON_SQL = (
-    "DO $$ BEGIN "
+    "DO $$ BEGIN " + _LOCK + ""
     f"IF {_HAS_MARKER} THEN IF {_RELEASED} THEN RAISE EXCEPTION 'this database was released "
     "to Stalwart and may hold mail that is nowhere else; going back to RocksDB would lose it "
     "(finish the move: mailstack:storage postgresql)'; END IF; END IF; "

@@ -453,7 +453,7 @@ KEYS: dict[str, Key] = {
             "registry by SQL). Remove it afterwards: the next update starts Stalwart on "
             "PostgreSQL once a release Job finds the finished copy. The data claim is only "
             "read, so removing both keys instead goes back to RocksDB as it was (refused by "
-            "the abandon Job once an update started Stalwart on PostgreSQL)."
+            "the RocksDB pod's abandon step once an update released the copy)."
         ),
         structured=True,
     ),

@@ -348,8 +348,9 @@ def _claims_and_runtimes(
 
 def _stores(name: str, args: StalwartServerArgs) -> tuple[tuple[dict[str, str], int], ...]:
     """What Stalwart connects to in its namespace on PostgreSQL: the database's instances
-    (CloudNativePG labels them `cnpg.io/cluster`) and, for more than one pod, NATS."""
-    if not args.storage.postgresql:
+    (CloudNativePG labels them `cnpg.io/cluster`) and, for more than one pod, NATS. Going back
+    to RocksDB after a copy, the pod's abandon step reaches the database too."""
+    if not args.storage.postgresql and args.storage.move != "abandon":
         return ()
     database = ({"cnpg.io/cluster": v016_database.CLUSTER_NAME}, v016_database.PORT)
     if not args.storage.clustered:

@@ -1,13 +1,14 @@
 """The staged move of a RocksDB store to PostgreSQL (issue 26, `mailstack:storageMove`): the copy
 stops the RocksDB server once the new database is Ready and copies its claim into it; the next
 update starts Stalwart on PostgreSQL only after the release Job found a finished copy there;
-removing both keys instead goes back to RocksDB after the abandon Job; everything else is
+removing both keys instead goes back to RocksDB behind the abandon step; everything else is
 refused in one line. What the guards do in the database ran on PostgreSQL 15 by hand
 (docs/explanation/verified-against-the-real-servers.md#past-one-node)."""
 
 from __future__ import annotations
 
 import json
+import subprocess
 
 import pytest
 
@@ -178,27 +179,60 @@ def test_after_the_finish_the_move_is_gone():
     assert not [k for k in MOVE_PARTS if any(r.name == k[1] for r in run.resources)]
 
 
-def test_going_back_after_the_copy_is_rocksdb_as_it_was_after_the_abandon_job():
+def test_going_back_starts_rocksdb_as_it_was_behind_the_abandon_step():
     back = after(COPIED_RECORD, V016)
     fresh = after(ROCKSDB_RECORD, V016)
-    abandon = back.get("kubernetes:batch/v1:Job", "stalwart-move-abandon")
+    spec = back.get(*DEPLOYMENT).inputs["spec"]["template"]["spec"]
+    (step,) = spec.pop("initContainers")
+    assert step["name"] == "abandon-the-copy"
+    assert step["command"][:2] == ["sh", "-c"] and step["command"][-1] == store_move.ABANDON_SQL
+    assert 'if [ -z "${PGPASSWORD:-}" ]; then' in step["command"][2]  # no database: nothing to do
+    (password,) = [e for e in step["env"] if e["name"] == "PGPASSWORD"]
+    assert password["valueFrom"]["secretKeyRef"]["optional"] is True
+    # The step may reach the database; nothing else differs from RocksDB before the move.
+    policy = ("kubernetes:networking.k8s.io/v1:NetworkPolicy", "stalwart-network-policy")
+    egress = back.get(*policy).inputs["spec"]["egress"]
+    assert any(
+        peer.get("podSelector", {}).get("matchLabels") == {"cnpg.io/cluster": "stalwart-db"}
+        for rule in egress
+        for peer in rule.get("to", [])
+    )
 
     def rendered(run):
         return sorted(
             (r.type, r.name, json.dumps(reveal(r.inputs), sort_keys=True))
             for r in run.resources
-            if r.name != "stalwart-move-abandon"
+            if (r.type, r.name) not in (DEPLOYMENT, policy)
         )
 
     assert rendered(back) == rendered(fresh)
+    assert reveal(back.get(*DEPLOYMENT).inputs) == reveal(fresh.get(*DEPLOYMENT).inputs)
     assert back.outputs["stalwartData"] == fresh.outputs["stalwartData"]
-    assert abandon.urn in back.get(*DEPLOYMENT).depends_on
-    (step,) = pod(abandon)["containers"]
-    assert step["command"][:2] == ["sh", "-c"] and step["command"][-1] == store_move.ABANDON_SQL
-    assert 'if [ -z "${PGPASSWORD:-}" ]; then' in step["command"][2]  # no database: nothing to do
-    (password,) = [e for e in step["env"] if e["name"] == "PGPASSWORD"]
-    assert password["valueFrom"]["secretKeyRef"]["optional"] is True
-    assert "stalwart-move-abandon" not in {r.name for r in after(ROCKSDB_RECORD, V016).resources}
+    assert "initContainers" not in fresh.get(*DEPLOYMENT).inputs["spec"]["template"]["spec"]
+
+
+def test_the_abandon_steps_shell_runs_psql_only_with_a_password(tmp_path):
+    """The step's `sh -c` as a pod runs it, with a psql that records its arguments."""
+    (step,) = (
+        after(COPIED_RECORD, V016)
+        .get(*DEPLOYMENT)
+        .inputs["spec"]["template"]["spec"]["initContainers"]
+    )
+    fake = tmp_path / "psql"
+    fake.write_text('#!/bin/sh\nprintf "%s\\n" "$@" > "$ARGS_FILE"\n')
+    fake.chmod(0o755)
+    env = {"PATH": f"{tmp_path}:/usr/bin:/bin", "ARGS_FILE": str(tmp_path / "args")}
+    none = subprocess.run(step["command"], env=env, capture_output=True, text=True, check=True)
+    assert none.stdout == "no copy database: nothing to do\n"
+    assert not (tmp_path / "args").exists()
+    subprocess.run(step["command"], env={**env, "PGPASSWORD": "x"}, check=True)
+    assert (tmp_path / "args").read_text().splitlines() == [
+        "--no-psqlrc",
+        "--set",
+        "ON_ERROR_STOP=1",
+        "--command",
+        store_move.ABANDON_SQL,
+    ]
 
 
 def test_after_the_v016_upgrade_the_move_copies_the_copy_claim():

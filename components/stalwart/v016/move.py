@@ -26,8 +26,9 @@ The stack's record cannot guard the mail: an update that fails is not recorded, 
 the next update may see a copy phase that already went further. The guard is the marker in the
 database itself (incluster/store_move.py): the update that finishes the move runs the release
 Job, which refuses a database without a finished copy and marks it `released`, and only then
-does the StatefulSet start; going back to RocksDB runs the abandon Job first, which refuses a
-released database and otherwise marks the copy stale; `clear` refuses a released database.
+does the StatefulSet start; going back to RocksDB starts the RocksDB pod with an abandon step
+first, which refuses a released database and otherwise marks the copy stale; `clear` refuses a
+released database.
 """
 
 from __future__ import annotations
@@ -262,11 +263,21 @@ def release_job(
     return _guard(inputs, "release", store_move.RELEASE_SQL, [database_cluster], opts)
 
 
-def abandon_job(inputs: RuntimeInputs, opts: pulumi.ResourceOptions) -> k8s.batch.v1.Job:
-    """Going back to RocksDB after a copy: refused if the database was released to Stalwart,
-    else the copy is marked stale (the RocksDB Deployment waits for this Job). Without the
-    database's Secret (the copy never got that far) there is nothing to abandon."""
-    return _guard(inputs, "abandon", store_move.ABANDON_SQL, [], opts, optional=True)
+def abandon_step(inputs: RuntimeInputs) -> k8s.core.v1.ContainerArgs:
+    """Going back to RocksDB after a copy: the first container of the RocksDB pod while the
+    update that goes back declares it. It refuses a database released to Stalwart, so RocksDB
+    never starts next to it; otherwise it marks the copy stale. A container of the pod, not a
+    Job: an unchanged Job that succeeded in an earlier, failed update would not run again (a
+    review's finding), a pod's init container runs at each start of the pod. Without the
+    database's Secret (the copy never got that far, or the database is gone) there is nothing
+    to abandon."""
+    return _psql(
+        inputs.args.storage.psql_image,
+        "abandon-the-copy",
+        ["--command", store_move.ABANDON_SQL],
+        [],
+        optional=True,
+    )
 
 
 def _guard(

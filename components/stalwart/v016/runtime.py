@@ -72,7 +72,7 @@ def deploy(inputs: RuntimeInputs, opts: pulumi.ResourceOptions) -> Runtime:
         before.append(cluster)
     if storage.move == "abandon":
         # Back to RocksDB after a copy: RocksDB serves again only if PostgreSQL never did.
-        before.append(move.abandon_job(inputs, opts))
+        spec.init_containers = [move.abandon_step(inputs)]
     if cluster is not None and on_postgresql:
         before.append(cluster)
         if storage.clustered:
