@@ -58,3 +58,21 @@ def test_the_strict_build_fails_on_a_broken_link(tmp_path, broken, says):
 def test_the_strict_build_passes_on_the_manual_as_it_is(tmp_path):
     result = build(tmp_path, "")
     assert result.returncode == 0, result.stderr[-2000:]
+
+
+def test_every_page_is_reachable_from_the_index_the_readme_and_the_nav():
+    """A page only the search finds is a page nobody reads (survive-a-node-loss.md went
+    unlisted for a stop): every page is in mkdocs.yml's nav and linked from docs/index.md; every
+    how-to is in the README's list too."""
+    pages = {p.relative_to(ROOT / "docs").as_posix() for p in (ROOT / "docs").rglob("*.md")}
+    nav = (ROOT / "mkdocs.yml").read_text()
+    index = (ROOT / "docs" / "index.md").read_text()
+    readme = (ROOT / "README.md").read_text()
+    missing = {
+        "nav": sorted(p for p in pages if p not in nav),
+        "index": sorted(p for p in pages - {"index.md"} if f"]({p}" not in index),
+        "README": sorted(
+            p for p in pages if p.startswith("how-to/") and f"](docs/{p}" not in readme
+        ),
+    }
+    assert missing == {"nav": [], "index": [], "README": []}
