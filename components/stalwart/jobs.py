@@ -92,10 +92,16 @@ def jobs_account(
     return account.metadata.apply(object_name)
 
 
-def job_spec(labels: dict[str, str], pod: k8s.core.v1.PodSpecArgs) -> k8s.batch.v1.JobSpecArgs:
+def job_spec(
+    labels: dict[str, str],
+    pod: k8s.core.v1.PodSpecArgs,
+    deadline_seconds: int = APPLY_DEADLINE_SECONDS,
+    backoff_limit: int = 2,
+) -> k8s.batch.v1.JobSpecArgs:
+    """A Job's spec around its pod: retried `backoff_limit` times, within `deadline_seconds`."""
     return k8s.batch.v1.JobSpecArgs(
-        backoff_limit=2,
-        active_deadline_seconds=APPLY_DEADLINE_SECONDS,
+        backoff_limit=backoff_limit,
+        active_deadline_seconds=deadline_seconds,
         template=k8s.core.v1.PodTemplateSpecArgs(
             metadata=k8s.meta.v1.ObjectMetaArgs(labels=labels), spec=pod
         ),

@@ -20,6 +20,7 @@ from components.stalwart.jobs import (
     JOB_TIMEOUTS,
     NONROOT,
     job_labels,
+    job_spec,
     selector_text,
 )
 
@@ -32,7 +33,7 @@ def stop_gate(
     selector: dict[str, str],
     account: pulumi.Input[str],
     image: str,
-    stopped: pulumi.Resource | None,
+    stopped: pulumi.Resource,
     opts: pulumi.ResourceOptions,
     instance: str | None = None,
     container: str = "wait-for-v015-to-stop",
@@ -77,17 +78,8 @@ def stop_gate(
         metadata=k8s.meta.v1.ObjectMetaArgs(
             namespace=namespace, labels=labels, annotations=RERUN_WHEN_FAILED
         ),
-        spec=k8s.batch.v1.JobSpecArgs(
-            backoff_limit=2,
-            active_deadline_seconds=GATE_DEADLINE_SECONDS,
-            template=k8s.core.v1.PodTemplateSpecArgs(
-                metadata=k8s.meta.v1.ObjectMetaArgs(labels=labels), spec=pod
-            ),
-        ),
+        spec=job_spec(labels, pod, GATE_DEADLINE_SECONDS),
         opts=pulumi.ResourceOptions.merge(
-            opts,
-            pulumi.ResourceOptions(
-                depends_on=[stopped] if stopped is not None else [], custom_timeouts=JOB_TIMEOUTS
-            ),
+            opts, pulumi.ResourceOptions(depends_on=[stopped], custom_timeouts=JOB_TIMEOUTS)
         ),
     )

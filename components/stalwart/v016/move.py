@@ -46,11 +46,12 @@ from components.incluster import (
     scripts_volume,
 )
 from components.kube import RERUN_WHEN_FAILED, object_name
-from components.stalwart.jobs import job_labels
+from components.stalwart.jobs import job_labels, job_spec
 from components.stalwart.pod import RESOURCES, data_volume
 from components.stalwart.runtime import RuntimeInputs
 from components.stalwart.upgrade import stop_gate
 from components.stalwart.v016 import database, plan
+from components.stalwart.v016.pod import pod_security
 from incluster import store_move
 
 WORK = "/move"
@@ -197,18 +198,11 @@ def move_job(
             ],
         ),
     ]
-    uid = args.run_as_user
     pod = k8s.core.v1.PodSpecArgs(
         restart_policy="Never",
         automount_service_account_token=False,
-        security_context=k8s.core.v1.PodSecurityContextArgs(
-            run_as_user=uid,
-            run_as_group=uid,
-            run_as_non_root=True,
-            fs_group=uid,
-            fs_group_change_policy="OnRootMismatch",
-            seccomp_profile=k8s.core.v1.SeccompProfileArgs(type="RuntimeDefault"),
-        ),
+        # Stalwart's own pod's, without the low ports: a refused bind changes nothing here.
+        security_context=pod_security(args.run_as_user, low_ports=False),
         init_containers=steps,
         containers=[
             _psql(
@@ -240,14 +234,8 @@ def move_job(
         metadata=k8s.meta.v1.ObjectMetaArgs(
             namespace=server.namespace, labels=labels, annotations=RERUN_WHEN_FAILED
         ),
-        spec=k8s.batch.v1.JobSpecArgs(
-            # A failed copy leaves nothing to keep: the next try starts over (step 3).
-            backoff_limit=1,
-            active_deadline_seconds=MOVE_DEADLINE_SECONDS,
-            template=k8s.core.v1.PodTemplateSpecArgs(
-                metadata=k8s.meta.v1.ObjectMetaArgs(labels=labels), spec=pod
-            ),
-        ),
+        # A failed copy leaves nothing to keep: the next try starts over (step 3).
+        spec=job_spec(labels, pod, MOVE_DEADLINE_SECONDS, backoff_limit=1),
         opts=pulumi.ResourceOptions.merge(
             opts, pulumi.ResourceOptions(depends_on=after, custom_timeouts=MOVE_TIMEOUTS)
         ),
@@ -260,7 +248,38 @@ def release_job(
     """The update that finishes the move: Stalwart may start on the database only if a copy
     finished there and was not abandoned since; it is marked released (the StatefulSet waits
     for this Job)."""
-    return _guard(inputs, "release", store_move.RELEASE_SQL, [database_cluster], opts)
+    server = inputs.server
+    labels = job_labels(server.instance)
+    tmp = k8s.core.v1.VolumeMountArgs(name="tmp", mount_path="/tmp")
+    pod = k8s.core.v1.PodSpecArgs(
+        restart_policy="Never",
+        automount_service_account_token=False,
+        security_context=job_pod_security(inputs.args.run_as_user),
+        containers=[
+            _psql(
+                inputs.args.storage.psql_image,
+                "release",
+                ["--command", store_move.RELEASE_SQL],
+                [tmp],
+            )
+        ],
+        volumes=[
+            k8s.core.v1.VolumeArgs(
+                name="tmp", empty_dir=k8s.core.v1.EmptyDirVolumeSourceArgs(size_limit="16Mi")
+            )
+        ],
+    )
+    return k8s.batch.v1.Job(
+        f"{inputs.prefix}-move-release",
+        metadata=k8s.meta.v1.ObjectMetaArgs(
+            namespace=server.namespace, labels=labels, annotations=RERUN_WHEN_FAILED
+        ),
+        spec=job_spec(labels, pod, GUARD_DEADLINE_SECONDS),
+        opts=pulumi.ResourceOptions.merge(
+            opts,
+            pulumi.ResourceOptions(depends_on=[database_cluster], custom_timeouts=GUARD_TIMEOUTS),
+        ),
+    )
 
 
 def abandon_step(inputs: RuntimeInputs) -> k8s.core.v1.ContainerArgs:
@@ -277,53 +296,6 @@ def abandon_step(inputs: RuntimeInputs) -> k8s.core.v1.ContainerArgs:
         ["--command", store_move.ABANDON_SQL],
         [],
         optional=True,
-    )
-
-
-def _guard(
-    inputs: RuntimeInputs,
-    step: str,
-    sql: str,
-    after: list[pulumi.Resource],
-    opts: pulumi.ResourceOptions,
-    optional: bool = False,
-) -> k8s.batch.v1.Job:
-    server = inputs.server
-    labels = job_labels(server.instance)
-    tmp = k8s.core.v1.VolumeMountArgs(name="tmp", mount_path="/tmp")
-    container = _psql(
-        inputs.args.storage.psql_image,
-        step,
-        ["--command", sql],
-        [tmp],
-        optional=optional,
-    )
-    pod = k8s.core.v1.PodSpecArgs(
-        restart_policy="Never",
-        automount_service_account_token=False,
-        security_context=job_pod_security(inputs.args.run_as_user),
-        containers=[container],
-        volumes=[
-            k8s.core.v1.VolumeArgs(
-                name="tmp", empty_dir=k8s.core.v1.EmptyDirVolumeSourceArgs(size_limit="16Mi")
-            )
-        ],
-    )
-    return k8s.batch.v1.Job(
-        f"{inputs.prefix}-move-{step}",
-        metadata=k8s.meta.v1.ObjectMetaArgs(
-            namespace=server.namespace, labels=labels, annotations=RERUN_WHEN_FAILED
-        ),
-        spec=k8s.batch.v1.JobSpecArgs(
-            backoff_limit=2,
-            active_deadline_seconds=GUARD_DEADLINE_SECONDS,
-            template=k8s.core.v1.PodTemplateSpecArgs(
-                metadata=k8s.meta.v1.ObjectMetaArgs(labels=labels), spec=pod
-            ),
-        ),
-        opts=pulumi.ResourceOptions.merge(
-            opts, pulumi.ResourceOptions(depends_on=after, custom_timeouts=GUARD_TIMEOUTS)
-        ),
     )
 
 

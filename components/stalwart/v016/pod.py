@@ -20,6 +20,25 @@ from components.stalwart.v016.admin import RECOVERY_ADMIN_KEY
 STALWART_UID = 2000
 
 
+def pod_security(uid: int, low_ports: bool = True) -> k8s.core.v1.PodSecurityContextArgs:
+    """A pod of Stalwart's image run as `uid`, its files by fsGroup; `low_ports` lets the
+    non-root process bind 587 and 993."""
+    return k8s.core.v1.PodSecurityContextArgs(
+        run_as_user=uid,
+        run_as_group=uid,
+        run_as_non_root=True,
+        fs_group=uid,
+        fs_group_change_policy="OnRootMismatch",
+        seccomp_profile=k8s.core.v1.SeccompProfileArgs(type="RuntimeDefault"),
+        # A non-root process may bind 587 and 993: the binary's file capability
+        # (cap_net_bind_service+ep) is not granted under no_new_privs, which
+        # allowPrivilegeEscalation: false sets. A safe, namespaced sysctl (Kubernetes 1.22+).
+        sysctls=[k8s.core.v1.SysctlArgs(name="net.ipv4.ip_unprivileged_port_start", value="0")]
+        if low_ports
+        else None,
+    )
+
+
 def pod_spec(
     image: str,
     hostname: str,
@@ -96,18 +115,7 @@ def pod_spec(
         tolerations=node_loss_tolerations(),
         automount_service_account_token=False,
         termination_grace_period_seconds=TERMINATION_GRACE_SECONDS,
-        security_context=k8s.core.v1.PodSecurityContextArgs(
-            run_as_user=uid,
-            run_as_group=uid,
-            run_as_non_root=True,
-            fs_group=uid,
-            fs_group_change_policy="OnRootMismatch",
-            seccomp_profile=k8s.core.v1.SeccompProfileArgs(type="RuntimeDefault"),
-            # A non-root process may bind 587 and 993: the binary's file capability
-            # (cap_net_bind_service+ep) is not granted under no_new_privs, which
-            # allowPrivilegeEscalation: false sets. A safe, namespaced sysctl (Kubernetes 1.22+).
-            sysctls=[k8s.core.v1.SysctlArgs(name="net.ipv4.ip_unprivileged_port_start", value="0")],
-        ),
+        security_context=pod_security(uid),
         containers=[
             k8s.core.v1.ContainerArgs(
                 name="stalwart",
