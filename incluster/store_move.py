@@ -91,12 +91,10 @@ def is_lease(key: bytes) -> bool:
 
 
 def registry_sql(rows: list[tuple[bytes, bytes]]) -> Iterator[str]:
-    """INSERTs of the registry's primary keys, the old server's leases left out. ON CONFLICT
-    keeps the row the importer wrote (its own lease) if a key is the same."""
+    """INSERTs of the registry's primary keys (the old server's leases already left out). ON
+    CONFLICT keeps the row the importer wrote (its own lease) if a key is the same."""
     yield "BEGIN;"
     for key, value in rows:
-        if is_lease(key):
-            continue
         yield (
             f"INSERT INTO {REGISTRY_PK} (k, v) VALUES ('\\x{key.hex()}'::bytea, "
             f"'\\x{value.hex()}'::bytea) ON CONFLICT (k) DO NOTHING;"
@@ -190,9 +188,7 @@ def split(export_dir: Path, held_dir: Path, sql_file: Path) -> list[str]:
     missing = sorted(f"subspace_{n}" for n in EXPORTED if f"subspace_{n}" not in names)
     if missing:
         raise ExportError(f"{export_dir} has no {', '.join(missing)}: not a whole export")
-    counts: dict[str, int] = {}
     tables: dict[str, list[tuple[bytes, bytes]]] = {}
-    registry: list[tuple[bytes, bytes]] = []
     versions = set()
     for name in (REGISTRY_PK, *COUNTED):
         path = export_dir / f"subspace_{name}"
@@ -200,22 +196,20 @@ def split(export_dir: Path, held_dir: Path, sql_file: Path) -> list[str]:
         if path.name != f"subspace_{subspace}":
             raise ExportError(f"{path.name}: holds subspace {subspace!r}")
         versions.add(version)
-        counts[subspace] = len(found)
         tables[subspace] = found
-        if subspace == REGISTRY_PK:
-            registry = found
     if len(versions) != 1:
         raise ExportError(f"the export mixes schema versions {sorted(versions)}")
-    leases = sum(1 for key, _ in registry if is_lease(key))
-    kept = len(registry) - leases
-    lines = [*registry_sql(registry)]
+    registry = tables[REGISTRY_PK]
+    loaded = [(key, value) for key, value in registry if not is_lease(key)]
+    leases, kept = len(registry) - len(loaded), len(loaded)
+    lines = [*registry_sql(loaded)]
     lines += [table_check(table, tables[table]) for table in COUNTED]
-    lines.append(table_check(REGISTRY_PK, [r for r in registry if not is_lease(r[0])], NOT_A_LEASE))
+    lines.append(table_check(REGISTRY_PK, loaded, NOT_A_LEASE))
     lines.append(COPIED_SQL)
     held_dir.mkdir(parents=True, exist_ok=True)
     os.replace(export_dir / f"subspace_{REGISTRY_PK}", held_dir / f"subspace_{REGISTRY_PK}")
     sql_file.write_text("\n".join(lines) + "\n")
-    summary = " ".join(f"{name}={counts[name]}" for name in sorted(counts))
+    summary = " ".join(f"{name}={len(tables[name])}" for name in sorted(tables))
     return [
         f"export: {len(names)} files, schema version {versions.pop()}; records of the registry "
         f"and directory: {summary}",
